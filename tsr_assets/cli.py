@@ -1,0 +1,96 @@
+"""`tsr`: run the platform's chain from the command line against the persistent Dagster instance.
+
+Every run goes into the instance under `$DAGSTER_HOME` (default: the repository root, where
+`dagster.yaml` lives), so it shows in the UI afterwards exactly like a run launched there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tsr_assets.languages import DEFAULT_LANGUAGE, language_keys
+from tsr_assets.paths import REPO_ROOT, data_lake_root
+
+
+def ensure_dagster_home() -> Path:
+    """Use `$DAGSTER_HOME` if set, else the repo root; it must be an absolute, existing folder."""
+    home = os.environ.get("DAGSTER_HOME") or str(REPO_ROOT)
+    path = Path(home).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(path)
+    return path
+
+
+def _run_language_chain(language: str, prompt_count: int, seed: int, template: str) -> None:
+    import dagster as dg
+
+    from tsr_assets.definitions import LANGUAGE_JOB, defs
+
+    run_config = {
+        "ops": {
+            "prompts": {
+                "config": {"count": prompt_count, "seed": seed, "template": template}
+            }
+        }
+    }
+    with dg.DagsterInstance.get() as instance:
+        job = defs.resolve_job_def(LANGUAGE_JOB)
+        started = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance, partition_key=language, run_config=run_config
+        )
+        print(
+            f"[tsr] {LANGUAGE_JOB} for {language}: "
+            f"{'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s "
+            f"(run {result.run_id})"
+        )
+        if not result.success:
+            raise SystemExit(1)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """Materialize the chain for the chosen languages on the offline defaults."""
+    home = ensure_dagster_home()
+    for language in args.language:
+        _run_language_chain(language, args.prompts, args.seed, args.template)
+    lake = data_lake_root()
+    print(f"[tsr] Dagster home (runs, event log): {home}")
+    print(f"[tsr] data lake: {lake}")
+    for language in args.language:
+        print(f"[tsr]   wordlists: {lake / 'wordlists' / language / 'wordlists.json'}")
+        print(f"[tsr]   prompts:   {lake / 'prompts' / language / 'prompts.parquet'}")
+    print("[tsr] browse the runs and assets with `make ui`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `tsr` argument parser."""
+    parser = argparse.ArgumentParser(prog="tsr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="materialize the chain for one or more languages")
+    run.add_argument(
+        "--language",
+        nargs="+",
+        default=[DEFAULT_LANGUAGE],
+        choices=language_keys(),
+        help=f"languages to run (default {DEFAULT_LANGUAGE})",
+    )
+    run.add_argument("--prompts", type=int, default=200, help="number of prompts (default 200)")
+    run.add_argument("--seed", type=int, default=0, help="prompt sampling seed")
+    run.add_argument("--template", default="structured", help="prompt template name")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `tsr` console command."""
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

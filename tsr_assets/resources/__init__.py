@@ -1,0 +1,1 @@
+"""Dagster resources: data lake paths, LLM client, judge, DuckDB warehouse."""

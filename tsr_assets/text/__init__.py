@@ -1,0 +1,1 @@
+"""Pure text functions: parsing, cleaning, script checks, prompt sampling and templates."""

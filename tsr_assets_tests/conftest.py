@@ -1,0 +1,35 @@
+"""Shared fixtures: a temporary data lake and a real (temporary) Dagster instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tsr_assets.paths import REPO_ROOT
+
+
+@pytest.fixture
+def data_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data lake folder, set as $TSR_DATA_DIR for the test."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    monkeypatch.setenv("TSR_DATA_DIR", str(lake))
+    return lake
+
+
+@pytest.fixture(scope="session")
+def dagster_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real DAGSTER_HOME folder holding the repository's dagster.yaml."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    return home
+
+
+@pytest.fixture(scope="session")
+def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    """A persistent sqlite-backed Dagster instance in the temporary home (shared by tests)."""
+    with dg.DagsterInstance.from_config(str(dagster_home)) as inst:
+        yield inst
