@@ -22,6 +22,7 @@ run: setup
 	$(BIN)/tsr run
 
 test: setup
+	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: setup

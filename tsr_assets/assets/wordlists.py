@@ -55,7 +55,9 @@ def read_stored_wordlists(data_lake: DataLakeResource, language_key: str) -> dic
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def build_wordlists_defs(partitions: Partitions) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+def build_wordlists_defs(
+    partitions: Partitions,
+) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """The `wordlists` asset and its check, partitioned by language."""
 
     @dg.asset(
@@ -92,7 +94,7 @@ def build_wordlists_defs(partitions: Partitions) -> list[dg.AssetsDefinition | d
             },
         )
         preview_rows = [
-            [i + 1, *(getattr(lists, name)[i] if i < counts[name] else "" for name in WORDLIST_FILES)]
+            [i + 1, *(getattr(lists, n)[i] if i < counts[n] else "" for n in WORDLIST_FILES)]
             for i in range(8)
         ]
         context.log.info(

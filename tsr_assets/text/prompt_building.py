@@ -30,7 +30,7 @@ FeatureLanguage = Literal["native", "english"]
 PROMPT_COLUMNS = (
     "prompt_id", "noun", "verb", "adjective", "feature", "feature_en", "template", "prompt",
 )
-DEFAULT_CHUNK_ROWS = 250_000
+DEFAULT_CHUNK_ROWS = 50_000
 
 
 class PromptCountError(ValueError):
@@ -68,7 +68,9 @@ def prompt_frames(
     """
     check_prompt_count(count, wordlists, language)
     if feature_language not in ("native", "english"):
-        raise ValueError(f"feature_language must be 'native' or 'english', not {feature_language!r}")
+        raise ValueError(
+            f"feature_language must be 'native' or 'english', not {feature_language!r}"
+        )
     lists = (wordlists.nouns, wordlists.verbs, wordlists.adjectives, wordlists.features)
     sizes = [len(x) for x in lists]
     hashes = [word_hashes(words, role) for words, role in zip(lists, ROLES, strict=True)]

@@ -34,7 +34,7 @@ MIN_COUNTS: dict[str, int] = {
 }
 
 # Besides the script's own characters, an entry may hold spaces and these joiners.
-_ENTRY_PUNCTUATION = set(" -'’")
+_ENTRY_PUNCTUATION = set(" -,'’")
 
 
 class WordlistError(ValueError):
@@ -191,5 +191,7 @@ def wordlist_problems(
                 problems.append(f"{name}: {entry!r} appears more than once")
             seen.add(normalized)
         if len(entries) < minimums.get(name, 0):
-            problems.append(f"{name}: {len(entries)} entries, fewer than the minimum {minimums[name]}")
+            problems.append(
+                f"{name}: {len(entries)} entries, fewer than the minimum {minimums[name]}"
+            )
     return problems

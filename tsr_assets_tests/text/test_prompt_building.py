@@ -48,7 +48,8 @@ def test_whole_product_is_covered_once() -> None:
 def test_rows_are_consistent_with_their_words() -> None:
     template = get_template("structured")
     for row in _table(20).iter_rows(named=True):
-        assert row["prompt_id"] == prompt_id(row["noun"], row["verb"], row["adjective"], row["feature"])
+        words = (row["noun"], row["verb"], row["adjective"], row["feature"])
+        assert row["prompt_id"] == prompt_id(*words)
         assert row["prompt"] == render_prompt(
             template, HINDI, row["noun"], row["verb"], row["adjective"], row["feature"]
         )

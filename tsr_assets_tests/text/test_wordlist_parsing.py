@@ -23,7 +23,8 @@ BENGALI = get_language("bengali")
 
 def test_bom_crlf_blank_lines_comments_and_trailing_spaces(tmp_path: Path) -> None:
     path = tmp_path / "nouns.txt"
-    path.write_bytes("\ufeff# nouns\r\nघर  \r\n\r\n  पानी\t\r\n# another comment\r\nफूल\r\n".encode())
+    text = "\ufeff# nouns\r\nघर  \r\n\r\n  पानी\t\r\n# another comment\r\nफूल\r\n"
+    path.write_bytes(text.encode())
     assert read_wordlist_file(path, HINDI) == ["घर", "पानी", "फूल"]
 
 

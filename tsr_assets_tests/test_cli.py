@@ -1,0 +1,82 @@
+"""The real command lines: `dagster asset materialize`, `dagster definitions validate`, `tsr`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from tsr_assets.paths import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _env(home: Path, lake: Path) -> dict[str, str]:
+    return {**os.environ, "DAGSTER_HOME": str(home), "TSR_DATA_DIR": str(lake)}
+
+
+def _home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    return home
+
+
+def test_workspace_loads_without_errors(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        env=_env(_home(tmp_path), tmp_path / "lake"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Validation successful for code location tsr_assets" in proc.stderr + proc.stdout
+
+
+def test_dagster_asset_materialize_records_the_run(tmp_path: Path) -> None:
+    home, lake = _home(tmp_path), tmp_path / "lake"
+    proc = subprocess.run(
+        [
+            str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets",
+            "--select", "wordlists+", "--partition", "hindi",
+        ],
+        cwd=tmp_path,
+        env=_env(home, lake),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert pl.read_parquet(lake / "prompts" / "hindi" / "prompts.parquet").height == 200
+    assert (home / "history" / "runs.db").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1
+        assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+        assert runs[0].tags["dagster/partition"] == "hindi"
+        record = instance.get_latest_materialization_event(dg.AssetKey("prompts"))
+        assert record is not None and record.run_id == runs[0].run_id
+
+
+def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
+    home, lake = _home(tmp_path), tmp_path / "lake"
+    proc = subprocess.run(
+        [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50"],
+        cwd=tmp_path,
+        env=_env(home, lake),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"data lake: {lake}" in proc.stdout
+    assert str(lake / "prompts" / "marathi" / "prompts.parquet") in proc.stdout
+    assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert [r.job_name for r in instance.get_runs()] == ["language_job"]
