@@ -64,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     for language in args.language:
         print(f"[tsr]   wordlists: {lake / 'wordlists' / language / 'wordlists.json'}")
         print(f"[tsr]   prompts:   {lake / 'prompts' / language / 'prompts.parquet'}")
+        print(f"[tsr]   stories:   {lake / 'stories' / language / 'shards'}")
     print("[tsr] browse the runs and assets with `make ui`")
 
 

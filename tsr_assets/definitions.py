@@ -8,15 +8,17 @@ from collections.abc import Sequence
 import dagster as dg
 
 from tsr_assets.assets.prompts import build_prompts_defs
+from tsr_assets.assets.stories import build_stories_defs
 from tsr_assets.assets.wordlists import build_wordlists_defs
 from tsr_assets.partitions import build_partitions
 from tsr_assets.resources.data_lake import DataLakeResource
+from tsr_assets.resources.llm import LLMResource
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
 
 LANGUAGE_JOB = "language_job"
-LANGUAGE_ASSETS = ("wordlists", "prompts")
+LANGUAGE_ASSETS = ("wordlists", "prompts", "stories")
 
 
 def build_definitions(languages: Sequence[str] | None = None) -> dg.Definitions:
@@ -25,19 +27,20 @@ def build_definitions(languages: Sequence[str] | None = None) -> dg.Definitions:
     assets_and_checks = [
         *build_wordlists_defs(partitions),
         *build_prompts_defs(partitions),
+        *build_stories_defs(partitions),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
     assets = [a for a in assets_and_checks if a not in checks]
     language_job = dg.define_asset_job(
         LANGUAGE_JOB,
         selection=dg.AssetSelection.assets(*LANGUAGE_ASSETS),
-        description="Per-language chain: wordlists -> prompts.",
+        description="Per-language chain: wordlists -> prompts -> stories.",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[language_job],
-        resources={"data_lake": DataLakeResource()},
+        resources={"data_lake": DataLakeResource(), "llm": LLMResource()},
         executor=dg.in_process_executor,
     )
 

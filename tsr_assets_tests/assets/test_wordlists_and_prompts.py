@@ -19,6 +19,7 @@ def _run(defs: dg.Definitions, instance: dg.DagsterInstance, language: str, **pr
         partition_key=language,
         run_config={"ops": {"prompts": {"config": {"count": 150, **prompts_config}}}},
         raise_on_error=False,
+        asset_selection=[dg.AssetKey("wordlists"), dg.AssetKey("prompts")],
     )
 
 
@@ -63,6 +64,7 @@ def test_bad_user_folder_fails_with_file_and_line(
         partition_key="hindi",
         run_config={"ops": {"wordlists": {"config": {"source_dir": str(folder)}}}},
         raise_on_error=False,
+        asset_selection=[dg.AssetKey("wordlists"), dg.AssetKey("prompts")],
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

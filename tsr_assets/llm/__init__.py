@@ -1,0 +1,1 @@
+"""LLM access without Dagster: chat sources and the rate-limited request runner."""

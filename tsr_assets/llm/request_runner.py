@@ -1,0 +1,195 @@
+"""Run many LLM requests with a rate limit, bounded concurrency, timeouts and bounded retries.
+
+Work is pulled lazily from an iterator by `concurrency` worker coroutines, so memory does not
+grow with the number of prompts. Every prompt ends in exactly one `Outcome`: a story, or a
+failure with its reason after at most `max_attempts` attempts. Nothing loops forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from tsr_assets.llm.sources import PermanentError, RateLimited, SourceError
+
+
+@dataclass(frozen=True)
+class RequestItem:
+    """One prompt to send; `context` carries whatever the answer function needs."""
+
+    prompt_id: str
+    prompt: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An answer that arrived but failed validation."""
+
+    prompt_id: str
+    attempt: int
+    reason: str
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end of one prompt: a story, or a failure reason."""
+
+    prompt_id: str
+    story: str | None
+    attempts: int
+    latency_s: float
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Limits of one run. `requests_per_period=None` means no rate limit."""
+
+    requests_per_period: float | None = None
+    period_s: float = 60.0
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    progress_every_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.requests_per_period is not None and self.requests_per_period <= 0:
+            raise ValueError("requests_per_period must be positive (or None for no limit)")
+
+
+@dataclass
+class RunStats:
+    """Counters of one run, for progress lines and metadata."""
+
+    total: int
+    done: int = 0
+    stories: int = 0
+    failures: Counter = field(default_factory=Counter)
+    rejections: Counter = field(default_factory=Counter)
+    requests: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    def progress_line(self) -> str:
+        """done / total, stories per minute, ETA and failures so far."""
+        rate = self.done / self.elapsed_s * 60 if self.elapsed_s > 0 else 0.0
+        left = self.total - self.done
+        eta = f"{left / rate:.1f} min" if rate > 0 else "unknown"
+        return (
+            f"{self.done:,}/{self.total:,} done, {self.stories:,} stories, "
+            f"{rate:,.1f}/min, ETA {eta}, failures {sum(self.failures.values()):,}, "
+            f"rejected answers {sum(self.rejections.values()):,}"
+        )
+
+
+Validator = Callable[[str], tuple[str | None, str | None, str]]
+"""raw answer -> (story or None, rejection reason or None, snippet of the raw answer)."""
+
+
+def backoff_delay(attempt: int, settings: RunnerSettings, rng: random.Random) -> float:
+    """Exponential backoff with full jitter in [0.5, 1.5) x base * 2^(attempt-1), capped."""
+    base = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
+    return base * rng.uniform(0.5, 1.5)
+
+
+async def run_requests(
+    items: Iterable[RequestItem],
+    answer: Callable[[RequestItem], Awaitable[str]],
+    validate: Validator,
+    settings: RunnerSettings,
+    *,
+    total: int,
+    on_outcome: Callable[[Outcome], None],
+    on_rejection: Callable[[Rejection], None] = lambda r: None,
+    log: Callable[[str], None] = print,
+    seed: int = 0,
+) -> RunStats:
+    """Send every item through `answer`, validate, retry within limits, report each outcome."""
+    stats = RunStats(total=total)
+    limiter = (
+        AsyncLimiter(settings.requests_per_period, settings.period_s)
+        if settings.requests_per_period
+        else None
+    )
+    rng = random.Random(seed)
+    iterator: Iterator[RequestItem] = iter(items)
+    paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
+
+    async def one(item: RequestItem) -> Outcome:
+        nonlocal paused_until
+        last_reason = "unknown"
+        for attempt in range(1, settings.max_attempts + 1):
+            wait = paused_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if limiter is not None:
+                await limiter.acquire()
+            stats.requests += 1
+            started = time.monotonic()
+            try:
+                raw = await asyncio.wait_for(answer(item), settings.timeout_s)
+            except TimeoutError:
+                last_reason = "timeout"
+            except RateLimited as exc:
+                last_reason = exc.reason
+                if exc.retry_after is not None:
+                    paused_until = max(paused_until, time.monotonic() + exc.retry_after)
+                    continue
+            except PermanentError as exc:
+                return Outcome(item.prompt_id, None, attempt, 0.0, f"{exc.reason}: {exc}")
+            except SourceError as exc:
+                last_reason = f"{exc.reason}: {exc}"
+            else:
+                latency = time.monotonic() - started
+                story, reason, snippet = validate(raw)
+                if story is not None:
+                    return Outcome(item.prompt_id, story, attempt, latency)
+                last_reason = reason or "invalid"
+                stats.rejections[last_reason] += 1
+                on_rejection(Rejection(item.prompt_id, attempt, last_reason, snippet))
+                continue  # a bad answer is retried at once; the rate limiter still applies
+            if attempt < settings.max_attempts:
+                await asyncio.sleep(backoff_delay(attempt, settings, rng))
+        return Outcome(item.prompt_id, None, settings.max_attempts, 0.0, last_reason)
+
+    async def worker() -> None:
+        for item in iterator:
+            outcome = await one(item)
+            stats.done += 1
+            if outcome.story is not None:
+                stats.stories += 1
+            else:
+                stats.failures[(outcome.failure_reason or "unknown").split(":")[0]] += 1
+            on_outcome(outcome)
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(settings.progress_every_s)
+            log(stats.progress_line())
+
+    reporter = asyncio.create_task(progress())
+    try:
+        await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    finally:
+        reporter.cancel()
+    log(stats.progress_line())
+    return stats
