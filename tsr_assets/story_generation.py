@@ -116,7 +116,7 @@ def generate_stories(
             ctx = item.context
             story = write_offline_story(
                 item.prompt_id, ctx["noun"], ctx["verb"], ctx["adjective"],
-                ctx["feature_index"], banks,
+                ctx["feature_index"], banks, feature_count=len(features_en),
             )
             return json.dumps({"story": story}, ensure_ascii=False)
     else:
