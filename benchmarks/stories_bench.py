@@ -57,8 +57,10 @@ def make_prompts(lake: Path, count: int) -> tuple[Path, list[str]]:
     return path, list(lists.features_en)
 
 
-def generate(base_url: str, count: int, concurrency: int, rate: float | None) -> dict:
-    """Generate `count` stories through the real path; return throughput figures."""
+def generate(
+    base_url: str, prompts_path: Path, features: list[str], concurrency: int, rate: float | None
+) -> dict:
+    """Generate a story for every prompt through the real path; return throughput figures."""
     from tsr_assets.languages import get_language
     from tsr_assets.llm.request_runner import RunnerSettings
     from tsr_assets.llm.sources import OpenAICompatibleSource
@@ -66,7 +68,6 @@ def generate(base_url: str, count: int, concurrency: int, rate: float | None) ->
     from tsr_assets.text.story_parsing import StoryLimits
 
     with tempfile.TemporaryDirectory() as tmp:
-        prompts_path, features = make_prompts(Path(tmp), count)
         settings = RunnerSettings(
             requests_per_period=rate, period_s=1.0, concurrency=concurrency, timeout_s=30,
             progress_every_s=3600,
@@ -80,9 +81,21 @@ def generate(base_url: str, count: int, concurrency: int, rate: float | None) ->
             "per_second": report.generated / report.seconds}
 
 
-def worker(base_url: str, count: int, concurrency: int) -> None:
-    """Subprocess entry for the memory runs: print figures with peak RSS."""
-    figures = generate(base_url, count, concurrency, None)
+def generate_fresh(base_url: str, count: int, concurrency: int, rate: float | None) -> dict:
+    """Write `count` prompts, then generate their stories."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prompts_path, features = make_prompts(Path(tmp), count)
+        return generate(base_url, prompts_path, features, concurrency, rate)
+
+
+def worker(base_url: str, prompts_path: str, concurrency: int) -> None:
+    """Subprocess entry for the memory runs (prompts made beforehand): figures + peak RSS."""
+    from tsr_assets.languages import get_language
+    from tsr_assets.text.wordlist_parsing import load_wordlists
+
+    hindi = get_language("hindi")
+    features = list(load_wordlists(hindi.package_data_dir, hindi).features_en)
+    figures = generate(base_url, Path(prompts_path), features, concurrency, None)
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(figures))
 
@@ -102,7 +115,7 @@ def main() -> None:
         serve(args.serve, Path(args.port_file))
         return
     if args.worker:
-        worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        worker(args.worker[0], args.worker[1], int(args.worker[2]))
         return
 
     servers: list[subprocess.Popen] = []
@@ -127,7 +140,7 @@ def main() -> None:
                 if rate is not None:
                     bound = min(bound, rate)
                 count = max(50, int(bound * args.seconds))
-                figures = generate(base_url, count, concurrency, rate)
+                figures = generate_fresh(base_url, count, concurrency, rate)
                 share = figures["per_second"] / bound
                 rows.append({"concurrency": concurrency, "rate_limit": rate,
                              "bound_per_s": round(bound, 1),
@@ -139,8 +152,11 @@ def main() -> None:
         fast_url = start_server(0.0)
         memory = {}
         for count in args.memory_counts:
+            prompts_dir = Path(tempfile.mkdtemp())
+            make_prompts(prompts_dir, count)
             proc = subprocess.run(
-                [sys.executable, __file__, "--worker", fast_url, str(count), "64"],
+                [sys.executable, __file__, "--worker", fast_url,
+                 str(prompts_dir / "prompts.parquet"), "64"],
                 capture_output=True, text=True, check=True,
             )
             memory[count] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -136,15 +136,17 @@ def _write_shard(folder: Path, kind: str, rows: list[dict]) -> Path | None:
     return out
 
 
-def compact(folder: Path) -> dict[str, int]:
+def compact(folder: Path, rows_per_shard: int = 5000) -> dict[str, int]:
     """Move every journal's records into parquet shards, then delete the journals.
 
-    Stories whose prompt_id is already stored are dropped, so the dataset never holds a
-    duplicate. Returns how many rows of each kind were added.
+    Records stream through in slices of `rows_per_shard`, so memory stays flat however long
+    the journal is. Stories whose prompt_id is already stored are dropped, so the dataset never
+    holds a duplicate. Returns how many rows of each kind were added.
     """
     journals = sorted((folder / "journal").glob("*.jsonl"))
+    added = {kind: 0 for kind in KINDS}
     if not journals:
-        return {kind: 0 for kind in KINDS}
+        return added
     have = set(read_table(folder, "story", ["prompt_id"])["prompt_id"].to_list())
     rows: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     for _, record in _journal_records(folder):
@@ -156,8 +158,13 @@ def compact(folder: Path) -> dict[str, int]:
                 continue
             have.add(record["prompt_id"])
         rows[kind].append(record)
+        if len(rows[kind]) >= rows_per_shard:
+            _write_shard(folder, kind, rows[kind])
+            added[kind] += len(rows[kind])
+            rows[kind] = []
     for kind, kind_rows in rows.items():
         _write_shard(folder, kind, kind_rows)
+        added[kind] += len(kind_rows)
     for journal in journals:
         journal.unlink()
-    return {kind: len(kind_rows) for kind, kind_rows in rows.items()}
+    return added

@@ -105,6 +105,19 @@ Validator = Callable[[str], tuple[str | None, str | None, str]]
 """raw answer -> (story or None, rejection reason or None, snippet of the raw answer)."""
 
 
+def make_limiter(settings: RunnerSettings) -> AsyncLimiter | None:
+    """A leaky bucket for the rate limit that bursts at most a tenth of a second's quota.
+
+    `AsyncLimiter(600, 60)` would let 600 requests out at once at the start; providers that
+    count per second punish that, so the same average rate is enforced in small slices.
+    """
+    if not settings.requests_per_period:
+        return None
+    per_second = settings.requests_per_period / settings.period_s
+    capacity = max(1.0, per_second / 10)
+    return AsyncLimiter(capacity, capacity / per_second)
+
+
 def backoff_delay(attempt: int, settings: RunnerSettings, rng: random.Random) -> float:
     """Exponential backoff with full jitter in [0.5, 1.5) x base * 2^(attempt-1), capped."""
     base = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1))
@@ -125,11 +138,7 @@ async def run_requests(
 ) -> RunStats:
     """Send every item through `answer`, validate, retry within limits, report each outcome."""
     stats = RunStats(total=total)
-    limiter = (
-        AsyncLimiter(settings.requests_per_period, settings.period_s)
-        if settings.requests_per_period
-        else None
-    )
+    limiter = make_limiter(settings)
     rng = random.Random(seed)
     iterator: Iterator[RequestItem] = iter(items)
     paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker

@@ -123,7 +123,7 @@ def write_prompts_parquet(frames: Iterator[pl.DataFrame], path: str | Path) -> i
                 table = frame.to_arrow()
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                writer.write_table(table)
+                writer.write_table(table, row_group_size=10_000)
                 seen_ids.append(frame["prompt_id"])
                 rows += frame.height
         finally:
