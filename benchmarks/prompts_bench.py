@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak_memory import peak_rss_mb  # noqa: E402
 
 BAR_SECONDS = 10.0
 BAR_RSS_GB = 1.5
@@ -100,7 +102,7 @@ def main() -> None:
     if args.worker:
         run = run_ours if args.worker == "ours" else run_baseline
         figures = run(args.count, Path(args.out), args.language)
-        figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        figures["peak_rss_gb"] = peak_rss_mb() / 1024
         print(json.dumps(figures))
         return
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from peak_memory import peak_rss_mb  # noqa: E402
 
 BAR_SHARE = 0.90
 BAR_RSS_RATIO = 1.25
@@ -96,7 +98,7 @@ def worker(base_url: str, prompts_path: str, concurrency: int) -> None:
     hindi = get_language("hindi")
     features = list(load_wordlists(hindi.package_data_dir, hindi).features_en)
     figures = generate(base_url, Path(prompts_path), features, concurrency, None)
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(figures))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -63,10 +64,30 @@ class Language:
         """Folder holding this language's packaged data files."""
         return self.data_dir if self.data_dir is not None else PACKAGE_DATA_DIR / self.key
 
+    @cached_property
+    def script_chars(self) -> frozenset[str]:
+        """Every character of the script's ranges, plus the zero-width joiners."""
+        return frozenset(
+            chr(cp) for lo, hi in self.script_ranges for cp in range(lo, hi + 1)
+        ) | frozenset(JOINERS)
+
+    @cached_property
+    def text_chars(self) -> frozenset[str]:
+        """Every character `is_text_char` accepts (built once; lookups are on hot paths)."""
+        ascii_non_letters = (chr(cp) for cp in range(128) if not chr(cp).isalpha())
+        return (
+            self.script_chars
+            | frozenset(self.extra_chars)
+            | frozenset(self.digits)
+            | frozenset("".join(self.sentence_terminators))
+            | frozenset(ascii_non_letters)
+            | frozenset(GENERAL_PUNCTUATION)
+            | _UNICODE_SPACES
+        )
+
     def in_script(self, char: str) -> bool:
         """True when `char` is a letter or sign of this language's own script."""
-        cp = ord(char)
-        return any(lo <= cp <= hi for lo, hi in self.script_ranges) or char in JOINERS
+        return char in self.script_chars
 
     def is_text_char(self, char: str) -> bool:
         """True for characters that may appear in this language's cleaned story text.
@@ -74,17 +95,13 @@ class Language:
         That is the script itself, its extra characters, its terminators and digits, ASCII
         digits, punctuation and whitespace. Latin letters and other scripts are not.
         """
-        if self.in_script(char) or char in self.extra_chars or char in self.digits:
-            return True
-        if char in self.sentence_terminators:
-            return True
-        if char.isascii():
-            return not char.isalpha()
-        return char in GENERAL_PUNCTUATION or char.isspace()
+        return char in self.text_chars
 
 
 # Typographic punctuation common to all languages (curly quotes, dashes, ellipsis).
 GENERAL_PUNCTUATION = "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0"
+
+_UNICODE_SPACES = frozenset(chr(cp) for cp in range(0x3001) if chr(cp).isspace())
 
 DEVANAGARI = ((0x0900, 0x097F), (0xA8E0, 0xA8FF))
 BENGALI = ((0x0980, 0x09FF),)
