@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsr_assets.text.text_files import read_utf8_file
+
 PROVIDER_NAME = "offline-template"
 
 BANK_FILES: dict[str, str] = {
@@ -111,21 +113,9 @@ class SentenceBanks:
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, NFC-normalized stripped line) for each non-blank, non-comment line."""
-    if not path.is_file():
-        raise SentenceBankError(
-            f"{path}: file not found. A sentence bank folder needs "
-            + ", ".join(BANK_FILES.values())
-        )
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SentenceBankError(
-            f"{path}, line {line}: not valid UTF-8 ({exc.reason}). Save the file as UTF-8."
-        ) from None
+    text = read_utf8_file(path, SentenceBankError, "sentence bank", BANK_FILES.values())
     lines = []
-    for lineno, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = unicodedata.normalize("NFC", raw).strip()
         if line and not line.startswith("#"):
             lines.append((lineno, line))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tsr_assets.languages import Language
+from tsr_assets.text.text_files import read_utf8_file
 
 WORDLIST_FILES: dict[str, str] = {
     "nouns": "nouns.txt",
@@ -128,20 +129,7 @@ def parse_wordlist_text(text: str, *, source: str, language: Language | None) ->
 
 def read_wordlist_file(path: Path, language: Language | None) -> list[str]:
     """Read and parse one wordlist file, with errors that name the file."""
-    if not path.is_file():
-        raise WordlistError(
-            f"{path}: file not found. A wordlist folder needs "
-            + ", ".join(WORDLIST_FILES.values())
-        )
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise WordlistError(
-            f"{path}, line {line}: not valid UTF-8 ({exc.reason} at byte {exc.start}). "
-            "Save the file as UTF-8."
-        ) from None
+    text = read_utf8_file(path, WordlistError, "wordlist", WORDLIST_FILES.values())
     return parse_wordlist_text(text, source=str(path), language=language)
 
 
