@@ -24,7 +24,6 @@ from tsr_assets.llm.request_runner import (
     run_requests,
 )
 from tsr_assets.llm.sources import ChatSource
-from tsr_assets.malloc_tuning import limit_malloc_arenas
 from tsr_assets.story_import import imported_prompt_id
 from tsr_assets.story_store import StoryJournal, compact, now_utc, stored_prompt_ids
 from tsr_assets.text.offline_story_writer import (
@@ -105,7 +104,6 @@ def generate_stories(
     Finished stories, rejected answers and failed prompts are journaled as they arrive and
     compacted into parquet at the end (or at the start of the next run, after a kill).
     """
-    limit_malloc_arenas()
     compact(folder)
     done = stored_prompt_ids(folder)
     feature_index = {feature: i for i, feature in enumerate(features_en)}
