@@ -1,0 +1,189 @@
+"""Token bins: every story framed as `<bos> story <eos>`, concatenated into `train.bin`/`val.bin`.
+
+The nanoGPT convention: raw little-endian ids (`uint16` when the vocabulary fits, else
+`uint32`) readable with `np.memmap`, plus `meta.json`. Stories stream through in batches, so
+neither the corpus nor its ids are ever held in memory whole. Files are written under
+temporary names and renamed into place; `meta.json` goes last and records the token count of
+each file, so a reader can tell a complete set from a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from tsr_assets.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.tokenizers.base import Tokenizer, bins_dtype, frame_ids
+from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
+from tsr_assets.tokenizers.word_cache import WordCacheEncoder
+
+SPLITS = ("train", "val")
+META_FILE = "meta.json"
+DEFAULT_VAL_SHARE = 0.025
+
+
+def val_mask(prompt_ids: Sequence[str], val_share: float) -> np.ndarray:
+    """True for the stories that belong to the val split.
+
+    Decided by a hash of each prompt_id alone, so a story keeps its split when stories are
+    added or reordered, and the split is the same on every machine and Python version.
+    """
+    if not 0.0 <= val_share < 1.0:
+        raise ValueError(f"val_share {val_share}: must be in [0, 1)")
+    threshold = int(val_share * 2**64)
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(p.encode(), digest_size=8).digest(), "little")
+         < threshold for p in prompt_ids),
+        dtype=bool,
+        count=len(prompt_ids),
+    )
+
+
+def iter_story_batches(
+    shard_paths: Sequence[Path], batch_rows: int = 4096
+) -> Iterator[tuple[list[str], list[str]]]:
+    """(prompt_ids, stories) in batches, read shard by shard in a fixed order."""
+    for path in shard_paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_rows, columns=["prompt_id", "story"]):
+            yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+
+
+def iter_split_texts(
+    shard_paths: Sequence[Path], split: str, val_share: float, batch_rows: int = 4096
+) -> Iterator[str]:
+    """The stories of one split, in bins order."""
+    for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows):
+        in_val = val_mask(prompt_ids, val_share)
+        yield from (s for s, v in zip(stories, in_val, strict=True) if v == (split == "val"))
+
+
+def framer_for(tokenizer: Tokenizer) -> Callable[[Sequence[str]], np.ndarray]:
+    """The fastest exact way to frame a batch of stories with `tokenizer`."""
+    if isinstance(tokenizer, ByteTokenizer):
+        return tokenizer.encode_framed
+    if tokenizer.word_cacheable:
+        return WordCacheEncoder(tokenizer).encode_framed
+    return lambda texts: frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id,
+                                   tokenizer.eos_id)
+
+
+def write_token_bins(
+    tokenizer: Tokenizer,
+    batches: Iterable[tuple[list[str], list[str]]],
+    folder: Path,
+    val_share: float = DEFAULT_VAL_SHARE,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Frame, encode and write every story into `folder`/{train,val}.bin; returns the meta.
+
+    Raises:
+        ValueError: when there are no stories, or an id does not fit the bins' dtype.
+    """
+    dtype = bins_dtype(tokenizer.vocab_size)
+    frame = framer_for(tokenizer)
+    counts = {split: {"stories": 0, "tokens": 0, "bytes": 0} for split in SPLITS}
+    folder.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        temps = {split: stack.enter_context(atomic_path(folder / f"{split}.bin"))
+                 for split in SPLITS}
+        files = {split: stack.enter_context(temps[split].open("wb")) for split in SPLITS}
+        for batch_no, (prompt_ids, stories) in enumerate(batches):
+            in_val = val_mask(prompt_ids, val_share)
+            for split in SPLITS:
+                texts = [s for s, v in zip(stories, in_val, strict=True)
+                         if v == (split == "val")]
+                if not texts:
+                    continue
+                ids = frame(texts)
+                if ids.size and int(ids.max()) >= np.iinfo(dtype).max + 1:
+                    raise ValueError(f"id {int(ids.max())} does not fit {dtype.name}")
+                files[split].write(ids.astype(dtype).tobytes())
+                counts[split]["stories"] += len(texts)
+                counts[split]["tokens"] += int(ids.size)
+                counts[split]["bytes"] += sum(len(t.encode("utf-8")) for t in texts)
+            if log and batch_no % 50 == 49:
+                log(f"token_bins: {counts['train']['stories'] + counts['val']['stories']} "
+                    "stories encoded")
+        if counts["train"]["stories"] + counts["val"]["stories"] == 0:
+            raise ValueError("no stories to encode: materialize `stories` first")
+        for handle in files.values():
+            handle.flush()
+    meta = {
+        "tokenizer": tokenizer.describe(),
+        "dtype": dtype.name,
+        "val_share": val_share,
+        "framing": "<bos> story <eos>, concatenated",
+        "splits": counts,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    write_json_atomic(folder / META_FILE, meta)
+    return meta
+
+
+def read_meta(folder: Path) -> dict:
+    """`meta.json` of a bins folder; a clear error when it is missing."""
+    path = folder / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: materialize `token_bins` for this partition")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def open_bins(folder: Path, split: str, meta: dict | None = None) -> np.memmap:
+    """A read-only memmap of `split`.bin, checked against the token count in `meta.json`."""
+    meta = meta or read_meta(folder)
+    path = folder / f"{split}.bin"
+    dtype = np.dtype(meta["dtype"])
+    expected = meta["splits"][split]["tokens"]
+    size = path.stat().st_size if path.is_file() else -1
+    if size != expected * dtype.itemsize:
+        raise ValueError(
+            f"{path}: {size} bytes, but meta.json says {expected} {dtype.name} tokens; "
+            "re-materialize `token_bins` for this partition"
+        )
+    if expected == 0:
+        return np.memmap(path, dtype=dtype, mode="r", shape=(0,)) if size else np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def split_stories(
+    ids: np.ndarray, bos: int, eos: int, limit: int | None = None
+) -> list[np.ndarray]:
+    """Cut framed ids back into stories (without bos/eos), at most `limit` of them.
+
+    Works when bos equals eos (GPT-2): framing then alternates opening and closing marks.
+    """
+    stories: list[np.ndarray] = []
+    position = 0
+    while position < ids.size and (limit is None or len(stories) < limit):
+        if int(ids[position]) != bos:
+            found = int(ids[position])
+            raise ValueError(f"expected bos {bos} at position {position}, found {found}")
+        window = 1 << 14
+        while True:  # look for the eos in a growing window, so a memmap is read only as needed
+            rest = np.asarray(ids[position + 1:position + 1 + window])
+            ends = np.flatnonzero(rest == eos)
+            if ends.size or position + 1 + window >= ids.size:
+                break
+            window *= 4
+        if ends.size == 0:
+            raise ValueError(f"story starting at {position} has no eos {eos}")
+        stories.append(rest[: ends[0]])
+        position += int(ends[0]) + 2
+    return stories
+
+
+def count_ids(ids: np.ndarray, targets: Sequence[int], chunk: int = 1 << 24) -> dict[int, int]:
+    """How often each of `targets` occurs in `ids`, reading a memmap in chunks."""
+    totals = dict.fromkeys(targets, 0)
+    for start in range(0, ids.size, chunk):
+        part = np.asarray(ids[start:start + chunk])
+        for target in totals:
+            totals[target] += int(np.count_nonzero(part == target))
+    return totals

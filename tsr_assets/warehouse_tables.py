@@ -1,0 +1,128 @@
+"""The DuckDB warehouse: table definitions and the one way rows get written.
+
+`$TSR_DATA_DIR/warehouse.duckdb` holds one table per measured thing. A partition's rows are
+replaced in one transaction (delete its old rows, insert the new), so re-materializing a
+partition never duplicates rows and a reader never sees half of a partition. DuckDB lets one
+process write at a time; a writer that finds the file locked retries with backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+TABLES: dict[str, str] = {
+    "tokenizer_stats": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        tokenizer_name VARCHAR,
+        tokenizer_version VARCHAR,
+        split VARCHAR,
+        stories BIGINT,
+        words BIGINT,
+        chars BIGINT,
+        bytes BIGINT,
+        tokens BIGINT,
+        fertility DOUBLE,
+        chars_per_token DOUBLE,
+        bytes_per_token DOUBLE,
+        single_token_word_share DOUBLE,
+        words_covered_share DOUBLE,
+        vocab_size BIGINT,
+        vocab_used BIGINT,
+        vocab_used_share DOUBLE,
+        fallback_rate DOUBLE,
+        renyi_alpha DOUBLE,
+        renyi_entropy_bits DOUBLE,
+        renyi_efficiency DOUBLE,
+        log_base VARCHAR,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
+}
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process held the warehouse for longer than the wait allowed."""
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, wait_s: float = 120.0
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, retrying while another process holds its lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc) or time.monotonic() > deadline:
+                raise WarehouseLocked(
+                    f"{path} stayed locked for {wait_s:.0f}s by another process: {exc}"
+                ) from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table that does not exist yet."""
+    for table, columns in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+
+
+def replace_rows(
+    path: Path, table: str, partition: Mapping[str, str], rows: pl.DataFrame,
+    wait_s: float = 120.0,
+) -> int:
+    """Replace the rows of one partition of `table` (matched on `partition`'s columns).
+
+    Runs in one transaction: either the old rows are gone and all new rows are in, or nothing
+    changed. Returns the number of rows inserted.
+    """
+    if table not in TABLES:
+        raise ValueError(f"unknown warehouse table {table!r}; known: {', '.join(TABLES)}")
+    missing = [c for c in partition if c not in rows.columns] if rows.height else []
+    if missing:
+        raise ValueError(f"rows for {table} lack partition columns {missing}")
+    where = " AND ".join(f"{column} = ?" for column in partition)
+    with connect(path, wait_s=wait_s) as con:
+        ensure_tables(con)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
+            if rows.height:
+                con.register("incoming_rows", rows.to_arrow())
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+                con.unregister("incoming_rows")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return rows.height
+
+
+def query(path: Path, sql: str, params: list | None = None, wait_s: float = 120.0
+          ) -> pl.DataFrame:
+    """Run a query against the warehouse and return a polars frame."""
+    with connect(path, wait_s=wait_s) as con:
+        ensure_tables(con)
+        return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
