@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tsr_assets.languages import DEFAULT_LANGUAGE, language_keys
+from tsr_assets.partitions import OFFLINE_TOKENIZER_KEYS, TOKENIZER_KEYS
 from tsr_assets.paths import REPO_ROOT, data_lake_root
 
 
@@ -26,38 +27,48 @@ def ensure_dagster_home() -> Path:
     return path
 
 
-def _run_language_chain(language: str, prompt_count: int, seed: int, template: str) -> None:
+def _execute(instance, job_name: str, partition_key, run_config: dict, label: str) -> None:
+    from tsr_assets.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, run_config=run_config,
+        raise_on_error=False,
+    )
+    print(
+        f"[tsr] {job_name} for {label}: "
+        f"{'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s "
+        f"(run {result.run_id})"
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"[tsr]   {event.step_key}: {event.event_specific_data.error.message}",
+                      file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _run_chain(args: argparse.Namespace, language: str) -> None:
     import dagster as dg
 
-    from tsr_assets.definitions import LANGUAGE_JOB, defs
+    from tsr_assets.definitions import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
+    from tsr_assets.partitions import language_tokenizer_key
 
-    run_config = {
-        "ops": {
-            "prompts": {
-                "config": {"count": prompt_count, "seed": seed, "template": template}
-            }
-        }
-    }
+    prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     with dg.DagsterInstance.get() as instance:
-        job = defs.resolve_job_def(LANGUAGE_JOB)
-        started = time.monotonic()
-        result = job.execute_in_process(
-            instance=instance, partition_key=language, run_config=run_config
-        )
-        print(
-            f"[tsr] {LANGUAGE_JOB} for {language}: "
-            f"{'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s "
-            f"(run {result.run_id})"
-        )
-        if not result.success:
-            raise SystemExit(1)
+        _execute(instance, LANGUAGE_JOB, language, {"ops": {"prompts": {"config": prompts}}},
+                 language)
+        for tokenizer in args.tokenizers:
+            _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key(language, tokenizer),
+                     {}, f"{language}|{tokenizer}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Materialize the chain for the chosen languages on the offline defaults."""
     home = ensure_dagster_home()
     for language in args.language:
-        _run_language_chain(language, args.prompts, args.seed, args.template)
+        _run_chain(args, language)
     lake = data_lake_root()
     print(f"[tsr] Dagster home (runs, event log): {home}")
     print(f"[tsr] data lake: {lake}")
@@ -65,6 +76,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"[tsr]   wordlists: {lake / 'wordlists' / language / 'wordlists.json'}")
         print(f"[tsr]   prompts:   {lake / 'prompts' / language / 'prompts.parquet'}")
         print(f"[tsr]   stories:   {lake / 'stories' / language / 'shards'}")
+        for tokenizer in args.tokenizers:
+            print(f"[tsr]   bins:      {lake / 'token_bins' / language / tokenizer}")
+    print(f"[tsr] warehouse: {lake / 'warehouse.duckdb'}")
     print("[tsr] browse the runs and assets with `make ui`")
 
 
@@ -83,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prompts", type=int, default=200, help="number of prompts (default 200)")
     run.add_argument("--seed", type=int, default=0, help="prompt sampling seed")
     run.add_argument("--template", default="structured", help="prompt template name")
+    run.add_argument(
+        "--tokenizers",
+        nargs="*",
+        default=list(OFFLINE_TOKENIZER_KEYS),
+        choices=TOKENIZER_KEYS,
+        help="tokenizers to build bins and statistics for (default: the offline ones, "
+        f"{' '.join(OFFLINE_TOKENIZER_KEYS)}); none to stop after stories",
+    )
     run.set_defaults(func=cmd_run)
     return parser
 

@@ -67,7 +67,8 @@ def test_dagster_asset_materialize_records_the_run(tmp_path: Path) -> None:
 def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     home, lake = _home(tmp_path), tmp_path / "lake"
     proc = subprocess.run(
-        [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50"],
+        [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50",
+         "--tokenizers", "byte"],
         cwd=tmp_path,
         env=_env(home, lake),
         capture_output=True,
@@ -79,4 +80,8 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     assert str(lake / "prompts" / "marathi" / "prompts.parquet") in proc.stdout
     assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert [r.job_name for r in instance.get_runs()] == ["language_job"]
+        runs = instance.get_runs()
+        assert sorted(r.job_name for r in runs) == ["language_job", "language_tokenizer_job"]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert (lake / "token_bins" / "marathi" / "byte" / "train.bin").is_file()
+    assert f"warehouse: {lake / 'warehouse.duckdb'}" in proc.stdout

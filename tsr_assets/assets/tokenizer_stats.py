@@ -61,7 +61,7 @@ def build_tokenizer_stats_defs(partitions: Partitions) -> list:
             raise dg.Failure(f"tokenizer_stats {language}|{key}: {exc}") from exc
         row = {"language": language, "tokenizer": key, "tokenizer_name": tok.name,
                "tokenizer_version": tok.version, "split": "val", **stats,
-               "run_id": context.run_id, "computed_at": datetime.now(UTC)}
+               "run_id": context.run.run_id, "computed_at": datetime.now(UTC)}
         warehouse.replace_rows("tokenizer_stats", {"language": language, "tokenizer": key},
                                pl.DataFrame([row]))
         table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]

@@ -1,0 +1,139 @@
+"""Token bins: split stability, streaming output, dtype, meta and read-back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tsr_assets.tokenizers.base import Tokenizer
+from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
+from tsr_assets.tokenizers.gpt2_tokenizer import GPT2Tokenizer
+from tsr_assets.tokenizers.token_bins import (
+    count_ids,
+    iter_split_texts,
+    iter_story_batches,
+    open_bins,
+    read_meta,
+    split_stories,
+    val_mask,
+    write_token_bins,
+)
+from tsr_assets_tests.tokenizers.corpus import stories
+
+
+def _shards(folder: Path, texts: list[str], per_shard: int = 25) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, start in enumerate(range(0, len(texts), per_shard)):
+        path = folder / f"part-{n:04d}.parquet"
+        chunk = texts[start:start + per_shard]
+        pl.DataFrame({"prompt_id": [f"p{start + i:06d}" for i in range(len(chunk))],
+                      "story": chunk}).write_parquet(path)
+        paths.append(path)
+    return paths
+
+
+def test_split_is_stable_when_stories_are_added() -> None:
+    ids = [f"{i:016x}" for i in range(20_000)]
+    before = val_mask(ids[:5_000], 0.025)
+    after = val_mask(ids, 0.025)
+    np.testing.assert_array_equal(after[:5_000], before)
+    assert 0.02 < after.mean() < 0.03
+    assert not val_mask(ids, 0.0).any()
+    with pytest.raises(ValueError, match="val_share"):
+        val_mask(ids, 1.0)
+
+
+def test_bins_hold_every_story_once_with_counts_in_meta(tmp_path: Path) -> None:
+    texts = list(stories("hindi"))
+    shards = _shards(tmp_path / "stories", texts)
+    tok = ByteTokenizer()
+    meta = write_token_bins(tok, iter_story_batches(shards, batch_rows=16), tmp_path / "bins",
+                            val_share=0.2)
+    assert meta == read_meta(tmp_path / "bins")
+    assert meta["dtype"] == "uint16" and meta["tokenizer"]["version"] == tok.version
+    splits = meta["splits"]
+    assert splits["train"]["stories"] + splits["val"]["stories"] == len(texts)
+    assert splits["val"]["stories"] > 0
+    for split in ("train", "val"):
+        expected = list(iter_split_texts(shards, split, 0.2))
+        ids = open_bins(tmp_path / "bins", split)
+        assert ids.size == splits[split]["tokens"]
+        assert splits[split]["bytes"] == sum(len(t.encode()) for t in expected)
+        decoded = [tok.decode(s.tolist()) for s in split_stories(ids, tok.bos_id, tok.eos_id)]
+        assert decoded == expected
+        assert count_ids(ids, [tok.bos_id, tok.eos_id], chunk=1000) == {
+            tok.bos_id: len(expected), tok.eos_id: len(expected)}
+    assert not list((tmp_path / "bins").glob(".*tmp*"))
+
+
+def test_gpt2_bins_frame_with_endoftext_on_both_sides(tmp_path: Path) -> None:
+    texts = list(stories("bengali")[:12])
+    tok = GPT2Tokenizer()
+    write_token_bins(tok, iter_story_batches(_shards(tmp_path / "s", texts)), tmp_path / "b", 0.0)
+    ids = open_bins(tmp_path / "b", "train")
+    assert count_ids(ids, [50256, 50256]) == {50256: 24}
+    assert [tok.decode(s.tolist()) for s in split_stories(ids, 50256, 50256)] == texts
+
+
+class WideVocabulary(Tokenizer):
+    """A tokenizer with 70,000 ids (like many HF tokenizers): bytes shifted up by 65,000."""
+
+    kind = "test"
+
+    name = "wide"  # type: ignore[assignment]
+    version = "wide-1"  # type: ignore[assignment]
+    vocab_size = 70_000  # type: ignore[assignment]
+    bos_id = 69_998  # type: ignore[assignment]
+    eos_id = 69_999  # type: ignore[assignment]
+
+    def encode_batch(self, texts):
+        return [[65_000 + b for b in t.encode()] for t in texts]
+
+    def decode(self, ids):
+        return bytes(i - 65_000 for i in ids if i < 69_998).decode()
+
+    def fallback_mask(self):
+        return np.zeros(self.vocab_size, dtype=bool)
+
+
+def test_vocabulary_past_uint16_gets_uint32_bins(tmp_path: Path) -> None:
+    texts = list(stories("marathi")[:5])
+    meta = write_token_bins(WideVocabulary(), iter_story_batches(_shards(tmp_path / "s", texts)),
+                            tmp_path / "b", 0.0)
+    assert meta["dtype"] == "uint32"
+    ids = open_bins(tmp_path / "b", "train")
+    assert ids.dtype == np.uint32 and int(ids.max()) == 69_999
+    assert (tmp_path / "b" / "train.bin").stat().st_size == 4 * meta["splits"]["train"]["tokens"]
+
+
+def test_truncated_bins_are_reported_not_read(tmp_path: Path) -> None:
+    write_token_bins(ByteTokenizer(), iter_story_batches(_shards(tmp_path / "s", ["कहानी"] * 3)),
+                     tmp_path / "b", 0.0)
+    path = tmp_path / "b" / "train.bin"
+    path.write_bytes(path.read_bytes()[:-2])
+    with pytest.raises(ValueError, match="re-materialize `token_bins`"):
+        open_bins(tmp_path / "b", "train")
+    with pytest.raises(FileNotFoundError, match="token_bins"):
+        read_meta(tmp_path / "missing")
+
+
+def test_failed_encoding_leaves_previous_bins_whole(tmp_path: Path) -> None:
+    shards = _shards(tmp_path / "s", list(stories("hindi")[:10]))
+    write_token_bins(ByteTokenizer(), iter_story_batches(shards), tmp_path / "b", 0.0)
+    before = (tmp_path / "b" / "train.bin").read_bytes()
+
+    def broken_batches():
+        yield from iter_story_batches(shards, batch_rows=4)
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        write_token_bins(ByteTokenizer(), broken_batches(), tmp_path / "b", 0.0)
+    assert (tmp_path / "b" / "train.bin").read_bytes() == before
+    meta = json.loads((tmp_path / "b" / "meta.json").read_text())
+    assert meta["splits"]["train"]["stories"] == 10
+    assert not list((tmp_path / "b").glob(".*tmp*"))
