@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 
@@ -11,14 +12,19 @@ from tsr_assets.assets.prompts import build_prompts_defs
 from tsr_assets.assets.stories import build_stories_defs
 from tsr_assets.assets.tokenizer_stats import build_tokenizer_stats_defs
 from tsr_assets.assets.tokenizers import build_tokenizer_defs
+from tsr_assets.assets.training import build_checkpoint_asset
 from tsr_assets.assets.wordlists import build_wordlists_defs
+from tsr_assets.model.presets import DEFAULT_PRESETS, get_preset
 from tsr_assets.partitions import build_partitions
 from tsr_assets.resources.data_lake import DataLakeResource
 from tsr_assets.resources.llm import LLMResource
+from tsr_assets.resources.wandb_settings import WandbSettings
 from tsr_assets.resources.warehouse import WarehouseResource
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
+# Pipes' own internals use a preview API of Dagster 1.13 on every launch.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*expected_writer_count.*")
 
 LANGUAGE_JOB = "language_job"
 LANGUAGE_ASSETS = ("wordlists", "prompts", "stories")
@@ -26,15 +32,34 @@ LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
 
 
-def build_definitions(languages: Sequence[str] | None = None) -> dg.Definitions:
-    """Build the platform's definitions for `languages` (default: every registered language)."""
+PRESETS_ENV = "TSR_PRESETS"
+
+
+def configured_presets(presets: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Presets that get assets: the argument, else `$TSR_PRESETS` (comma-separated), else
+    `tiny,e512_l6`. Unknown names are an error that lists the known ones."""
+    if presets is None:
+        from_env = [p.strip() for p in os.environ.get(PRESETS_ENV, "").split(",") if p.strip()]
+        presets = from_env or DEFAULT_PRESETS
+    for name in presets:
+        get_preset(name)
+    return tuple(dict.fromkeys(presets))
+
+
+def build_definitions(
+    languages: Sequence[str] | None = None, presets: Sequence[str] | None = None
+) -> dg.Definitions:
+    """Build the platform's definitions for `languages` (default: every registered language)
+    and model `presets` (default: `configured_presets()`)."""
     partitions = build_partitions(languages)
+    preset_names = configured_presets(presets)
     assets_and_checks = [
         *build_wordlists_defs(partitions),
         *build_prompts_defs(partitions),
         *build_stories_defs(partitions),
         *build_tokenizer_defs(partitions),
         *build_tokenizer_stats_defs(partitions),
+        *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
     assets = [a for a in assets_and_checks if a not in checks]
@@ -45,15 +70,18 @@ def build_definitions(languages: Sequence[str] | None = None) -> dg.Definitions:
     )
     language_tokenizer_job = dg.define_asset_job(
         LANGUAGE_TOKENIZER_JOB,
-        selection=dg.AssetSelection.assets(*TOKENIZER_ASSETS),
-        description="Per language x tokenizer chain: tokenizer -> token_bins -> tokenizer_stats.",
+        selection=dg.AssetSelection.assets(
+            *TOKENIZER_ASSETS, *(f"checkpoint_{p}" for p in preset_names)),
+        description="Per language x tokenizer chain: tokenizer -> token_bins -> "
+        "tokenizer_stats -> checkpoint_<preset>.",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[language_job, language_tokenizer_job],
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
-                   "warehouse": WarehouseResource()},
+                   "warehouse": WarehouseResource(), "wandb": WandbSettings(),
+                   "pipes_subprocess_client": dg.PipesSubprocessClient()},
         executor=dg.in_process_executor,
     )
 

@@ -47,6 +47,37 @@ TABLES: dict[str, str] = {
         run_id VARCHAR,
         computed_at TIMESTAMPTZ
     """,
+    "training_runs": """
+        run_id VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        tokenizer_version VARCHAR,
+        parameters BIGINT,
+        parameters_non_embedding BIGINT,
+        n_layer INTEGER,
+        n_embd INTEGER,
+        n_head INTEGER,
+        block_size INTEGER,
+        vocab_size INTEGER,
+        steps BIGINT,
+        steps_this_run BIGINT,
+        resumed_from_step BIGINT,
+        tokens_seen BIGINT,
+        best_val_loss DOUBLE,
+        final_val_loss DOUBLE,
+        best_val_bits_per_byte DOUBLE,
+        final_val_bits_per_byte DOUBLE,
+        tokens_per_s DOUBLE,
+        mfu DOUBLE,
+        wall_s DOUBLE,
+        stop_reason VARCHAR,
+        device VARCHAR,
+        precision VARCHAR,
+        world_size INTEGER,
+        checkpoint VARCHAR,
+        finished_at TIMESTAMPTZ
+    """,
 }
 
 

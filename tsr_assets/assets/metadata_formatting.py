@@ -30,3 +30,10 @@ def frame_preview(frame: pl.DataFrame, rows: int = 5, max_chars: int = 80) -> st
     """The first `rows` rows of a polars frame as a markdown table."""
     head = frame.head(rows)
     return markdown_table(head.rows(), head.columns, max_chars=max_chars)
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """Markdown that shows a PNG inline in the Dagster UI (embedded as base64)."""
+    import base64
+
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -75,6 +75,10 @@ class Tokenizer(ABC):
         """Ids of one text, without special tokens."""
         return self.encode_batch([text])[0]
 
+    def encode_words(self, words: Sequence[str]) -> list[list[int]]:
+        """Ids of many short texts (the word cache's new words); batch encoding by default."""
+        return self.encode_batch(words)
+
     def special_ids(self) -> set[int]:
         """Ids that are never part of a story's text."""
         return {self.bos_id, self.eos_id}

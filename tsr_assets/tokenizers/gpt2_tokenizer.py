@@ -6,6 +6,7 @@ id 50256 serves as both bos and eos, so a story boundary in the bins reads `... 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -113,7 +114,7 @@ class GPT2Tokenizer(Tokenizer):
     def name(self) -> str:
         return "tiktoken-gpt2"
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         ranks = self._encoding._mergeable_ranks  # noqa: SLF001 - the only handle on the ranks
         digest = hashlib.sha256()
@@ -135,6 +136,13 @@ class GPT2Tokenizer(Tokenizer):
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return self._encoding.encode_ordinary_batch(list(texts), num_threads=self._threads)
+
+    def encode(self, text: str) -> list[int]:
+        return self._encoding.encode_ordinary(text)
+
+    def encode_words(self, words: Sequence[str]) -> list[list[int]]:
+        # Words are short: a thread-pool task per word costs more than encoding it.
+        return [self._encoding.encode_ordinary(w) for w in words]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._encoding.decode([int(i) for i in ids if i != GPT2_EOT])

@@ -135,6 +135,9 @@ class SentencePieceTokenizer(Tokenizer):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return self._sp.encode(list(texts), num_threads=self._threads)
 
+    def encode(self, text: str) -> list[int]:
+        return self._sp.encode(text)
+
     def decode(self, ids: Sequence[int]) -> str:
         return self._sp.decode([int(i) for i in ids if i not in self.special_ids()])
 

@@ -1,0 +1,51 @@
+"""Model size presets: the original framework's grid, named by shape, plus a CPU-sized `tiny`.
+
+Names are valid Dagster asset-key parts (letters, digits, `_`), so each preset can have its
+own `checkpoint_<preset>` asset. Parameter counts below assume a 50k vocabulary (Sarvam-1's
+is 68k), as the original reported them; the platform reports exact counts per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tsr_assets.model.gpt import GPTConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model shape and the training settings that suit it."""
+
+    n_layer: int
+    n_embd: int
+    n_head: int = 8
+    block_size: int = 1024
+    learning_rate: float = 6e-4
+    batch_size: int = 32
+
+    def model_config(self, vocab_size: int, dropout: float = 0.0) -> GPTConfig:
+        """The GPT config of this preset for a tokenizer with `vocab_size` ids."""
+        return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=dropout)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(n_layer=2, n_embd=64, n_head=4, block_size=128, learning_rate=3e-3,
+                   batch_size=16),
+    "e64_l2": Preset(n_layer=2, n_embd=64, learning_rate=3e-3),
+    "e64_l6": Preset(n_layer=6, n_embd=64, learning_rate=2e-3),
+    "e64_l12": Preset(n_layer=12, n_embd=64, learning_rate=1e-3),
+    "e512_l2": Preset(n_layer=2, n_embd=512),
+    "e512_l6": Preset(n_layer=6, n_embd=512),
+    "e512_l12": Preset(n_layer=12, n_embd=512, learning_rate=3e-4),
+    "e1024_l2": Preset(n_layer=2, n_embd=1024, learning_rate=3e-4),
+    "e1024_l7": Preset(n_layer=7, n_embd=1024, learning_rate=3e-4),
+}
+DEFAULT_PRESETS: tuple[str, ...] = ("tiny", "e512_l6")
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`, or a ValueError listing the known ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]

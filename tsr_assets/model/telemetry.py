@@ -1,0 +1,105 @@
+"""Where the trainer's progress goes: stdout, Dagster Pipes (rank 0 only) and optionally W&B.
+
+Under Dagster Pipes (launched by the checkpoint asset) rank 0 opens the Pipes connection,
+streams log lines to the run's event log and reports the materialization with the summary.
+Standalone, or on other ranks, lines go to stdout only. Weights & Biases is optional: used when
+a project is configured and `wandb` imports, in offline mode when there is no API key, and any
+failure there only disables it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+# Other torchrun ranks must not talk to Dagster: drop the Pipes variables before anything
+# can read them (rank 0 keeps them).
+if os.environ.get("RANK", "0") != "0":
+    os.environ.pop("DAGSTER_PIPES_CONTEXT", None)
+    os.environ.pop("DAGSTER_PIPES_MESSAGES", None)
+
+
+def _is_pipes_process() -> bool:
+    try:
+        from dagster_pipes import PipesEnvVarParamsLoader
+    except ImportError:
+        return False
+    return PipesEnvVarParamsLoader().is_dagster_pipes_process()
+
+
+class Telemetry:
+    """Logging and reporting for one training run."""
+
+    def __init__(self, enabled: bool, cfg: Any) -> None:
+        self.enabled = enabled
+        self.cfg = cfg
+        self._pipes = None
+        self._wandb = None
+        if enabled and _is_pipes_process():
+            from dagster_pipes import open_dagster_pipes
+
+            self._pipes_cm = open_dagster_pipes()
+            self._pipes = self._pipes_cm.__enter__()
+
+    def log(self, line: str) -> None:
+        """A progress line (rank 0 only)."""
+        if not self.enabled:
+            return
+        print(f"[train] {line}", flush=True)
+        if self._pipes is not None:
+            self._pipes.log.info(line)
+
+    def start_wandb(self, model_config: dict) -> None:
+        """Start a W&B run if a project is configured; never fails the training run."""
+        if not self.enabled or not self.cfg.wandb_project:
+            return
+        try:
+            import wandb
+
+            mode = self.cfg.wandb_mode or ("online" if os.environ.get("WANDB_API_KEY")
+                                           else "offline")
+            self._wandb = wandb.init(
+                project=self.cfg.wandb_project, name=self.cfg.wandb_run_name, mode=mode,
+                dir=self.cfg.out_dir, config={**model_config, **_plain(self.cfg)},
+                resume="allow",
+            )
+            self.log(f"W&B run {self._wandb.id} ({mode}) in {self.cfg.out_dir}")
+        except Exception as exc:  # W&B is never a hard dependency of a run
+            self.log(f"W&B disabled: {type(exc).__name__}: {exc}")
+            self._wandb = None
+
+    def wandb_log(self, row: dict) -> None:
+        """Log one metrics row to W&B when active."""
+        if self._wandb is not None:
+            try:
+                self._wandb.log(row, step=row["step"])
+            except Exception as exc:
+                self.log(f"W&B logging stopped: {exc}")
+                self._wandb = None
+
+    def report_summary(self, summary: dict) -> None:
+        """Report the materialization through Pipes (when launched by Dagster)."""
+        if self._pipes is None:
+            return
+        metadata = {k: v for k, v in summary.items()
+                    if isinstance(v, (int, float, str, bool)) and v is not None}
+        self._pipes.report_asset_materialization(metadata=metadata)
+
+    def close(self) -> None:
+        """Finish W&B and close Pipes."""
+        if self._wandb is not None:
+            try:
+                self._wandb.finish()
+            except Exception:
+                pass
+        if self._pipes is not None:
+            self._pipes_cm.__exit__(*sys.exc_info())
+            self._pipes = None
+
+
+def _plain(cfg: Any) -> dict:
+    import dataclasses
+
+    return {k: v for k, v in dataclasses.asdict(cfg).items()
+            if isinstance(v, (int, float, str, bool)) or v is None}
