@@ -1,0 +1,167 @@
+"""The standalone trainer: resume after SIGKILL, DDP on CPU, budgets, checkpoints, W&B."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint
+from tsr_assets.model.train import TrainConfig, bits_per_byte, lr_at, train
+
+BIN = Path(sys.executable).parent
+FAST = dict(preset="tiny", n_layer=1, n_embd=32, n_head=2, block_size=64, batch_size=8,
+            eval_batches=2, log_every=5)
+
+
+def _config(bins: Path, out: Path, **overrides) -> TrainConfig:
+    return TrainConfig(bins_dir=str(bins), out_dir=str(out), **{**FAST, **overrides})
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_bits_per_byte_on_hand_computed_numbers() -> None:
+    assert bits_per_byte(math.log(2), tokens=100, nbytes=50) == pytest.approx(2.0)
+    assert bits_per_byte(1.5, tokens=300, nbytes=1000) == pytest.approx(0.45 / math.log(2))
+    with pytest.raises(ValueError, match="no bytes"):
+        bits_per_byte(1.0, 10, 0)
+
+
+def test_learning_rate_warms_up_then_decays_to_its_floor() -> None:
+    cfg = TrainConfig(warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, cfg, 1.0) == pytest.approx(0.1)
+    assert lr_at(9, cfg, 1.0) == pytest.approx(1.0)
+    assert lr_at(60, cfg, 1.0) == pytest.approx(0.55)
+    assert lr_at(110, cfg, 1.0) == pytest.approx(0.1)
+
+
+def test_training_lowers_val_loss_and_keeps_the_best(byte_bins: Path, tmp_path: Path) -> None:
+    summary = train(_config(byte_bins, tmp_path, max_steps=60, eval_every=20,
+                            learning_rate=1e-2, warmup_steps=5))
+    rows = [r for r in _metrics(tmp_path) if "val_loss" in r]
+    assert [r["step"] for r in rows] == [20, 40, 60]
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] < math.log(258)
+    assert summary["best_val_loss"] == min(r["val_loss"] for r in rows)
+    meta = json.loads((byte_bins / "meta.json").read_text())["splits"]["val"]
+    assert summary["best_val_bits_per_byte"] == pytest.approx(
+        summary["best_val_loss"] * meta["tokens"] / meta["bytes"] / math.log(2))
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["val_loss"] == summary["best_val_loss"]
+    assert best["bins_meta"]["tokenizer"]["kind"] == "byte"
+    assert summary["parameters"] > summary["parameters_non_embedding"] > 0
+    assert summary["stop_reason"] == "max_steps" and summary["steps"] == 60
+
+
+def test_wall_clock_budget_stops_the_run(byte_bins: Path, tmp_path: Path) -> None:
+    started = time.monotonic()
+    summary = train(_config(byte_bins, tmp_path, max_steps=10**6, max_seconds=1.5,
+                            eval_every=10**6))
+    assert summary["stop_reason"] == "max_seconds" and 0 < summary["steps"] < 10**6
+    assert time.monotonic() - started < 30
+    assert summary["final_val_loss"] is not None  # evaluated once at the end
+
+
+def test_resume_after_sigkill_continues_at_the_saved_step(byte_bins: Path, tmp_path: Path) -> None:
+    args = ["--bins-dir", str(byte_bins), "--out-dir", str(tmp_path), "--max-steps", "5000",
+            "--eval-every", "1000", "--checkpoint-every", "5", "--log-every", "1000",
+            *[x for k, v in FAST.items() for x in (f"--{k.replace('_', '-')}", str(v))]]
+    proc = subprocess.Popen([str(BIN / "python"), "-m", "tsr_assets.model.train", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        metrics = tmp_path / "metrics.jsonl"
+        if (tmp_path / "last.pt").is_file() and metrics.is_file() and \
+                len(metrics.read_text().splitlines()) >= 23:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    before = {r["step"]: r["train_loss"] for r in _metrics(tmp_path) if "train_loss" in r}
+    saved = load_checkpoint(tmp_path / "last.pt")["step"]
+    assert saved >= 20 and saved % 5 == 0
+    assert not list(tmp_path.glob(".*tmp*"))  # no half-written checkpoint left behind
+
+    target = saved + 12
+    summary = train(_config(byte_bins, tmp_path, max_steps=target, eval_every=1000,
+                            checkpoint_every=5))
+    assert summary["resumed_from_step"] == saved and summary["steps"] == target
+    assert summary["steps_this_run"] == 12
+    train_rows = [r for r in _metrics(tmp_path) if "train_loss" in r]
+    assert [r["step"] for r in train_rows] == list(range(1, target + 1))
+    # The curve before the checkpoint is kept as it was; after it, it continues from there.
+    assert all(r["train_loss"] == before[r["step"]] for r in train_rows if r["step"] <= saved)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == target
+
+
+def test_two_process_torchrun_on_cpu_writes_one_checkpoint(byte_bins: Path,
+                                                            tmp_path: Path) -> None:
+    args = ["--bins-dir", str(byte_bins), "--out-dir", str(tmp_path), "--max-steps", "12",
+            "--eval-every", "6", "--device", "cpu",
+            *[x for k, v in FAST.items() for x in (f"--{k.replace('_', '-')}", str(v))]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(BIN / "python"), "-m", "torch.distributed.run", "--standalone",
+         "--nproc-per-node=2", "-m", "tsr_assets.model.train", *args],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 12
+    assert summary["tokens_seen"] == 12 * 8 * 64 * 2
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["best.pt", "last.pt"]
+    assert proc.stdout.count("val loss") == 2  # only rank 0 reports (steps 6 and 12)
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 12
+
+
+def test_missing_corrupt_foreign_and_mismatched_checkpoints_are_clear(
+    byte_bins: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(_config(byte_bins, tmp_path / "a", init_from=str(tmp_path / "nope.pt")))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "last.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"last\.pt cannot be read.*corrupt"):
+        train(_config(byte_bins, tmp_path / "b"))
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a TinyStories Regional checkpoint"):
+        train(_config(byte_bins, tmp_path / "c", init_from=str(tmp_path / "foreign.pt")))
+    train(_config(byte_bins, tmp_path / "d", max_steps=2, eval_every=2))
+    with pytest.raises(CheckpointError, match="n_embd: checkpoint 32 vs run 64"):
+        train(_config(byte_bins, tmp_path / "e", n_embd=64,
+                      init_from=str(tmp_path / "d" / "last.pt")))
+    # The command line turns these into one clear line and exit status 2.
+    proc = subprocess.run(
+        [str(BIN / "python"), "-m", "tsr_assets.model.train", "--bins-dir", str(byte_bins),
+         "--out-dir", str(tmp_path / "f"), "--init-from", str(tmp_path / "nope.pt")],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "nope.pt does not exist" in proc.stderr
+
+
+def test_fine_tuning_starts_from_given_weights(byte_bins: Path, tmp_path: Path) -> None:
+    first = train(_config(byte_bins, tmp_path / "base", max_steps=40, eval_every=40,
+                          learning_rate=1e-2, warmup_steps=5))
+    tuned = train(_config(byte_bins, tmp_path / "tuned", max_steps=1, eval_every=1,
+                          learning_rate=1e-5, init_from=str(tmp_path / "base" / "best.pt")))
+    assert tuned["steps"] == 1 and tuned["resumed_from_step"] is None
+    assert tuned["final_val_loss"] < first["best_val_loss"] + 0.05
+
+
+def test_wandb_logs_offline_without_a_key(byte_bins: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    summary = train(_config(byte_bins, tmp_path, max_steps=3, eval_every=3,
+                            wandb_project="tsr-test"))
+    assert summary["steps"] == 3
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
