@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tsr_assets.languages import DEFAULT_LANGUAGE, language_keys
+from tsr_assets.model.presets import PRESETS
 from tsr_assets.partitions import OFFLINE_TOKENIZER_KEYS, TOKENIZER_KEYS
 from tsr_assets.paths import REPO_ROOT, data_lake_root
 
@@ -27,14 +28,16 @@ def ensure_dagster_home() -> Path:
     return path
 
 
-def _execute(instance, job_name: str, partition_key, run_config: dict, label: str) -> None:
-    from tsr_assets.definitions import defs
+def _execute(defs, instance, job_name: str, partition_key, run_config: dict, label: str,
+             assets: Sequence[str] | None = None) -> None:
+    import dagster as dg
 
     job = defs.resolve_job_def(job_name)
     started = time.monotonic()
     result = job.execute_in_process(
         instance=instance, partition_key=partition_key, run_config=run_config,
         raise_on_error=False,
+        asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
     )
     print(
         f"[tsr] {job_name} for {label}: "
@@ -52,16 +55,27 @@ def _execute(instance, job_name: str, partition_key, run_config: dict, label: st
 def _run_chain(args: argparse.Namespace, language: str) -> None:
     import dagster as dg
 
-    from tsr_assets.definitions import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
+    from tsr_assets.definitions import (
+        LANGUAGE_JOB,
+        LANGUAGE_TOKENIZER_JOB,
+        TOKENIZER_ASSETS,
+        build_definitions,
+        configured_presets,
+    )
     from tsr_assets.partitions import language_tokenizer_key
 
+    defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
+    training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
     with dg.DagsterInstance.get() as instance:
-        _execute(instance, LANGUAGE_JOB, language, {"ops": {"prompts": {"config": prompts}}},
-                 language)
+        _execute(defs, instance, LANGUAGE_JOB, language,
+                 {"ops": {"prompts": {"config": prompts}}}, language)
         for tokenizer in args.tokenizers:
-            _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key(language, tokenizer),
-                     {}, f"{language}|{tokenizer}")
+            assets = [*TOKENIZER_ASSETS, *(f"checkpoint_{p}" for p in args.presets)]
+            run_config = {"ops": {f"checkpoint_{p}": {"config": training} for p in args.presets}}
+            _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
+                     language_tokenizer_key(language, tokenizer), run_config,
+                     f"{language}|{tokenizer}", assets)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -78,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"[tsr]   stories:   {lake / 'stories' / language / 'shards'}")
         for tokenizer in args.tokenizers:
             print(f"[tsr]   bins:      {lake / 'token_bins' / language / tokenizer}")
+            for preset in args.presets:
+                print(f"[tsr]   model:     {lake / 'checkpoint' / language / tokenizer / preset}")
     print(f"[tsr] warehouse: {lake / 'warehouse.duckdb'}")
     print("[tsr] browse the runs and assets with `make ui`")
 
@@ -105,6 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="tokenizers to build bins and statistics for (default: the offline ones, "
         f"{' '.join(OFFLINE_TOKENIZER_KEYS)}); none to stop after stories",
     )
+    run.add_argument(
+        "--presets",
+        nargs="*",
+        default=["tiny"],
+        choices=list(PRESETS),
+        help="model presets to train per tokenizer (default: tiny); none to skip training",
+    )
+    run.add_argument("--train-seconds", type=float, default=20.0,
+                     help="wall-clock budget per training run in seconds (default 20)")
+    run.add_argument("--train-steps", type=int, default=2000,
+                     help="most optimizer steps per training run (default 2000)")
     run.set_defaults(func=cmd_run)
     return parser
 
