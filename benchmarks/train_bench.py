@@ -7,15 +7,18 @@ context 256, fp32, dropout 0. Synthetic token bins (random uniform ids, `train.b
 * `platform`: the real trainer, `tsr_assets.model.train.train(TrainConfig(...))`, in-process
   (preset `tiny` with the shape above as overrides, a fresh `out_dir`, no resume), for
   `--warmup + --steps` steps; evaluation only after the last step (and on 1 batch per split).
-  Its throughput is taken from its own `metrics.jsonl`: `elapsed_s` is stamped on every step's
-  row before any evaluation, so `steps * tokens_per_step / (elapsed[W+N] - elapsed[W])` covers
-  exactly the N steps after the W warmup steps, evaluation and checkpoints excluded. The
+  Step times come from its own `metrics.jsonl`: every step's row is stamped with `elapsed_s`
+  before any evaluation or checkpoint, so `elapsed[s] - elapsed[s - 1]` is exactly step s
+  (forward, next batch, backward, clip, AdamW, `loss.item()`, logging, metrics row). The
   trainer's own `tokens_per_s` (measured over its last `--log-every` window) is shown too.
 * `reference`: a plain nanoGPT-style loop written here, with its own minimal model (pre-LN
   blocks, SDPA causal attention, GELU MLP, tied embeddings, no biases, the same GPT-2 init),
   AdamW with decay on matrices only, random windows from a numpy array, `loss.backward()`,
-  clip to norm 1.0, `optimizer.step()`; the same W warmup steps, then N timed steps.
+  clip to norm 1.0, `optimizer.step()`; the same W warmup steps, then N steps, each timed.
 
+Headline tokens/s = tokens per step / the median of the N timed step times, which stays
+honest when other processes take the cores for part of a run (this runs on shared machines);
+the mean over the N steps ("window") is reported beside it and agrees on a quiet machine.
 Each side runs `--repeats` times, alternating (platform, reference, platform, ...); the
 fastest run of each counts. MFU = flops_per_token * tokens/s / peak, with flops_per_token =
 6 N + 12 L H Q T (as `GPT.flops_per_token`), and the peak either `--cpu-peak-flops` or the
@@ -25,8 +28,9 @@ timed in isolation and shown per step.
 
 GPU (only when `torch.cuda.is_available()`): the real trainer with preset `e512_l6` (context
 1024), bfloat16 autocast, `torch.compile`, batch `--gpu-batch-size`, on `cuda`; tokens/s and
-MFU from the trainer's summary (last log window; peak from `PEAK_FLOPS` by device name, or
-`--gpu-peak-flops`), and from `metrics.jsonl` over the steps after `--gpu-warmup`.
+MFU from the trainer's summary (its last log window, after compilation; peak from
+`PEAK_FLOPS` by device name, or `--gpu-peak-flops`), and from `metrics.jsonl` over the steps
+after `--gpu-warmup` (median step and mean).
 
     python benchmarks/train_bench.py [--steps 30] [--warmup 2] [--repeats 2]
         [--cpu-peak-flops F] [--no-gpu] [--gpu-steps 250] [--gpu-warmup 50]
@@ -44,6 +48,7 @@ import io
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -122,6 +127,29 @@ def flops_per_token(params: int, n_layer: int, n_embd: int, block_size: int) -> 
 # --------------------------------------------------------------------------- platform runs
 
 
+def step_figures(durations: list[float], tokens_per_step: int, fpt: float,
+                 peak: float | None) -> dict:
+    """Throughput of timed steps: by the median step (the headline) and over the whole window.
+
+    The median step is robust to other processes stealing cores for part of a run; on a quiet
+    machine the two agree.
+    """
+    median = statistics.median(durations)
+    mean = sum(durations) / len(durations)
+    tokens_per_s = tokens_per_step / median
+    return {
+        "tokens_per_s": tokens_per_s,
+        "mfu": fpt * tokens_per_s / peak if peak else None,
+        "step_ms": 1000 * median,
+        "tokens_per_s_window": tokens_per_step / mean,
+        "mfu_window": fpt * tokens_per_step / mean / peak if peak else None,
+        "step_ms_window": 1000 * mean,
+        "step_ms_min": 1000 * min(durations),
+        "step_ms_max": 1000 * max(durations),
+        "tokens_per_step": tokens_per_step,
+    }
+
+
 @contextlib.contextmanager
 def quiet(verbose: bool) -> Iterator[io.StringIO]:
     """Capture stdout (the trainer's `[train]` lines) unless `verbose`; echo it on failure."""
@@ -171,19 +199,16 @@ def run_platform(bins_dir: Path, out_dir: Path, *, preset: str, overrides: dict,
         wall = time.perf_counter() - started
     elapsed = read_elapsed(out_dir / "metrics.jsonl")
     tokens_per_step = summary["batch_size"] * summary["model_config"]["block_size"]
-    # elapsed[0] would be "before step 1": use the run's first row only when warmup is 0.
+    # Step s took elapsed[s] - elapsed[s - 1]; step 1 has no start stamp, so with no warmup
+    # the timing starts at step 2.
     start_step = max(warmup, 1)
-    timed_steps = warmup + steps - start_step
-    seconds = elapsed[warmup + steps] - elapsed[start_step]
+    durations = [elapsed[s] - elapsed[s - 1] for s in range(start_step + 1, warmup + steps + 1)]
     mc = summary["model_config"]
     fpt = flops_per_token(summary["parameters"], mc["n_layer"], mc["n_embd"], mc["block_size"])
-    tokens_per_s = timed_steps * tokens_per_step / seconds
     peak = summary["peak_flops"]
     window = last_log_window(warmup + steps, log_every)
     return {
-        "tokens_per_s": tokens_per_s,
-        "mfu": fpt * tokens_per_s / peak if peak else None,
-        "step_ms": 1000 * seconds / timed_steps,
+        **step_figures(durations, tokens_per_step, fpt, peak),
         "timed_steps": [start_step + 1, warmup + steps],
         "trainer_tokens_per_s": summary["tokens_per_s"],
         "trainer_mfu": summary["mfu"],
@@ -191,7 +216,6 @@ def run_platform(bins_dir: Path, out_dir: Path, *, preset: str, overrides: dict,
         "peak_flops": peak,
         "parameters": summary["parameters"],
         "flops_per_token": fpt,
-        "tokens_per_step": tokens_per_step,
         "run_wall_s": wall,
         "device": summary["device"],
         "precision": summary["precision"],
@@ -288,10 +312,10 @@ def run_reference(train_bin: Path, *, warmup: int, steps: int, log_every: int,
     n_params = sum(p.numel() for p in model.parameters())
     fpt = flops_per_token(n_params, CPU_SHAPE["n_layer"], CPU_SHAPE["n_embd"], T)
     x, y = get_batch()
-    started = 0.0
+    stamps: list[float] = []
     for it in range(warmup + steps):
         if it == warmup:
-            started = time.perf_counter()
+            stamps.append(time.perf_counter())
         lr = 3e-3 * min(1.0, (it + 1) / 100)  # linear warmup, like the trainer's schedule
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -303,12 +327,11 @@ def run_reference(train_bin: Path, *, warmup: int, steps: int, log_every: int,
         optimizer.zero_grad(set_to_none=True)
         if (it + 1) % log_every == 0:
             loss.item()
-    seconds = time.perf_counter() - started
-    tokens_per_s = steps * B * T / seconds
+        if stamps:
+            stamps.append(time.perf_counter())
+    durations = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     return {
-        "tokens_per_s": tokens_per_s,
-        "mfu": fpt * tokens_per_s / peak_flops,
-        "step_ms": 1000 * seconds / steps,
+        **step_figures(durations, B * T, fpt, peak_flops),
         "parameters": n_params,
         "flops_per_token": fpt,
     }
@@ -405,6 +428,7 @@ def run_cpu(args: argparse.Namespace, bins_dir: Path, tmp: Path) -> dict:
         "platform_runs_tokens_per_s": [round(r["tokens_per_s"]) for r in platform_runs],
         "reference_runs_tokens_per_s": [round(r["tokens_per_s"]) for r in reference_runs],
         "ratio": platform["tokens_per_s"] / reference["tokens_per_s"],
+        "ratio_window": platform["tokens_per_s_window"] / reference["tokens_per_s_window"],
         "overheads_ms_per_step": overheads,
         "trainer_extras_share_of_step": extra_ms / platform["step_ms"],
     }
@@ -440,21 +464,26 @@ def print_tables(cpu: dict, gpu: dict | None) -> None:
           f"flops/token {cpu['platform']['flops_per_token'] / 1e6:.2f} M "
           f"({cpu['platform']['parameters']:,} parameters; reference "
           f"{cpu['reference']['parameters']:,})")
-    print(f"{'run':<34} {'tok/s':>9} {'ms/step':>9} {'MFU':>7}")
+    header = (f"{'run':<32} {'tok/s':>7} {'ms/step':>8} {'MFU':>6}   {'window':>7} {'ms/step':>8}"
+              f" {'MFU':>6}   {'min-max ms':>11}")
+    print(header)
+    print(f"{'':<32} {'(median step)':^23}   {'(mean over timed steps)':^23}")
     p, r = cpu["platform"], cpu["reference"]
-    print(f"{'platform (metrics.jsonl, timed)':<34} {p['tokens_per_s']:>9,.0f} "
-          f"{p['step_ms']:>9.1f} {fmt_mfu(p['mfu']):>7}")
+    for label, f in (("platform (real trainer)", p), ("reference (nanoGPT-style loop)", r)):
+        print(f"{label:<32} {f['tokens_per_s']:>7,.0f} {f['step_ms']:>8.1f} "
+              f"{fmt_mfu(f['mfu']):>6}   {f['tokens_per_s_window']:>7,.0f} "
+              f"{f['step_ms_window']:>8.1f} {fmt_mfu(f['mfu_window']):>6}   "
+              f"{f['step_ms_min']:>5.0f}-{f['step_ms_max']:<5.0f}")
     first, last = p["trainer_window"]
-    label = f"platform (trainer, steps {first}-{last})"
-    print(f"{label:<34} {p['trainer_tokens_per_s']:>9,.0f} {'':>9} "
-          f"{fmt_mfu(p['trainer_mfu']):>7}")
-    print(f"{'reference (nanoGPT-style loop)':<34} {r['tokens_per_s']:>9,.0f} "
-          f"{r['step_ms']:>9.1f} {fmt_mfu(r['mfu']):>7}")
-    print(f"ratio platform/reference: {cpu['ratio']:.3f} (bar >= {BAR_CPU_RATIO}); 1-minute "
-          f"load average {cpu['load_average_1m']['before']:.2f} before, "
-          f"{cpu['load_average_1m']['after']:.2f} after (includes this benchmark)")
-    print(f"all runs, tok/s: platform {cpu['platform_runs_tokens_per_s']}, "
+    print(f"platform, the trainer's own figure (steps {first}-{last}): "
+          f"{p['trainer_tokens_per_s']:,.0f} tok/s, MFU {fmt_mfu(p['trainer_mfu'])}")
+    print(f"ratio platform/reference: {cpu['ratio']:.3f} by median step (bar >= "
+          f"{BAR_CPU_RATIO}), {cpu['ratio_window']:.3f} over the timed window")
+    print(f"all runs, tok/s (median step): platform {cpu['platform_runs_tokens_per_s']}, "
           f"reference {cpu['reference_runs_tokens_per_s']}")
+    print(f"1-minute load average {cpu['load_average_1m']['before']:.2f} before, "
+          f"{cpu['load_average_1m']['after']:.2f} after (includes this benchmark; above "
+          f"~{cpu['threads']} means other work shared the cores)")
     o = cpu["overheads_ms_per_step"]
     print(f"per-step extras, ms: trainer batch {o['trainer_batch_ms']:.3f} (reference batch "
           f"{o['reference_batch_ms']:.3f}), metrics row {o['metrics_row_ms']:.3f}, lr schedule "
@@ -464,18 +493,21 @@ def print_tables(cpu: dict, gpu: dict | None) -> None:
     if gpu is None:
         print("GPU: none (torch.cuda.is_available() is False); skipped")
     else:
-        first, last = gpu["trainer_window"]
         print(f"GPU: {gpu['device_name']}, preset {gpu['preset']}, batch {gpu['batch_size']} x "
               f"{gpu['tokens_per_step'] // gpu['batch_size']}, {gpu['precision']}, compiled "
               f"{gpu['compiled']}; peak {gpu['peak_flops'] or 0:.3g} FLOP/s")
         print(f"{'run':<34} {'tok/s':>11} {'ms/step':>9} {'MFU':>7}")
+        first, last = gpu["trainer_window"]
         label = f"trainer summary (steps {first}-{last})"
         print(f"{label:<34} {gpu['trainer_tokens_per_s']:>11,.0f} {'':>9} "
-              f"{fmt_mfu(gpu['trainer_mfu']):>7}")
+              f"{fmt_mfu(gpu['trainer_mfu']):>7}  (bar MFU >= {BAR_GPU_MFU:.0%})")
         first, last = gpu["timed_steps"]
-        label = f"metrics.jsonl (steps {first}-{last})"
+        label = "metrics.jsonl, median step"
         print(f"{label:<34} {gpu['tokens_per_s']:>11,.0f} {gpu['step_ms']:>9.2f} "
-              f"{fmt_mfu(gpu['mfu']):>7}  (bar MFU >= {BAR_GPU_MFU:.0%})")
+              f"{fmt_mfu(gpu['mfu']):>7}")
+        label = f"metrics.jsonl, steps {first}-{last}"
+        print(f"{label:<34} {gpu['tokens_per_s_window']:>11,.0f} "
+              f"{gpu['step_ms_window']:>9.2f} {fmt_mfu(gpu['mfu_window']):>7}")
     print()
 
 
@@ -513,8 +545,9 @@ def main() -> None:
                         help="GPU peak FLOP/s (default: PEAK_FLOPS by device name)")
     parser.add_argument("--verbose", action="store_true", help="show the trainer's log lines")
     args = parser.parse_args()
-    if args.steps < 1 or args.warmup < 0 or args.repeats < 1:
-        parser.error("--steps >= 1, --warmup >= 0 and --repeats >= 1 are required")
+    if args.steps < 2 or args.warmup < 0 or args.repeats < 1 or args.gpu_steps < 2:
+        parser.error("--steps >= 2, --gpu-steps >= 2, --warmup >= 0 and --repeats >= 1 "
+                     "are required")
 
     load_before = os.getloadavg()[0]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "

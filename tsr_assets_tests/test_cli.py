@@ -68,7 +68,7 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     home, lake = _home(tmp_path), tmp_path / "lake"
     proc = subprocess.run(
         [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50",
-         "--tokenizers", "byte"],
+         "--tokenizers", "byte", "--presets", "tiny", "--train-seconds", "2"],
         cwd=tmp_path,
         env=_env(home, lake),
         capture_output=True,
@@ -84,4 +84,5 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
         assert sorted(r.job_name for r in runs) == ["language_job", "language_tokenizer_job"]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     assert (lake / "token_bins" / "marathi" / "byte" / "train.bin").is_file()
+    assert (lake / "checkpoint" / "marathi" / "byte" / "tiny" / "last.pt").is_file()
     assert f"warehouse: {lake / 'warehouse.duckdb'}" in proc.stdout

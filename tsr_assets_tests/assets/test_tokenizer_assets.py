@@ -10,7 +10,12 @@ import duckdb
 import numpy as np
 import pytest
 
-from tsr_assets.definitions import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, build_definitions
+from tsr_assets.definitions import (
+    LANGUAGE_JOB,
+    LANGUAGE_TOKENIZER_JOB,
+    TOKENIZER_ASSETS,
+    build_definitions,
+)
 from tsr_assets.partitions import language_tokenizer_key
 from tsr_assets.story_store import read_table
 from tsr_assets.tokenizers.token_bins import open_bins, read_meta
@@ -31,6 +36,7 @@ def _tokenizer_chain(instance, language: str, tokenizer: str, run_config: dict |
     return job.execute_in_process(
         instance=instance, partition_key=language_tokenizer_key(language, tokenizer),
         run_config=run_config or {}, raise_on_error=False,
+        asset_selection=[dg.AssetKey(a) for a in TOKENIZER_ASSETS],
     )
 
 
