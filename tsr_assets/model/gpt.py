@@ -62,23 +62,20 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                start: int = 0) -> torch.Tensor:
+                start: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        mask = None
-        causal = True
         if cache is not None:
             cache.keys[layer][:, :, start:start + T] = k
             cache.values[layer][:, :, start:start + T] = v
             k = cache.keys[layer][:, :, :start + T]
             v = cache.values[layer][:, :, :start + T]
-            if start > 0:
-                causal = False
-                if T > 1:  # new tokens see the whole cache and the new tokens before them
-                    mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+        # Without an explicit mask: plain causal attention, or (one new token after a cache)
+        # attention to everything before it.
+        causal = mask is None and start == 0
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+            q, k, v, attn_mask=mask, is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
@@ -109,8 +106,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                start: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, start)
+                start: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, start, mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -155,19 +152,29 @@ class GPT(nn.Module):
         targets: torch.Tensor | None = None,
         cache: KVCache | None = None,
         start: int = 0,
+        pad: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for `idx` (B, T), and the mean cross-entropy when `targets` are given.
 
         With a `cache`, `idx` holds the tokens at positions start..start+T-1 and only their
         logits are computed; without targets, only the last position's logits are returned.
+        `pad` (B,) is the number of left-padding tokens of each row: they are masked out of
+        attention and each row's positions start at its first real token, so rows of
+        different lengths can share a batch.
         """
         B, T = idx.shape
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} exceeds block_size {self.config.block_size}")
         pos = torch.arange(start, start + T, device=idx.device)
+        mask = None
+        if pad is not None:
+            pos = (pos[None, :] - pad[:, None]).clamp(min=0)
+            mask = self._padded_mask(pad, start, T)
+        elif cache is not None and start > 0 and T > 1:
+            mask = torch.ones(T, start + T, dtype=torch.bool, device=idx.device).tril(start)
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer, start)
+            x = block(x, cache, layer, start, mask)
         x = self.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None
@@ -175,6 +182,18 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
                                ignore_index=-1)
         return logits, loss
+
+    @staticmethod
+    def _padded_mask(pad: torch.Tensor, start: int, T: int) -> torch.Tensor:
+        """(B, 1, T, start+T) attention mask: causal, no padding keys, and every query sees
+        itself (so padding queries never meet an all-masked row, which would give NaN)."""
+        keys = torch.arange(start + T, device=pad.device)
+        queries = torch.arange(start, start + T, device=pad.device)
+        causal = keys[None, :] <= queries[:, None]
+        real_key = keys[None, :] >= pad[:, None]
+        mask = causal[None, :, :] & real_key[:, None, :]
+        mask |= keys[None, None, :] == queries[None, :, None]
+        return mask[:, None, :, :]
 
     def flops_per_token(self) -> float:
         """Training FLOPs per token (forward + backward), as in the PaLM appendix."""

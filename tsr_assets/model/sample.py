@@ -1,0 +1,164 @@
+"""Sampling stories from a trained checkpoint: batched across prompts, with a key/value cache.
+
+Prompts of different lengths share a batch through left padding (masked out of attention,
+positions counted from each row's first real token). Each step feeds only the newest token
+of every row; a row stops at eos and the batch stops when every row has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from tsr_assets.model.checkpoints import load_checkpoint
+from tsr_assets.model.gpt import GPT, GPTConfig, KVCache
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How tokens are drawn. `top_p` and `repetition_penalty` are off when None."""
+
+    temperature: float = 0.8
+    top_k: int | None = 15
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int = 350
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0 (0 = greedy)")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
+            raise ValueError("repetition_penalty must be positive")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One sampled continuation: its ids (without eos) and whether it ended at eos."""
+
+    ids: list[int]
+    ended_at_eos: bool
+
+
+def load_model(path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
+    """The model stored in a checkpoint, in eval mode, and the checkpoint's state dict."""
+    state = load_checkpoint(path, map_location=device)
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state
+
+
+def pick_next(logits: torch.Tensor, settings: SamplingSettings, generator: torch.Generator,
+              seen: torch.Tensor | None = None) -> torch.Tensor:
+    """Draw one id per row from (B, V) logits: repetition penalty, temperature, top-k, top-p."""
+    logits = logits.float()
+    if settings.repetition_penalty is not None and seen is not None:
+        penalized = torch.where(logits > 0, logits / settings.repetition_penalty,
+                                logits * settings.repetition_penalty)
+        logits = torch.where(seen, penalized, logits)
+    if settings.temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = logits / settings.temperature
+    if settings.top_k is not None and settings.top_k < logits.size(-1):
+        kth = torch.topk(logits, settings.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if settings.top_p is not None and settings.top_p < 1:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) > settings.top_p  # keep the first above p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(
+    model: GPT,
+    prompts: Sequence[Sequence[int]],
+    eos_id: int,
+    settings: SamplingSettings,
+    generator: torch.Generator,
+) -> list[Generated]:
+    """Continue every prompt (a list of ids, normally starting with bos) in one batch."""
+    device = next(model.parameters()).device
+    longest = max(len(p) for p in prompts)
+    if longest >= model.config.block_size:
+        raise ValueError(f"a prompt of {longest} tokens leaves no room in block_size "
+                         f"{model.config.block_size}")
+    max_new = min(settings.max_new_tokens, model.config.block_size - longest)
+    pad = torch.tensor([longest - len(p) for p in prompts], device=device)
+    idx = torch.tensor([[eos_id] * (longest - len(p)) + list(p) for p in prompts], device=device)
+    dtype = next(model.parameters()).dtype
+    cache = KVCache(model.config, len(prompts), longest + max_new, device, dtype)
+    seen = None
+    if settings.repetition_penalty is not None:
+        seen = torch.zeros(len(prompts), model.config.vocab_size, dtype=torch.bool, device=device)
+        seen.scatter_(1, idx, True)
+    logits, _ = model(idx, cache=cache, start=0, pad=pad)
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    steps = []
+    for t in range(max_new):
+        token = pick_next(logits[:, -1, :], settings, generator, seen)
+        token = torch.where(done, torch.full_like(token, eos_id), token)
+        steps.append(token)
+        done |= token == eos_id
+        if bool(done.all()) or t == max_new - 1:
+            break
+        if seen is not None:
+            seen.scatter_(1, token[:, None], True)
+        logits, _ = model(token[:, None], cache=cache, start=longest + t, pad=pad)
+    generated = torch.stack(steps, dim=1).tolist() if steps else [[] for _ in prompts]
+    results = []
+    for row in generated:
+        if eos_id in row:
+            results.append(Generated(row[: row.index(eos_id)], True))
+        else:
+            results.append(Generated(row, False))
+    return results
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One sample of one prompt, with the time its batch took per row."""
+
+    prompt_index: int
+    sample_index: int
+    ids: list[int]
+    ended_at_eos: bool
+    seconds: float
+
+
+def sample_many(
+    model: GPT,
+    prompts: Sequence[Sequence[int]],
+    eos_id: int,
+    settings: SamplingSettings,
+    samples_per_prompt: int = 3,
+    batch_rows: int = 64,
+    seed: int = 0,
+) -> list[SampleRecord]:
+    """`samples_per_prompt` continuations of every prompt, batched by similar length.
+
+    Prompts are sorted by length so batches need little padding; results come back in prompt
+    order, then sample order. Seeded: the same call gives the same samples.
+    """
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    rows = [(i, s) for i in order for s in range(samples_per_prompt)]
+    records: list[SampleRecord] = []
+    for start in range(0, len(rows), batch_rows):
+        batch = rows[start:start + batch_rows]
+        began = time.perf_counter()
+        outputs = generate(model, [prompts[i] for i, _ in batch], eos_id, settings, generator)
+        per_row = (time.perf_counter() - began) / len(batch)
+        records += [SampleRecord(i, s, out.ids, out.ended_at_eos, per_row)
+                    for (i, s), out in zip(batch, outputs, strict=True)]
+    return sorted(records, key=lambda r: (r.prompt_index, r.sample_index))
