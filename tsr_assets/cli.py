@@ -58,6 +58,7 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     from tsr_assets.definitions import (
         LANGUAGE_JOB,
         LANGUAGE_TOKENIZER_JOB,
+        PRESET_STAGES,
         TOKENIZER_ASSETS,
         build_definitions,
         configured_presets,
@@ -71,11 +72,22 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
         _execute(defs, instance, LANGUAGE_JOB, language,
                  {"ops": {"prompts": {"config": prompts}}}, language)
         for tokenizer in args.tokenizers:
-            assets = [*TOKENIZER_ASSETS, *(f"checkpoint_{p}" for p in args.presets)]
+            assets = [*TOKENIZER_ASSETS,
+                      *(f"{stage}_{p}" for p in args.presets for stage in PRESET_STAGES)]
             run_config = {"ops": {f"checkpoint_{p}": {"config": training} for p in args.presets}}
             _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
                      language_tokenizer_key(language, tokenizer), run_config,
                      f"{language}|{tokenizer}", assets)
+
+
+def _run_reports(args: argparse.Namespace) -> None:
+    import dagster as dg
+
+    from tsr_assets.definitions import REPORTS_JOB, build_definitions, configured_presets
+
+    defs = build_definitions(presets=[*configured_presets(), *args.presets])
+    with dg.DagsterInstance.get() as instance:
+        _execute(defs, instance, REPORTS_JOB, None, {}, "all partitions")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -83,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     home = ensure_dagster_home()
     for language in args.language:
         _run_chain(args, language)
+    if args.tokenizers and args.presets:
+        _run_reports(args)
     lake = data_lake_root()
     print(f"[tsr] Dagster home (runs, event log): {home}")
     print(f"[tsr] data lake: {lake}")
@@ -94,7 +108,10 @@ def cmd_run(args: argparse.Namespace) -> None:
             print(f"[tsr]   bins:      {lake / 'token_bins' / language / tokenizer}")
             for preset in args.presets:
                 print(f"[tsr]   model:     {lake / 'checkpoint' / language / tokenizer / preset}")
+                print(f"[tsr]   samples:   {lake / 'samples' / language / tokenizer / preset}")
     print(f"[tsr] warehouse: {lake / 'warehouse.duckdb'}")
+    if args.tokenizers and args.presets:
+        print(f"[tsr] report:    {lake / 'reports' / 'report.md'}")
     print("[tsr] browse the runs and assets with `make ui`")
 
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from tsr_assets.assets.evaluation import build_judge_asset, build_samples_asset
 from tsr_assets.assets.prompts import build_prompts_defs
+from tsr_assets.assets.reports import build_reports_defs
 from tsr_assets.assets.stories import build_stories_defs
 from tsr_assets.assets.tokenizer_stats import build_tokenizer_stats_defs
 from tsr_assets.assets.tokenizers import build_tokenizer_defs
@@ -17,6 +19,7 @@ from tsr_assets.assets.wordlists import build_wordlists_defs
 from tsr_assets.model.presets import DEFAULT_PRESETS, get_preset
 from tsr_assets.partitions import build_partitions
 from tsr_assets.resources.data_lake import DataLakeResource
+from tsr_assets.resources.judge import JudgeResource
 from tsr_assets.resources.llm import LLMResource
 from tsr_assets.resources.wandb_settings import WandbSettings
 from tsr_assets.resources.warehouse import WarehouseResource
@@ -30,6 +33,8 @@ LANGUAGE_JOB = "language_job"
 LANGUAGE_ASSETS = ("wordlists", "prompts", "stories")
 LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
+PRESET_STAGES = ("checkpoint", "samples", "judge_scores")
+REPORTS_JOB = "reports_job"
 
 
 PRESETS_ENV = "TSR_PRESETS"
@@ -60,6 +65,9 @@ def build_definitions(
         *build_tokenizer_defs(partitions),
         *build_tokenizer_stats_defs(partitions),
         *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
+        *(build_samples_asset(partitions, preset) for preset in preset_names),
+        *(build_judge_asset(partitions, preset) for preset in preset_names),
+        *build_reports_defs(preset_names),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
     assets = [a for a in assets_and_checks if a not in checks]
@@ -71,16 +79,22 @@ def build_definitions(
     language_tokenizer_job = dg.define_asset_job(
         LANGUAGE_TOKENIZER_JOB,
         selection=dg.AssetSelection.assets(
-            *TOKENIZER_ASSETS, *(f"checkpoint_{p}" for p in preset_names)),
+            *TOKENIZER_ASSETS,
+            *(f"{stage}_{p}" for p in preset_names for stage in PRESET_STAGES)),
         description="Per language x tokenizer chain: tokenizer -> token_bins -> "
-        "tokenizer_stats -> checkpoint_<preset>.",
+        "tokenizer_stats -> checkpoint_<preset> -> samples_<preset> -> judge_scores_<preset>.",
+    )
+    reports_job = dg.define_asset_job(
+        REPORTS_JOB, selection=dg.AssetSelection.assets("reports"),
+        description="Comparison tables and plots from the warehouse.",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[language_job, language_tokenizer_job],
+        jobs=[language_job, language_tokenizer_job, reports_job],
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
                    "warehouse": WarehouseResource(), "wandb": WandbSettings(),
+                   "judge": JudgeResource(),
                    "pipes_subprocess_client": dg.PipesSubprocessClient()},
         executor=dg.in_process_executor,
     )

@@ -78,6 +78,73 @@ TABLES: dict[str, str] = {
         checkpoint VARCHAR,
         finished_at TIMESTAMPTZ
     """,
+    "samples": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        prompt_id VARCHAR NOT NULL,
+        opener_index INTEGER,
+        sample_index INTEGER,
+        opener VARCHAR,
+        continuation VARCHAR,
+        story VARCHAR,
+        tokens INTEGER,
+        ended_at_eos BOOLEAN,
+        seconds DOUBLE,
+        checkpoint_step BIGINT,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ
+    """,
+    "judge_scores": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        parameters BIGINT,
+        judge VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE,
+        prompt_id VARCHAR NOT NULL,
+        sample_index INTEGER,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ
+    """,
+}
+
+# Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard
+# errors), joined with the latest training run and the tokenizer statistics.
+VIEWS: dict[str, str] = {
+    "judge_summary": """
+        SELECT language, tokenizer, preset, judge, metric,
+               count(value) AS n,
+               avg(value) AS mean,
+               stddev_samp(value) AS sd,
+               avg(value) - 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_low,
+               avg(value) + 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_high
+        FROM judge_scores
+        GROUP BY language, tokenizer, preset, judge, metric
+    """,
+    "latest_training_runs": """
+        SELECT * FROM training_runs
+        QUALIFY row_number() OVER (PARTITION BY language, tokenizer, preset
+                                   ORDER BY finished_at DESC) = 1
+    """,
+    "tokenizer_comparison": """
+        SELECT s.language, s.preset, s.tokenizer, s.judge, s.metric, s.n, s.mean,
+               s.ci95_low, s.ci95_high,
+               t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte,
+               t.parameters, k.fertility, k.renyi_efficiency
+        FROM judge_summary s
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+        LEFT JOIN tokenizer_stats k USING (language, tokenizer)
+    """,
+    "size_comparison": """
+        SELECT s.language, s.tokenizer, s.preset, t.n_layer, t.n_embd, t.parameters,
+               t.parameters_non_embedding, s.judge, s.metric, s.n, s.mean,
+               s.ci95_low, s.ci95_high,
+               t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte
+        FROM judge_summary s
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+    """,
 }
 
 
@@ -115,9 +182,11 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table that does not exist yet."""
+    """Create every table and view that does not exist yet."""
     for table, columns in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    for view, sql in VIEWS.items():  # replaced every time, so a changed definition lands
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
 
 
 def replace_rows(

@@ -30,8 +30,8 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset(n_layer=2, n_embd=64, n_head=4, block_size=128, learning_rate=3e-3,
-                   batch_size=16),
+    "tiny": Preset(n_layer=2, n_embd=64, n_head=4, block_size=256, learning_rate=3e-3,
+                   batch_size=8),
     "e64_l2": Preset(n_layer=2, n_embd=64, learning_rate=3e-3),
     "e64_l6": Preset(n_layer=6, n_embd=64, learning_rate=2e-3),
     "e64_l12": Preset(n_layer=12, n_embd=64, learning_rate=1e-3),
