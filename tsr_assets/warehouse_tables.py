@@ -18,6 +18,9 @@ import duckdb
 import polars as pl
 
 WAREHOUSE_FILE = "warehouse.duckdb"
+# New warehouse files are written in a storage format that DuckDB 1.4 and later read, so the
+# duckdb CLI (`pip install duckdb-cli`, 1.5 at the time of writing) can open them.
+STORAGE_COMPATIBILITY = "v1.4.0"
 
 TABLES: dict[str, str] = {
     "tokenizer_stats": """
@@ -166,7 +169,9 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            config = {} if path.exists() else {
+                "storage_compatibility_version": STORAGE_COMPATIBILITY}
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() > deadline:
