@@ -19,12 +19,13 @@ context 256, fp32, dropout 0. Synthetic token bins (random uniform ids, `train.b
 Headline tokens/s = tokens per step / the median of the N timed step times, which stays
 honest when other processes take the cores for part of a run (this runs on shared machines);
 the mean over the N steps ("window") is reported beside it and agrees on a quiet machine.
-Each side runs `--repeats` times, alternating (platform, reference, platform, ...); the
-fastest run of each counts. MFU = flops_per_token * tokens/s / peak, with flops_per_token =
-6 N + 12 L H Q T (as `GPT.flops_per_token`), and the peak either `--cpu-peak-flops` or the
-best fp32 rate of a 2048 x 2048 @ 2048 x 2048 matmul timed here ("measured matmul peak").
-The trainer's small per-step extras (batch construction, metrics row, lr schedule) are also
-timed in isolation and shown per step.
+Each side runs `--repeats` times in ABBA order (platform, reference, reference, platform,
+...), so a drift of the machine's speed favours neither; the fastest run of each counts (the
+ratio over all runs' steps pooled is shown too). MFU = flops_per_token * tokens/s / peak,
+with flops_per_token = 6 N + 12 L H Q T (as `GPT.flops_per_token`), and the peak either
+`--cpu-peak-flops` or the best fp32 rate of a 2048 x 2048 @ 2048 x 2048 matmul timed here
+before and after the runs ("measured matmul peak"). The trainer's small per-step extras
+(batch construction, metrics row, lr schedule) are also timed in isolation, per step.
 
 GPU (only when `torch.cuda.is_available()`): the real trainer with preset `e512_l6` (context
 1024), bfloat16 autocast, `torch.compile`, batch `--gpu-batch-size`, on `cuda`; tokens/s and
@@ -209,6 +210,7 @@ def run_platform(bins_dir: Path, out_dir: Path, *, preset: str, overrides: dict,
     window = last_log_window(warmup + steps, log_every)
     return {
         **step_figures(durations, tokens_per_step, fpt, peak),
+        "durations_s": durations,
         "timed_steps": [start_step + 1, warmup + steps],
         "trainer_tokens_per_s": summary["tokens_per_s"],
         "trainer_mfu": summary["mfu"],
@@ -332,6 +334,7 @@ def run_reference(train_bin: Path, *, warmup: int, steps: int, log_every: int,
     durations = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     return {
         **step_figures(durations, B * T, fpt, peak_flops),
+        "durations_s": durations,
         "parameters": n_params,
         "flops_per_token": fpt,
     }
@@ -390,28 +393,57 @@ def measure_overheads(bins_dir: Path, scratch: Path, calls: int = 300) -> dict:
 # --------------------------------------------------------------------------- main
 
 
+def best_and_pooled(runs: list[dict], peak: float) -> dict:
+    """One side's fastest run (by median step), with the figures pooled over all its runs."""
+    best = max(runs, key=lambda run: run["tokens_per_s"])
+    durations = [d for run in runs for d in run["durations_s"]]
+    pool = step_figures(durations, best["tokens_per_step"], best["flops_per_token"], peak)
+    return {**{k: v for k, v in best.items() if k != "durations_s"},
+            "runs_tokens_per_s": [round(run["tokens_per_s"]) for run in runs],
+            "pooled_tokens_per_s": pool["tokens_per_s"],
+            "pooled_tokens_per_s_window": pool["tokens_per_s_window"]}
+
+
 def run_cpu(args: argparse.Namespace, bins_dir: Path, tmp: Path) -> dict:
-    """Platform and reference on the CPU, alternating; the fastest run of each counts."""
+    """Platform and reference on the CPU in ABBA order; the fastest run of each counts."""
     if args.cpu_peak_flops:
         peak, peak_source = args.cpu_peak_flops, "--cpu-peak-flops"
     else:
         peak, peak_source = measure_matmul_peak(), "measured matmul peak (fp32 2048^3)"
+    peaks = [peak]
     print(f"CPU peak: {peak / 1e9:,.1f} GFLOP/s ({peak_source})", flush=True)
-    platform_runs, reference_runs = [], []
-    for repeat in range(args.repeats):
-        platform_runs.append(run_platform(
+    runs: dict[str, list[dict]] = {"platform": [], "reference": []}
+
+    def platform_run(repeat: int) -> dict:
+        return run_platform(
             bins_dir, tmp / f"cpu-run-{repeat}", preset=CPU_PRESET, overrides=CPU_SHAPE,
             warmup=args.warmup, steps=args.steps, log_every=args.log_every, device="cpu",
-            dtype="float32", compile_model=False, peak_flops=peak, verbose=args.verbose))
-        print(f"  platform  run {repeat + 1}: {platform_runs[-1]['tokens_per_s']:,.0f} tok/s",
-              flush=True)
-        reference_runs.append(run_reference(
-            bins_dir / "train.bin", warmup=args.warmup, steps=args.steps,
-            log_every=args.log_every, peak_flops=peak))
-        print(f"  reference run {repeat + 1}: {reference_runs[-1]['tokens_per_s']:,.0f} tok/s",
-              flush=True)
-    platform = max(platform_runs, key=lambda r: r["tokens_per_s"])
-    reference = max(reference_runs, key=lambda r: r["tokens_per_s"])
+            dtype="float32", compile_model=False, peak_flops=peak, verbose=args.verbose)
+
+    def reference_run(repeat: int) -> dict:
+        return run_reference(bins_dir / "train.bin", warmup=args.warmup, steps=args.steps,
+                             log_every=args.log_every, peak_flops=peak)
+
+    for repeat in range(args.repeats):
+        # ABBA: a drift of the machine's speed over time favours neither side.
+        order = ["platform", "reference"] if repeat % 2 == 0 else ["reference", "platform"]
+        for side in order:
+            run = (platform_run if side == "platform" else reference_run)(repeat)
+            runs[side].append(run)
+            print(f"  {side:<9} run {repeat + 1}: {run['tokens_per_s']:,.0f} tok/s "
+                  f"(median step {run['step_ms']:.1f} ms)", flush=True)
+    if not args.cpu_peak_flops:  # again at the end: other work may have slowed the first try
+        peaks.append(measure_matmul_peak())
+        peak = max(peaks)
+        for run in runs["platform"] + runs["reference"]:
+            run.update(step_figures(run["durations_s"], run["tokens_per_step"],
+                                    run["flops_per_token"], peak), peak_flops=peak)
+            if "trainer_tokens_per_s" in run:
+                run["trainer_mfu"] = run["flops_per_token"] * run["trainer_tokens_per_s"] / peak
+    platform = best_and_pooled(runs["platform"], peak)
+    reference = best_and_pooled(runs["reference"], peak)
+    platform["trainer_runs_tokens_per_s"] = [round(r["trainer_tokens_per_s"])
+                                             for r in runs["platform"]]
     overheads = measure_overheads(bins_dir, tmp)
     extra_ms = (overheads["trainer_batch_ms"] + overheads["metrics_row_ms"]
                 + overheads["lr_schedule_ms"])
@@ -423,12 +455,12 @@ def run_cpu(args: argparse.Namespace, bins_dir: Path, tmp: Path) -> dict:
         "repeats": args.repeats,
         "peak_flops": peak,
         "peak_source": peak_source,
+        "peak_flops_measurements": peaks,
         "platform": platform,
         "reference": reference,
-        "platform_runs_tokens_per_s": [round(r["tokens_per_s"]) for r in platform_runs],
-        "reference_runs_tokens_per_s": [round(r["tokens_per_s"]) for r in reference_runs],
         "ratio": platform["tokens_per_s"] / reference["tokens_per_s"],
         "ratio_window": platform["tokens_per_s_window"] / reference["tokens_per_s_window"],
+        "ratio_pooled": platform["pooled_tokens_per_s"] / reference["pooled_tokens_per_s"],
         "overheads_ms_per_step": overheads,
         "trainer_extras_share_of_step": extra_ms / platform["step_ms"],
     }
@@ -441,6 +473,7 @@ def run_gpu(args: argparse.Namespace, bins_dir: Path, tmp: Path) -> dict:
         overrides={"batch_size": args.gpu_batch_size}, warmup=args.gpu_warmup,
         steps=args.gpu_steps, log_every=args.gpu_log_every, device="cuda", dtype="bfloat16",
         compile_model=True, peak_flops=args.gpu_peak_flops, verbose=args.verbose)
+    figures.pop("durations_s")
     figures["device_name"] = torch.cuda.get_device_name()
     figures["preset"] = GPU_PRESET
     figures["batch_size"] = args.gpu_batch_size
@@ -459,7 +492,7 @@ def print_tables(cpu: dict, gpu: dict | None) -> None:
     print(f"CPU: {shape['n_layer']} layers, n_embd {shape['n_embd']}, {shape['n_head']} heads, "
           f"vocab {shape['vocab_size']}, batch {shape['batch_size']} x {shape['block_size']}, "
           f"fp32; torch threads {cpu['threads']}; {cpu['timed_steps']} timed steps after "
-          f"{cpu['warmup_steps']} warmup, best of {cpu['repeats']}")
+          f"{cpu['warmup_steps']} warmup; fastest of {cpu['repeats']} runs per side (ABBA order)")
     print(f"peak {cpu['peak_flops'] / 1e9:,.1f} GFLOP/s ({cpu['peak_source']}); "
           f"flops/token {cpu['platform']['flops_per_token'] / 1e6:.2f} M "
           f"({cpu['platform']['parameters']:,} parameters; reference "
@@ -475,15 +508,21 @@ def print_tables(cpu: dict, gpu: dict | None) -> None:
               f"{f['step_ms_window']:>8.1f} {fmt_mfu(f['mfu_window']):>6}   "
               f"{f['step_ms_min']:>5.0f}-{f['step_ms_max']:<5.0f}")
     first, last = p["trainer_window"]
-    print(f"platform, the trainer's own figure (steps {first}-{last}): "
-          f"{p['trainer_tokens_per_s']:,.0f} tok/s, MFU {fmt_mfu(p['trainer_mfu'])}")
+    print(f"platform, the trainer's own tokens_per_s (steps {first}-{last}) per run: "
+          f"{p['trainer_runs_tokens_per_s']}")
     print(f"ratio platform/reference: {cpu['ratio']:.3f} by median step (bar >= "
-          f"{BAR_CPU_RATIO}), {cpu['ratio_window']:.3f} over the timed window")
-    print(f"all runs, tok/s (median step): platform {cpu['platform_runs_tokens_per_s']}, "
-          f"reference {cpu['reference_runs_tokens_per_s']}")
+          f"{BAR_CPU_RATIO}), {cpu['ratio_window']:.3f} over the timed window, "
+          f"{cpu['ratio_pooled']:.3f} by the median step of all runs pooled")
+    print(f"per run, tok/s (median step): platform {p['runs_tokens_per_s']}, "
+          f"reference {r['runs_tokens_per_s']}")
     print(f"1-minute load average {cpu['load_average_1m']['before']:.2f} before, "
           f"{cpu['load_average_1m']['after']:.2f} after (includes this benchmark; above "
           f"~{cpu['threads']} means other work shared the cores)")
+    if not cpu["quiet_machine"]:
+        print("WARNING: other work shared the cores during this run (matmul peaks "
+              f"{', '.join(f'{x / 1e9:.0f}' for x in cpu['peak_flops_measurements'])} GFLOP/s, "
+              f"load average {cpu['load_average_1m']['before']:.2f} before); the CPU figures "
+              "are unreliable, rerun on a quiet machine")
     o = cpu["overheads_ms_per_step"]
     print(f"per-step extras, ms: trainer batch {o['trainer_batch_ms']:.3f} (reference batch "
           f"{o['reference_batch_ms']:.3f}), metrics row {o['metrics_row_ms']:.3f}, lr schedule "
@@ -562,6 +601,10 @@ def main() -> None:
                if torch.cuda.is_available() and not args.no_gpu else None)
 
     cpu["load_average_1m"] = {"before": load_before, "after": os.getloadavg()[0]}
+    peaks = cpu["peak_flops_measurements"]
+    # Two matmul peaks 10% apart, or a busy machine before we start: other work shared the cores.
+    cpu["quiet_machine"] = (max(peaks) <= 1.1 * min(peaks)
+                            and load_before < cpu["threads"] + 0.5)
     print_tables(cpu, gpu)
     cpu_ok = cpu["ratio"] >= BAR_CPU_RATIO
     gpu_ok = gpu is None or (gpu["trainer_mfu"] is not None and gpu["trainer_mfu"] >= BAR_GPU_MFU)

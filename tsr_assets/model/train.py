@@ -317,6 +317,24 @@ def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
                 "val_loss": val_loss, "bins_meta": bins.meta, "generator": generator.get_state()}
 
     metrics_file = metrics_path.open("a", encoding="utf-8") if dist_info.is_main else None
+    pending: list[tuple[dict, torch.Tensor]] = []
+
+    def write_row(row: dict) -> None:
+        if metrics_file:
+            metrics_file.write(json.dumps(row) + "\n")
+            metrics_file.flush()
+        telemetry.wandb_log(row)
+
+    def flush() -> float:
+        """Write the pending per-step rows with their losses; returns the last loss."""
+        if not pending:
+            return math.nan
+        losses = (torch.stack([t for _, t in pending]) * cfg.grad_accum).tolist()
+        for (row, _), value in zip(pending, losses, strict=True):
+            write_row({**row, "train_loss": value})
+        pending.clear()
+        return losses[-1]
+
     last_eval: dict[str, float] = {}
     window_started, window_tokens = time.monotonic(), 0
     tokens_per_s, mfu, stop_reason = 0.0, None, "max_steps"
@@ -348,36 +366,40 @@ def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
         steps_this_run += 1
         tokens_seen += tokens_per_step
         window_tokens += tokens_per_step
-        train_loss = loss.item() * cfg.grad_accum
-        if step % cfg.log_every == 0 or step == 1:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            elapsed = time.monotonic() - window_started
-            tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
-            mfu = flops_per_token * tokens_per_s / (peak * dist_info.world_size) if peak else None
-            window_started, window_tokens = time.monotonic(), 0
-            telemetry.log(f"step {step}: loss {train_loss:.4f}, lr {lr:.2e}, "
-                          f"{tokens_per_s:,.0f} tok/s" + (f", MFU {mfu:.1%}" if mfu else ""))
-        row = {"step": step, "train_loss": train_loss, "lr": lr, "tokens_seen": tokens_seen,
-               "elapsed_s": time.monotonic() - started}
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+        # The loss stays on the device until the next flush: reading it every step would make
+        # the CPU wait for the GPU at every step.
+        pending.append(({"step": step, "lr": lr, "tokens_seen": tokens_seen,
+                         "elapsed_s": time.monotonic() - started}, loss.detach()))
+        evaluate_now = step % cfg.eval_every == 0 or step == cfg.max_steps
+        checkpoint_now = step % checkpoint_every == 0
+        if step % cfg.log_every == 0 or step == 1 or evaluate_now or checkpoint_now:
+            flushed = flush()
+            if step % cfg.log_every == 0 or step == 1:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                elapsed = time.monotonic() - window_started
+                tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
+                mfu = (flops_per_token * tokens_per_s / (peak * dist_info.world_size)
+                       if peak else None)
+                window_started, window_tokens = time.monotonic(), 0
+                telemetry.log(f"step {step}: loss {flushed:.4f}, lr {lr:.2e}, "
+                              f"{tokens_per_s:,.0f} tok/s" + (f", MFU {mfu:.1%}" if mfu else ""))
+        if evaluate_now:
             last_eval = _evaluate_on_main(raw_model, bins, cfg, model_cfg.block_size, batch_size,
                                           device, autocast, dist_info)
             last_eval_step = step
             if dist_info.is_main:
                 bpb = bits_per_byte(last_eval["val"], split_meta["tokens"], split_meta["bytes"])
-                row.update(val_loss=last_eval["val"], eval_train_loss=last_eval["train"],
-                           val_bits_per_byte=bpb)
+                write_row({"step": step, "tokens_seen": tokens_seen,
+                           "elapsed_s": time.monotonic() - started, "val_loss": last_eval["val"],
+                           "eval_train_loss": last_eval["train"], "val_bits_per_byte": bpb})
                 telemetry.log(f"step {step}: val loss {last_eval['val']:.4f}, {bpb:.4f} bits/byte")
                 if last_eval["val"] < best_val:
                     best_val = last_eval["val"]
                     save_checkpoint(checkpoint_state(last_eval["val"]), best_path)
-        if metrics_file:
-            metrics_file.write(json.dumps(row) + "\n")
-            metrics_file.flush()
-        telemetry.wandb_log(row)
-        if dist_info.is_main and (step % checkpoint_every == 0):
+        if dist_info.is_main and checkpoint_now:
             save_checkpoint(checkpoint_state(last_eval.get("val")), last_path)
+    flush()
     # Final evaluation (if the last step was not one) and final checkpoint.
     if last_eval_step != step:
         last_eval = _evaluate_on_main(raw_model, bins, cfg, model_cfg.block_size, batch_size,
@@ -387,12 +409,9 @@ def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
                 best_val = last_eval["val"]
                 save_checkpoint(checkpoint_state(last_eval["val"]), best_path)
             bpb = bits_per_byte(last_eval["val"], split_meta["tokens"], split_meta["bytes"])
-            row = {"step": step, "tokens_seen": tokens_seen,
-                   "elapsed_s": time.monotonic() - started, "val_loss": last_eval["val"],
-                   "eval_train_loss": last_eval["train"],
-                   "val_bits_per_byte": bpb}
-            metrics_file.write(json.dumps(row) + "\n")
-            metrics_file.flush()
+            write_row({"step": step, "tokens_seen": tokens_seen,
+                       "elapsed_s": time.monotonic() - started, "val_loss": last_eval["val"],
+                       "eval_train_loss": last_eval["train"], "val_bits_per_byte": bpb})
     if metrics_file:
         metrics_file.close()
     summary: dict = {}
