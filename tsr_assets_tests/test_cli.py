@@ -81,8 +81,12 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        assert sorted(r.job_name for r in runs) == ["language_job", "language_tokenizer_job"]
+        assert sorted(r.job_name for r in runs) == ["language_job", "language_tokenizer_job",
+                                                     "reports_job"]
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     assert (lake / "token_bins" / "marathi" / "byte" / "train.bin").is_file()
     assert (lake / "checkpoint" / "marathi" / "byte" / "tiny" / "last.pt").is_file()
+    assert (lake / "samples" / "marathi" / "byte" / "tiny" / "samples.parquet").is_file()
+    assert (lake / "reports" / "report.md").is_file()
+    assert f"report:    {lake / 'reports' / 'report.md'}" in proc.stdout
     assert f"warehouse: {lake / 'warehouse.duckdb'}" in proc.stdout
