@@ -16,6 +16,7 @@ from tsr_assets.assets.tokenizer_stats import build_tokenizer_stats_defs
 from tsr_assets.assets.tokenizers import build_tokenizer_defs
 from tsr_assets.assets.training import build_checkpoint_asset
 from tsr_assets.assets.wordlists import build_wordlists_defs
+from tsr_assets.automation import build_language_schedules, build_sensors
 from tsr_assets.model.presets import DEFAULT_PRESETS, get_preset
 from tsr_assets.partitions import build_partitions
 from tsr_assets.resources.data_lake import DataLakeResource
@@ -92,6 +93,10 @@ def build_definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[language_job, language_tokenizer_job, reports_job],
+        schedules=build_language_schedules(partitions.language.get_partition_keys(),
+                                           language_job),
+        sensors=build_sensors(language_tokenizer_job, reports_job,
+                              partitions.tokenizer.get_partition_keys()),
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
                    "warehouse": WarehouseResource(), "wandb": WandbSettings(),
                    "judge": JudgeResource(),
