@@ -68,13 +68,25 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
+    sampling = {"samples_per_opener": args.samples_per_opener, "max_openers": args.max_openers}
+    llm_limits = {k: v for k, v in (("requests_per_minute", args.llm_rpm),
+                                    ("concurrency", args.llm_concurrency)) if v is not None}
+    llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model,
+                           llm_limits)
+    judge = _resource_config(args.judge, "automatic", args.judge_base_url, args.judge_model)
+    language_config: dict = {"ops": {"prompts": {"config": prompts}}}
+    if llm:
+        language_config["resources"] = {"llm": {"config": llm}}
     with dg.DagsterInstance.get() as instance:
-        _execute(defs, instance, LANGUAGE_JOB, language,
-                 {"ops": {"prompts": {"config": prompts}}}, language)
+        _execute(defs, instance, LANGUAGE_JOB, language, language_config, language)
         for tokenizer in args.tokenizers:
             assets = [*TOKENIZER_ASSETS,
                       *(f"{stage}_{p}" for p in args.presets for stage in PRESET_STAGES)]
-            run_config = {"ops": {f"checkpoint_{p}": {"config": training} for p in args.presets}}
+            run_config: dict = {"ops": {
+                **{f"checkpoint_{p}": {"config": training} for p in args.presets},
+                **{f"samples_{p}": {"config": sampling} for p in args.presets}}}
+            if judge:
+                run_config["resources"] = {"judge": {"config": judge}}
             _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
                      language_tokenizer_key(language, tokenizer), run_config,
                      f"{language}|{tokenizer}", assets)
@@ -149,8 +161,36 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wall-clock budget per training run in seconds (default 20)")
     run.add_argument("--train-steps", type=int, default=2000,
                      help="most optimizer steps per training run (default 2000)")
+    run.add_argument("--samples-per-opener", type=int, default=3,
+                     help="stories sampled per evaluation opener (default 3)")
+    run.add_argument("--max-openers", type=int, default=None,
+                     help="use only the first N evaluation openers (default: all)")
+    llm = run.add_argument_group("story source (default: the offline template writer)")
+    llm.add_argument("--llm-source", choices=["offline", "openai", "g4f"], default="offline")
+    llm.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. "
+                     "http://127.0.0.1:8000/v1 (key: $TSR_LLM_API_KEY)")
+    llm.add_argument("--llm-model", help="model name for the story source")
+    llm.add_argument("--llm-rpm", type=float, help="requests per minute (default: no limit)")
+    llm.add_argument("--llm-concurrency", type=int, help="requests in flight (default 16)")
+    judge = run.add_argument_group("judge (default: the automatic metrics)")
+    judge.add_argument("--judge", choices=["automatic", "openai", "g4f"], default="automatic")
+    judge.add_argument("--judge-base-url", help="endpoint of the LLM judge "
+                       "(key: $TSR_JUDGE_API_KEY)")
+    judge.add_argument("--judge-model", help="model name of the LLM judge")
     run.set_defaults(func=cmd_run)
     return parser
+
+
+def _resource_config(source: str, default: str, base_url: str | None, model: str | None,
+                     extra: dict | None = None) -> dict:
+    if source == default:
+        return {}
+    config = {"source": source, **(extra or {})}
+    if base_url:
+        config["base_url"] = base_url
+    if model:
+        config["model"] = model
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> None:

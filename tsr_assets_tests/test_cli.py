@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import dagster as dg
 import polars as pl
 
 from tsr_assets.paths import REPO_ROOT
+from tsr_assets_tests.chat_server import Reply, good_story, running_chat_server
 
 BIN = Path(sys.executable).parent
 
@@ -64,18 +66,27 @@ def test_dagster_asset_materialize_records_the_run(tmp_path: Path) -> None:
         assert record is not None and record.run_id == runs[0].run_id
 
 
+def _judge_reply(prompt: str, call: int) -> Reply:
+    return Reply(json.dumps({m: 6 for m in ("context_awareness", "completeness", "grammar",
+                                            "fluency", "creativity", "overall")}))
+
+
 def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     home, lake = _home(tmp_path), tmp_path / "lake"
-    proc = subprocess.run(
-        [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50",
-         "--tokenizers", "byte", "--presets", "tiny", "--train-seconds", "2"],
-        cwd=tmp_path,
-        env=_env(home, lake),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with running_chat_server(_judge_reply) as judge:
+        proc = subprocess.run(
+            [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50",
+             "--tokenizers", "byte", "--presets", "tiny", "--train-seconds", "2",
+             "--max-openers", "4", "--samples-per-opener", "2",
+             "--judge", "openai", "--judge-base-url", judge.base_url, "--judge-model", "j1"],
+            cwd=tmp_path,
+            env=_env(home, lake),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sum(judge.calls.values()) == 4 * 2
     assert f"data lake: {lake}" in proc.stdout
     assert str(lake / "prompts" / "marathi" / "prompts.parquet") in proc.stdout
     assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
@@ -90,3 +101,20 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     assert (lake / "reports" / "report.md").is_file()
     assert f"report:    {lake / 'reports' / 'report.md'}" in proc.stdout
     assert f"warehouse: {lake / 'warehouse.duckdb'}" in proc.stdout
+    assert "LLM judge `llm:j1`" in (lake / "reports" / "report.md").read_text()
+
+
+def test_tsr_run_with_an_openai_compatible_story_source(tmp_path: Path) -> None:
+    home, lake = _home(tmp_path), tmp_path / "lake"
+    with running_chat_server(lambda prompt, call: Reply(good_story(prompt))) as server:
+        proc = subprocess.run(
+            [str(BIN / "tsr"), "run", "--language", "hindi", "--prompts", "6", "--tokenizers",
+             "--llm-source", "openai", "--llm-base-url", server.base_url,
+             "--llm-model", "story-model", "--llm-rpm", "6000", "--llm-concurrency", "2"],
+            cwd=tmp_path, env=_env(home, lake), capture_output=True, text=True, timeout=300,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert server.max_in_flight <= 2 and sum(server.calls.values()) == 6
+    stories = pl.read_parquet(next((lake / "stories" / "hindi" / "shards").glob("*.parquet")))
+    assert stories.height == 6 and set(stories["model"]) == {"story-model"}
+    assert "report:" not in proc.stdout  # no tokenizers: the chain stops after stories
