@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)
+UI_PORT ?= 3000
 
 .PHONY: setup run test lint ui clean-data
 
@@ -29,7 +30,8 @@ lint: setup
 	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks
 
 ui: setup
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	# The webserver and the daemon (schedules, sensors, run queue) on 127.0.0.1.
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 clean-data:
 	rm -rf data_lake history storage logs schedules
