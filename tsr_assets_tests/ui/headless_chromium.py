@@ -35,7 +35,7 @@ def chromium_path() -> str:
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -45,7 +45,7 @@ class Browser:
     """One headless Chromium process and a CDP session on its first page."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="tsr-chromium-")
         self.process = subprocess.Popen(
             [chromium_path(), *CHROMIUM_FLAGS, f"--remote-debugging-port={self.port}",

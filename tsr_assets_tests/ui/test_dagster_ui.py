@@ -19,7 +19,7 @@ import pytest
 from tsr_assets.definitions import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, build_definitions
 from tsr_assets.partitions import language_tokenizer_key
 from tsr_assets.paths import REPO_ROOT
-from tsr_assets_tests.ui.headless_chromium import Browser, _free_port
+from tsr_assets_tests.ui.headless_chromium import Browser, free_port
 
 SCREENSHOTS = REPO_ROOT / "ui_screenshots"
 CLICK_SKIP = """(() => {
@@ -42,7 +42,7 @@ def ui_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         assert defs.resolve_job_def(LANGUAGE_TOKENIZER_JOB).execute_in_process(
             instance=instance, partition_key=language_tokenizer_key("hindi", "byte"),
             asset_selection=[dg.AssetKey("tokenizer"), dg.AssetKey("token_bins")]).success
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "TSR_DATA_DIR": str(lake)}
     server = subprocess.Popen(["make", "--no-print-directory", "ui", f"UI_PORT={port}"],
                               cwd=REPO_ROOT, env=env, start_new_session=True,
