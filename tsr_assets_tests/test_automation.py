@@ -16,6 +16,7 @@ from tsr_assets.definitions import (
     REPORTS_JOB,
     build_definitions,
 )
+from tsr_assets.paths import REPO_ROOT
 
 SMALL_CHAIN = {"ops": {
     "checkpoint_tiny": {"config": {"max_steps": 20, "eval_every": 10, "eval_batches": 2,
@@ -50,8 +51,17 @@ def test_bad_chain_tokenizers_are_named(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_schedule_then_sensors_drive_the_whole_chain(
-    data_lake: Path, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    home = tmp_path / "home"  # a fresh instance: no stories materialized by other tests
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        _drive_the_chain(instance, data_lake, tmp_path, monkeypatch)
+
+
+def _drive_the_chain(instance, data_lake: Path, tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TSR_PRESETS", "tiny")
     monkeypatch.setenv("TSR_CHAIN_TOKENIZERS", "byte,spm")
     config_file = tmp_path / "chain.json"

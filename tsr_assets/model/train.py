@@ -267,6 +267,9 @@ def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
     step, tokens_seen, best_val = 0, 0, math.inf
     resumed_from = None
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if dist_info.is_main:  # a run killed while saving leaves a hidden temp file; drop it
+        for stale in out_dir.glob(".*.pt.tmp-*"):
+            stale.unlink(missing_ok=True)
     if cfg.resume and last_path.is_file():
         state = load_checkpoint(last_path, device)
         _check_compatible(state, model_cfg, last_path)
