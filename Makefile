@@ -12,7 +12,7 @@ UI_PORT ?= 3000
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
 	# GPT-2's BPE ranks ship in openai-whisper; its own dependencies (numba, triton) are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps openai-whisper==20250625
 	touch $(STAMP)

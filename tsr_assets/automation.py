@@ -103,7 +103,8 @@ def build_sensors(language_tokenizer_job, reports_job, tokenizers: Sequence[str]
                 run_key=f"{asset_event.run_id}-{language}-{tokenizer}",
                 partition_key=language_tokenizer_key(language, tokenizer),
                 run_config=config,
-                tags={"tsr/trigger": f"fresh stories of {language}"},
+                # tsr/gpu lets a run queue (deploy/kubernetes/dagster.yaml) bound GPU runs.
+                tags={"tsr/trigger": f"fresh stories of {language}", "tsr/gpu": "1"},
             )
 
     @dg.run_status_sensor(

@@ -53,10 +53,13 @@ def configured_presets(presets: Sequence[str] | None = None) -> tuple[str, ...]:
 
 
 def build_definitions(
-    languages: Sequence[str] | None = None, presets: Sequence[str] | None = None
+    languages: Sequence[str] | None = None,
+    presets: Sequence[str] | None = None,
+    executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
     """Build the platform's definitions for `languages` (default: every registered language)
-    and model `presets` (default: `configured_presets()`)."""
+    and model `presets` (default: `configured_presets()`). `executor` defaults to in-process
+    (one run, one process); `deploy/celery/definitions.py` passes Celery's."""
     partitions = build_partitions(languages)
     preset_names = configured_presets(presets)
     assets_and_checks = [
@@ -101,7 +104,7 @@ def build_definitions(
                    "warehouse": WarehouseResource(), "wandb": WandbSettings(),
                    "judge": JudgeResource(),
                    "pipes_subprocess_client": dg.PipesSubprocessClient()},
-        executor=dg.in_process_executor,
+        executor=executor or dg.in_process_executor,
     )
 
 
