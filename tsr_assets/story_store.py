@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from tsr_assets.atomic_files import atomic_path
+from tsr_assets.jsonl_files import read_jsonl
 
 STORY_SCHEMA = {
     "prompt_id": pl.String,
@@ -87,14 +88,8 @@ class StoryJournal:
 
 def _journal_records(folder: Path) -> Iterator[tuple[Path, dict]]:
     for path in sorted((folder / "journal").glob("*.jsonl")):
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # torn last line of a killed run
-                try:
-                    yield path, json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        for record in read_jsonl(path):
+            yield path, record
 
 
 def shard_files(folder: Path, kind: str = "story") -> list[Path]:

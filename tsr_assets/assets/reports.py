@@ -1,6 +1,5 @@
 """The `reports` asset: tokenizer and size comparisons from the warehouse, as tables and plots."""
 
-import json
 from collections.abc import Sequence
 
 import dagster as dg
@@ -8,6 +7,7 @@ import polars as pl
 
 from tsr_assets.assets.metadata_formatting import markdown_table, png_markdown
 from tsr_assets.atomic_files import write_bytes_atomic, write_text_atomic
+from tsr_assets.model.train import read_metrics
 from tsr_assets.plots import loss_curves_png, metric_bars_png
 from tsr_assets.resources.data_lake import DataLakeResource
 from tsr_assets.resources.warehouse import WarehouseResource
@@ -77,29 +77,19 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
                     if judge == "automatic" else f"LLM judge `{judge}`, scores 1-10")
             slug = judge.replace(":", "_").replace("/", "_")
             for (preset,), at_preset in frame.group_by("preset", maintain_order=True):
-                table = wide_table(at_preset, ["language", "tokenizer"],
-                                   ["val_loss", "bits_per_byte", "parameters", "fertility",
-                                    "renyi_efficiency"])
-                title = f"Tokenizer comparison, preset {preset}, judge {judge}"
-                parts += [f"## {title}", "", f"Judge: {note}.", "", table, ""]
-                png = metric_bars_png(at_preset.to_dicts(), "tokenizer", title)
-                name = f"tokenizers_{slug}_{preset}.png"
-                write_bytes_atomic(folder / name, png)
-                parts += [f"![{title}]({name})", ""]
-                metadata[f"tokenizers_{slug}_{preset}"] = dg.MetadataValue.md(
-                    f"**{title}** ({note})\n\n{table}\n\n{png_markdown(png, title)}")
+                _add_section(
+                    parts, metadata, folder, at_preset,
+                    title=f"Tokenizer comparison, preset {preset}, judge {judge}", note=note,
+                    name=f"tokenizers_{slug}_{preset}", keys=["language", "tokenizer"],
+                    extra=["val_loss", "bits_per_byte", "parameters", "fertility",
+                           "renyi_efficiency"], bars_by="tokenizer")
             at_judge = sizes.filter(pl.col("judge") == judge)
             for (tokenizer,), at_tokenizer in at_judge.group_by("tokenizer", maintain_order=True):
-                table = wide_table(at_tokenizer, ["language", "preset"],
-                                   ["parameters", "val_loss", "bits_per_byte"])
-                title = f"Size comparison, tokenizer {tokenizer}, judge {judge}"
-                parts += [f"## {title}", "", f"Judge: {note}.", "", table, ""]
-                png = metric_bars_png(at_tokenizer.to_dicts(), "preset", title)
-                name = f"sizes_{slug}_{tokenizer}.png"
-                write_bytes_atomic(folder / name, png)
-                parts += [f"![{title}]({name})", ""]
-                metadata[f"sizes_{slug}_{tokenizer}"] = dg.MetadataValue.md(
-                    f"**{title}** ({note})\n\n{table}\n\n{png_markdown(png, title)}")
+                _add_section(
+                    parts, metadata, folder, at_tokenizer,
+                    title=f"Size comparison, tokenizer {tokenizer}, judge {judge}", note=note,
+                    name=f"sizes_{slug}_{tokenizer}", keys=["language", "preset"],
+                    extra=["parameters", "val_loss", "bits_per_byte"], bars_by="preset")
         curves = _loss_curves(data_lake)
         for (language, tokenizer), by_preset in curves.items():
             title = f"Loss curves, {language} | {tokenizer}"
@@ -121,6 +111,19 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
     return [reports]
 
 
+def _add_section(parts: list[str], metadata: dict, folder, frame: pl.DataFrame, *, title: str,
+                 note: str, name: str, keys: list[str], extra: list[str],
+                 bars_by: str) -> None:
+    """One comparison: a wide table and a bar chart, into the report and the metadata."""
+    table = wide_table(frame, keys, extra)
+    png = metric_bars_png(frame.to_dicts(), bars_by, title)
+    write_bytes_atomic(folder / f"{name}.png", png)
+    parts += [f"## {title}", "", f"Judge: {note}.", "", table, "",
+              f"![{title}]({name}.png)", ""]
+    metadata[name] = dg.MetadataValue.md(
+        f"**{title}** ({note})\n\n{table}\n\n{png_markdown(png, title)}")
+
+
 def _story_sources(data_lake: DataLakeResource, languages: list[str]) -> dict[str, str]:
     out = {}
     for language in languages:
@@ -135,11 +138,5 @@ def _loss_curves(data_lake: DataLakeResource) -> dict[tuple[str, str], dict[str,
     for metrics in sorted((data_lake.root_path / "checkpoint").glob("*/*/*/metrics.jsonl")):
         preset, tokenizer, language = metrics.parent.name, metrics.parent.parent.name, \
             metrics.parent.parent.parent.name
-        rows = []
-        for line in metrics.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        curves.setdefault((language, tokenizer), {})[preset] = rows
+        curves.setdefault((language, tokenizer), {})[preset] = read_metrics(metrics)
     return curves

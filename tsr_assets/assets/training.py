@@ -3,7 +3,6 @@
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,6 +11,7 @@ from pydantic import Field
 from tsr_assets.assets.metadata_formatting import markdown_table, png_markdown
 from tsr_assets.assets.tokenizers import partition_keys
 from tsr_assets.model.presets import get_preset
+from tsr_assets.model.train import read_metrics
 from tsr_assets.partitions import Partitions
 from tsr_assets.plots import loss_curves_png
 from tsr_assets.resources.data_lake import DataLakeResource
@@ -53,16 +53,6 @@ def trainer_command(config_json: str, gpus: int) -> list[str]:
                 f"--nproc-per-node={gpus}", "-m", "tsr_assets.model.train",
                 "--config-json", config_json]
     return [sys.executable, "-m", "tsr_assets.model.train", "--config-json", config_json]
-
-
-def _metrics(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -111,7 +101,7 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
             command=command, context=context, env=wandb.subprocess_env(),
         ).get_materialize_result()
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-        rows = _metrics(out / "metrics.jsonl")
+        rows = read_metrics(out / "metrics.jsonl")
         png = loss_curves_png({preset: rows}, f"{language} | {key} | {preset}")
         (out / "loss_curve.png").write_bytes(png)
         model = summary["model_config"]

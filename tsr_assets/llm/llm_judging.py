@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tsr_assets.jsonl_files import read_jsonl
 from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings, run_requests
 from tsr_assets.llm.sources import ChatSource
 from tsr_assets.text.judge_rubric import JudgeAnswerError, judge_prompt, parse_scores
@@ -40,20 +41,6 @@ class JudgingReport:
     rejections: Counter = field(default_factory=Counter)
 
 
-def _journal_lines(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        if not line.endswith("\n"):
-            break  # torn last line of a killed run
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
 def judge_stories(
     stories: Sequence[StoryToJudge],
     language_name: str,
@@ -67,7 +54,7 @@ def judge_stories(
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     done: dict[tuple[str, int], dict[str, float]] = {}
-    for row in _journal_lines(journal):
+    for row in read_jsonl(journal):
         if "scores" in row:
             done[(row["key"], row["repeat"])] = row["scores"]
     by_key = {s.key: s for s in stories}

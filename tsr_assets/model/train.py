@@ -30,10 +30,12 @@ import numpy as np
 import torch
 
 from tsr_assets.atomic_files import write_json_atomic, write_text_atomic
+from tsr_assets.jsonl_files import read_jsonl
 from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from tsr_assets.model.gpt import GPT, GPTConfig
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.telemetry import Telemetry
+from tsr_assets.tokenizers.token_bins import open_bins, read_meta
 
 # Dense bf16 peak FLOP/s by device name fragment (first match wins), for MFU.
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40": 181e12, "L4": 121e12,
@@ -107,19 +109,8 @@ class Bins:
     """The token bins of one (language, tokenizer) as memmaps, and batches drawn from them."""
 
     def __init__(self, folder: Path) -> None:
-        meta_path = folder / "meta.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{meta_path} not found: materialize `token_bins` first")
-        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        dtype = np.dtype(self.meta["dtype"])
-        self.splits = {}
-        for split in ("train", "val"):
-            path = folder / f"{split}.bin"
-            expected = self.meta["splits"][split]["tokens"] * dtype.itemsize
-            if not path.is_file() or path.stat().st_size != expected:
-                raise ValueError(f"{path} does not match {meta_path}; re-materialize token_bins")
-            self.splits[split] = (np.memmap(path, dtype=dtype, mode="r") if expected
-                                  else np.zeros(0, dtype))
+        self.meta = read_meta(folder)
+        self.splits = {split: open_bins(folder, split, self.meta) for split in ("train", "val")}
 
     def check_fits(self, block_size: int) -> None:
         """Both splits must hold more tokens than one window."""
@@ -212,18 +203,10 @@ def evaluate(model: GPT, bins: Bins, cfg: TrainConfig, block_size: int, batch_si
     return out
 
 
-def _read_metrics(path: Path, up_to_step: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line from a killed run
-        if row.get("step", 0) <= up_to_step:
-            rows.append(row)
-    return rows
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
+    """Rows of `metrics.jsonl` (all, or those at or before `up_to_step`)."""
+    return [row for row in read_jsonl(path)
+            if up_to_step is None or row.get("step", 0) <= up_to_step]
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -288,7 +271,7 @@ def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
         telemetry.log(f"initialized weights from {cfg.init_from} (step {state['step']})")
 
     metrics_path = out_dir / "metrics.jsonl"
-    history = _read_metrics(metrics_path, step)
+    history = read_metrics(metrics_path, step)
     if dist_info.is_main:
         write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
 
