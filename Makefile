@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install, run the main job on the offline defaults
-#   make test   the same set-up, then the whole test suite
+#   make test   the same set-up (and Debian's chromium for the UI test), then the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)
 UI_PORT ?= 3000
 
-.PHONY: setup run test lint ui clean-data
+.PHONY: setup browser run test lint ui clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/tsr run
 
-test: setup
+# The UI test drives Debian's headless Chromium; install it when the machine lacks it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+
+test: setup browser
 	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks
 	$(BIN)/python -m pytest
 
