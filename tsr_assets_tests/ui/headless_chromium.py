@@ -27,11 +27,11 @@ CHROMIUM_FLAGS = [
 
 
 def chromium_path() -> str:
-    """The Chromium binary (Debian's package `chromium`, which .ci/run installs)."""
+    """The Chromium binary (Debian's package `chromium`, which `make test` installs)."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
         raise RuntimeError("chromium is not installed: `apt-get install -y chromium` "
-                           "(.ci/run does this when it is missing)")
+                           "(`make test` does this when it is missing)")
     return path
 
 
