@@ -6,7 +6,8 @@ columns prompt_id and story). For each offline tokenizer (`spm` trained on the c
 split, `byte`, `gpt2`):
 
 * `pipeline`: the real streaming path, `write_token_bins(tok, iter_story_batches(shards), out)`
-  (reads parquet in batches, splits train/val, encodes, writes `train.bin`/`val.bin`);
+  (reads parquet in Arrow batches, splits train/val, encodes on one thread per CPU, writes
+  `train.bin`/`val.bin`);
 * `baseline`: the original framework's approach re-created here: read every story with
   `pl.read_parquet`, then per story `ids = [bos] + encode(story) + [eos]` appended to one Python
   list per split (same `val_mask`), `np.array(ids, dtype)`, written to a `.bin` file. `encode`
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -246,6 +248,7 @@ def main() -> None:
         started = time.perf_counter()
         shards = write_corpus(tmp / "corpus", args.stories, args.shard_rows)
         corpus_mb = sum(p.stat().st_size for p in shards) / 1e6
+        print(f"cpus: {os.cpu_count()} (the pipeline encodes on that many threads)")
         print(f"corpus: {args.stories:,} stories in {len(shards)} shards ({corpus_mb:.1f} MB "
               f"parquet), written in {time.perf_counter() - started:.1f}s")
 
@@ -323,6 +326,7 @@ def main() -> None:
     result = {
         "benchmark": "bins",
         "stories": args.stories,
+        "cpus": os.cpu_count(),
         "tokenizers": rows,
         "min_ratio": min_ratio,
         "all_identical": all(row["identical"] for row in rows.values()),

@@ -58,6 +58,10 @@ class TokenBinsConfig(dg.Config):
 
     val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
     batch_rows: int = Field(default=4096, description="Stories encoded per batch.")
+    workers: int = Field(
+        default=0, ge=0,
+        description="Threads that encode batches; 0 = one per CPU (at most 8).",
+    )
 
 
 def partition_keys(context) -> tuple[str, str]:
@@ -165,7 +169,8 @@ def build_tokenizer_defs(partitions: Partitions) -> list:
         started = time.monotonic()
         try:
             meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
-                                    config.val_share, log=context.log.info)
+                                    config.val_share, log=context.log.info,
+                                    workers=config.workers or None)
         except ValueError as exc:
             raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
         seconds = time.monotonic() - started

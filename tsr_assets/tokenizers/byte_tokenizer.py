@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 
+from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
 from tsr_assets.tokenizers.base import Tokenizer
 
 BYTE_BOS = 256
@@ -40,16 +42,20 @@ class ByteTokenizer(Tokenizer):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [list(text.encode("utf-8")) for text in texts]
 
-    def encode_framed(self, texts: Sequence[str]) -> np.ndarray:
-        """`<bos> bytes <eos>` per text, built with numpy instead of Python lists."""
-        parts: list[np.ndarray] = []
-        bos = np.array([BYTE_BOS], dtype=np.uint16)
-        eos = np.array([BYTE_EOS], dtype=np.uint16)
-        for text in texts:
-            parts += [bos, np.frombuffer(text.encode("utf-8"), dtype=np.uint8), eos]
-        if not parts:
-            return np.empty(0, dtype=np.int64)
-        return np.concatenate(parts, dtype=np.uint16).astype(np.int64)
+    def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
+        """`<bos> bytes <eos>` per text (uint16), copied straight from the texts' UTF-8 buffer."""
+        texts = as_large_strings(texts)
+        offsets, data = utf8_views(texts)
+        lengths = np.diff(offsets)
+        out = np.empty(int(lengths.sum()) + 2 * len(texts), dtype=np.uint16)
+        text_starts = np.cumsum(lengths + 2) - (lengths + 2)
+        body = np.ones(out.size, dtype=bool)
+        body[text_starts] = False
+        body[text_starts + lengths + 1] = False
+        out[text_starts] = BYTE_BOS
+        out[text_starts + lengths + 1] = BYTE_EOS
+        out[body] = data[int(offsets[0]):int(offsets[-1])]
+        return out
 
     def decode(self, ids: Sequence[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")

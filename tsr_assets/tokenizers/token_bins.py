@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsr_assets.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
 from tsr_assets.tokenizers.base import Tokenizer, bins_dtype, frame_ids
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
 from tsr_assets.tokenizers.word_cache import WordCacheEncoder
@@ -27,6 +32,8 @@ from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 SPLITS = ("train", "val")
 META_FILE = "meta.json"
 DEFAULT_VAL_SHARE = 0.025
+#: More threads than this rarely help: reading parquet in the calling thread becomes the limit.
+MAX_DEFAULT_WORKERS = 8
 
 
 def val_mask(prompt_ids: Sequence[str], val_share: float) -> np.ndarray:
@@ -38,21 +45,21 @@ def val_mask(prompt_ids: Sequence[str], val_share: float) -> np.ndarray:
     if not 0.0 <= val_share < 1.0:
         raise ValueError(f"val_share {val_share}: must be in [0, 1)")
     threshold = int(val_share * 2**64)
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(p.encode(), digest_size=8).digest(), "little")
-         < threshold for p in prompt_ids),
-        dtype=bool,
-        count=len(prompt_ids),
-    )
+    digests = b"".join([hashlib.blake2b(p.encode(), digest_size=8).digest() for p in prompt_ids])
+    return np.frombuffer(digests, dtype="<u8") < np.uint64(threshold)
 
 
 def iter_story_batches(
     shard_paths: Sequence[Path], batch_rows: int = 4096
-) -> Iterator[tuple[list[str], list[str]]]:
-    """(prompt_ids, stories) in batches, read shard by shard in a fixed order."""
+) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """(prompt_ids, stories) in batches of Arrow string arrays, read shard by shard in order.
+
+    They stay Arrow arrays (the bins pipeline reads the stories' bytes in place); call
+    `.to_pylist()` for Python strings.
+    """
     for path in shard_paths:
         for batch in pq.ParquetFile(path).iter_batches(batch_rows, columns=["prompt_id", "story"]):
-            yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            yield batch.column(0), batch.column(1)
 
 
 def iter_split_texts(
@@ -60,54 +67,124 @@ def iter_split_texts(
 ) -> Iterator[str]:
     """The stories of one split, in bins order."""
     for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows):
-        in_val = val_mask(prompt_ids, val_share)
-        yield from (s for s, v in zip(stories, in_val, strict=True) if v == (split == "val"))
+        in_val = val_mask(prompt_ids.to_pylist(), val_share)
+        yield from (s for s, v in zip(stories.to_pylist(), in_val, strict=True)
+                    if v == (split == "val"))
 
 
-def framer_for(tokenizer: Tokenizer) -> Callable[[Sequence[str]], np.ndarray]:
-    """The fastest exact way to frame a batch of stories with `tokenizer`."""
+def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.ndarray]:
+    """The fastest exact way to frame a batch of stories with `tokenizer`.
+
+    The framer takes an Arrow string array or a list of strings, returns one integer array,
+    and may be called from several threads at once.
+    """
     if isinstance(tokenizer, ByteTokenizer):
         return tokenizer.encode_framed
     if tokenizer.word_cacheable:
         return WordCacheEncoder(tokenizer).encode_framed
-    return lambda texts: frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id,
-                                   tokenizer.eos_id)
+
+    def frame(texts: pa.Array | Sequence[str]) -> np.ndarray:
+        texts = as_large_strings(texts).to_pylist()
+        return frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id, tokenizer.eos_id)
+
+    return frame
+
+
+def _encode_batch(
+    frame: Callable[[pa.Array], np.ndarray],
+    prompt_ids: pa.Array | Sequence[str],
+    stories: pa.Array | Sequence[str],
+    val_share: float,
+    dtype: np.dtype,
+) -> dict[str, tuple[np.ndarray, int, int]]:
+    """Framed ids (as `dtype`), story count and UTF-8 bytes of each split of one batch.
+
+    Raises:
+        ValueError: when the batch is ragged or an id does not fit `dtype`.
+    """
+    stories = as_large_strings(stories)
+    if isinstance(prompt_ids, pa.Array | pa.ChunkedArray):
+        prompt_ids = prompt_ids.to_pylist()
+    if len(prompt_ids) != len(stories):
+        raise ValueError(f"batch has {len(prompt_ids)} prompt_ids but {len(stories)} stories")
+    in_val = val_mask(prompt_ids, val_share)
+    encoded: dict[str, tuple[np.ndarray, int, int]] = {}
+    for split, keep in (("train", ~in_val), ("val", in_val)):
+        texts = stories if keep.all() else stories.filter(pa.array(keep))
+        if not len(texts):
+            continue
+        ids = frame(texts)
+        if ids.size and int(ids.max()) > np.iinfo(dtype).max:
+            raise ValueError(f"id {int(ids.max())} does not fit {dtype.name}")
+        offsets, _ = utf8_views(texts)
+        encoded[split] = (ids.astype(dtype, copy=False), len(texts),
+                          int(offsets[-1] - offsets[0]))
+    return encoded
+
+
+def encode_in_parallel(
+    frame: Callable[[pa.Array], np.ndarray],
+    batches: Iterable[tuple[pa.Array | Sequence[str], pa.Array | Sequence[str]]],
+    val_share: float,
+    dtype: np.dtype,
+    workers: int,
+) -> Iterator[dict[str, tuple[np.ndarray, int, int]]]:
+    """`_encode_batch` of every batch, in order, on `workers` threads.
+
+    Arrow, numpy and the native tokenizers release the GIL, so threads overlap. At most
+    `workers + 1` batches are in flight, which keeps memory flat in corpus size.
+    """
+    if workers <= 1:
+        for prompt_ids, stories in batches:
+            yield _encode_batch(frame, prompt_ids, stories, val_share, dtype)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="token-bins") as pool:
+        pending: deque[Future] = deque()
+        try:
+            for prompt_ids, stories in batches:
+                pending.append(pool.submit(_encode_batch, frame, prompt_ids, stories, val_share,
+                                           dtype))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def write_token_bins(
     tokenizer: Tokenizer,
-    batches: Iterable[tuple[list[str], list[str]]],
+    batches: Iterable[tuple[pa.Array | Sequence[str], pa.Array | Sequence[str]]],
     folder: Path,
     val_share: float = DEFAULT_VAL_SHARE,
     log: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Frame, encode and write every story into `folder`/{train,val}.bin; returns the meta.
+
+    Batches are encoded on `workers` threads (default: one per CPU, at most
+    `MAX_DEFAULT_WORKERS`) and written in order.
 
     Raises:
         ValueError: when there are no stories, or an id does not fit the bins' dtype.
     """
     dtype = bins_dtype(tokenizer.vocab_size)
-    frame = framer_for(tokenizer)
+    workers = workers or min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS)
     counts = {split: {"stories": 0, "tokens": 0, "bytes": 0} for split in SPLITS}
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         temps = {split: stack.enter_context(atomic_path(folder / f"{split}.bin"))
                  for split in SPLITS}
         files = {split: stack.enter_context(temps[split].open("wb")) for split in SPLITS}
-        for batch_no, (prompt_ids, stories) in enumerate(batches):
-            in_val = val_mask(prompt_ids, val_share)
-            for split in SPLITS:
-                texts = [s for s, v in zip(stories, in_val, strict=True)
-                         if v == (split == "val")]
-                if not texts:
-                    continue
-                ids = frame(texts)
-                if ids.size and int(ids.max()) >= np.iinfo(dtype).max + 1:
-                    raise ValueError(f"id {int(ids.max())} does not fit {dtype.name}")
-                files[split].write(ids.astype(dtype).tobytes())
-                counts[split]["stories"] += len(texts)
+        encoded_batches = encode_in_parallel(framer_for(tokenizer), batches, val_share, dtype,
+                                             workers)
+        for batch_no, encoded in enumerate(encoded_batches):
+            for split, (ids, stories, utf8_bytes) in encoded.items():
+                files[split].write(memoryview(np.ascontiguousarray(ids)).cast("B"))
+                counts[split]["stories"] += stories
                 counts[split]["tokens"] += int(ids.size)
-                counts[split]["bytes"] += sum(len(t.encode("utf-8")) for t in texts)
+                counts[split]["bytes"] += utf8_bytes
             if log and batch_no % 50 == 49:
                 log(f"token_bins: {counts['train']['stories'] + counts['val']['stories']} "
                     "stories encoded")

@@ -4,23 +4,70 @@ SentencePiece (as the platform trains it: identity normalization, whitespace onl
 of a piece) and GPT-2 (regex pre-tokenization where a space only ever starts a piece) encode a
 space-separated word the same way wherever it appears, as long as spaces are single and not
 next to other whitespace. For such texts, encoding each *distinct* word once and gathering the
-ids with numpy gives exactly the ids of encoding every story, several times faster: stories
-repeat their words, and the split, lookup and gather run in polars and numpy, not Python.
+ids with numpy gives exactly the ids of encoding every story: stories repeat their words, and
+the split (`arrow_text.split_at_spaces`), the per-batch dictionary (Arrow's
+`dictionary_encode`) and the gather run in Arrow and numpy, never one Python object per word.
 
 Texts that break the precondition (double spaces, a space after a newline, a leading or
-trailing space) are encoded the plain way, in order. Tests compare both paths id for id.
+trailing space) are re-encoded the plain way and put back in their place. Tests compare both
+paths id for id. The encoder is safe to call from several threads at once: only the cache
+update is locked, and the gather is Arrow's `take` on a list array, which runs off the GIL.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from tsr_assets.tokenizers.base import Tokenizer, frame_ids
+from tsr_assets.tokenizers.arrow_text import (
+    SPACE,
+    as_large_strings,
+    int32_values,
+    split_at_spaces,
+    utf8_views,
+)
+from tsr_assets.tokenizers.base import Tokenizer
 
-_UNSAFE_SPACING = r"\s |^ | $"
+#: Word numbers 0 and 1 of every cache stand for the bos and eos marks.
+_BOS_WORD, _EOS_WORD = 0, 1
+
+
+class _IdTable:
+    """Word number -> ids: word k's ids are `ids[offsets[k]:offsets[k + 1]]`; grows by copying.
+
+    A `snapshot()` stays valid after later additions: they only write past what it covers,
+    and growing replaces the arrays instead of changing them.
+    """
+
+    def __init__(self, bos: int, eos: int) -> None:
+        self.words = 2
+        self.offsets = np.zeros(1 << 12, dtype=np.int32)
+        self.offsets[:3] = (0, 1, 2)
+        self.ids = np.zeros(1 << 14, dtype=np.int32)
+        self.ids[:2] = (bos, eos)
+
+    def add(self, ids_per_word: Sequence[Sequence[int]]) -> None:
+        lengths = np.fromiter(map(len, ids_per_word), dtype=np.int32, count=len(ids_per_word))
+        flat = np.fromiter((i for ids in ids_per_word for i in ids), dtype=np.int32,
+                           count=int(lengths.sum()))
+        used = int(self.offsets[self.words])
+        words = self.words + lengths.size
+        if words + 1 > self.offsets.size:
+            self.offsets = np.resize(self.offsets, max(2 * self.offsets.size, words + 1))
+        if used + flat.size > self.ids.size:
+            self.ids = np.resize(self.ids, max(2 * self.ids.size, used + flat.size))
+        self.offsets[self.words + 1:words + 1] = used + np.cumsum(lengths)
+        self.ids[used:used + flat.size] = flat
+        self.words = words
+
+    def snapshot(self) -> pa.ListArray:
+        """The table as an Arrow list array (zero-copy), ready for `take`."""
+        offsets = self.offsets[:self.words + 1]
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(self.ids[:offsets[-1]]))
 
 
 class WordCacheEncoder:
@@ -29,91 +76,97 @@ class WordCacheEncoder:
     Memory is bounded by `max_words` distinct words; past it the cache starts over.
     """
 
-    def __init__(self, tokenizer: Tokenizer, max_words: int = 2_000_000) -> None:
+    def __init__(self, tokenizer: Tokenizer, max_words: int = 1_000_000) -> None:
         if not tokenizer.word_cacheable:
             raise ValueError(f"{tokenizer.name} does not encode word by word; use frame_ids")
         self.tokenizer = tokenizer
         self.max_words = max_words
+        self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
-        self._table = pl.DataFrame(schema={"w": pl.String, "start": pl.Int64, "len": pl.Int64})
-        self._ids = np.empty(1 << 16, dtype=np.int64)
-        self._used = 0
+        self._numbers: dict[str, int] = {}
+        self._table = _IdTable(self.tokenizer.bos_id, self.tokenizer.eos_id)
 
-    def _append_ids(self, flat: np.ndarray) -> int:
-        start = self._used
-        if start + flat.size > self._ids.size:
-            grown = np.empty(max(self._ids.size * 2, start + flat.size), dtype=np.int64)
-            grown[:start] = self._ids[:start]
-            self._ids = grown
-        self._ids[start:start + flat.size] = flat
-        self._used += flat.size
-        return start
+    @property
+    def cached_words(self) -> int:
+        """How many distinct words the cache holds now."""
+        return len(self._numbers)
 
-    def encode_framed(self, texts: Sequence[str]) -> np.ndarray:
-        """`<bos> ids <eos>` of every text, concatenated (int64), identical to plain encoding."""
-        tok = self.tokenizer
-        # polars runs the regex in Rust over the whole batch (Python's re costs ~10 us/story).
-        unsafe = pl.Series(list(texts), dtype=pl.String).str.contains(_UNSAFE_SPACING)
-        safe = (~unsafe).to_list()
-        if all(safe):
-            return self._encode_safe(texts)
-        parts: list[np.ndarray] = []
-        start = 0
-        while start < len(texts):
-            end = start
-            while end < len(texts) and safe[end] == safe[start]:
-                end += 1
-            run = texts[start:end]
-            parts.append(self._encode_safe(run) if safe[start]
-                         else frame_ids(tok.encode_batch(run), tok.bos_id, tok.eos_id))
-            start = end
-        return np.concatenate(parts)
-
-    def _encode_safe(self, texts: Sequence[str]) -> np.ndarray:
-        tok = self.tokenizer
-        if not texts:
-            return np.empty(0, dtype=np.int64)
-        words_per_text = pl.Series("w", list(texts), dtype=pl.String).str.split(" ")
-        counts = words_per_text.list.len().to_numpy().astype(np.int64)
-        words = words_per_text.explode()
-        first_word = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        if tok.word_cache_space_prefix:
-            is_first = np.zeros(len(words), dtype=bool)
-            is_first[first_word] = True
-            words = pl.select(
-                pl.when(pl.Series(is_first)).then(words).otherwise(pl.lit(" ") + words)
-            ).to_series().alias("w")
-        frame = pl.DataFrame({"w": words})
-        if self._table.height > self.max_words:
-            self._reset()
-        new_words = frame.unique().join(self._table, on="w", how="anti")["w"].to_list()
-        if new_words:
-            ids = tok.encode_words(new_words)
-            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-            flat = np.fromiter((i for word_ids in ids for i in word_ids), dtype=np.int64,
-                               count=int(lengths.sum()))
-            base = self._append_ids(flat)
-            starts = base + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            self._table = pl.concat(
-                [self._table, pl.DataFrame({"w": new_words, "start": starts, "len": lengths})]
-            )
-        looked_up = frame.join(self._table, on="w", how="left", maintain_order="left")
-        starts = looked_up["start"].to_numpy()
-        lengths = looked_up["len"].to_numpy()
-        total = int(lengths.sum())
-        # Gather every word's ids in order: position p of word k reads ids[start_k + p].
-        offsets = np.cumsum(lengths) - lengths
-        tokens = self._ids[np.repeat(starts - offsets, lengths) + np.arange(total)]
-        per_text = np.add.reduceat(lengths, first_word)
-        out = np.empty(total + 2 * len(texts), dtype=np.int64)
+    def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
+        """`<bos> ids <eos>` of every text, concatenated (int32), identical to plain encoding."""
+        texts = as_large_strings(texts)
+        if len(texts) == 0:
+            return np.empty(0, dtype=np.int32)
+        words, per_text = split_at_spaces(texts)
+        encoded = pc.dictionary_encode(words)
+        dictionary = encoded.dictionary.to_pylist()
+        numbers, table = self._numbers_of(dictionary)
+        # Word numbers in story order with the bos and eos words around every story.
+        framed = np.empty(len(words) + 2 * len(texts), dtype=np.int32)
         text_starts = np.cumsum(per_text + 2) - (per_text + 2)
-        text_ends = text_starts + 1 + per_text
-        body = np.ones(out.size, dtype=bool)
+        text_ends = text_starts + per_text + 1
+        body = np.ones(framed.size, dtype=bool)
         body[text_starts] = False
         body[text_ends] = False
-        out[text_starts] = tok.bos_id
-        out[text_ends] = tok.eos_id
-        out[body] = tokens
-        return out
+        framed[text_starts] = _BOS_WORD
+        framed[text_ends] = _EOS_WORD
+        word_indices = int32_values(encoded.indices)
+        framed[body] = numbers[word_indices]
+        # Arrow's take on the list table copies every word's ids in order, off the GIL.
+        gathered = table.take(pa.array(framed))
+        out = int32_values(gathered.flatten())
+        unsafe = self._unsafe_texts(texts, dictionary, word_indices, per_text)
+        if not unsafe.size:
+            return out
+        # Re-encode the texts that break the precondition the plain way, in place.
+        tok = self.tokenizer
+        plain = tok.encode_batch(texts.take(pa.array(unsafe)).to_pylist())
+        token_offsets = int32_values(gathered.offsets)
+        token_starts, token_ends = token_offsets[text_starts], token_offsets[text_ends + 1]
+        parts, done = [], 0
+        for text, ids_of_text in zip(unsafe, plain, strict=True):
+            parts += [out[done:token_starts[text]],
+                      np.array([tok.bos_id, *ids_of_text, tok.eos_id], dtype=np.int32)]
+            done = token_ends[text]
+        parts.append(out[done:])
+        return np.concatenate(parts)
+
+    @staticmethod
+    def _unsafe_texts(
+        texts: pa.LargeStringArray, dictionary: list[str], word_indices: np.ndarray,
+        per_text: np.ndarray,
+    ) -> np.ndarray:
+        """Indices of the texts with a space at the start, at the end or after whitespace.
+
+        A space after whitespace means a word that is not its text's last ends with
+        whitespace (`str.isspace`, a superset of what the tokenizers' regexes call space).
+        """
+        offsets, data = utf8_views(texts)
+        nonempty = np.flatnonzero(offsets[:-1] < offsets[1:])
+        unsafe = np.zeros(len(texts), dtype=bool)
+        unsafe[nonempty] = ((data[offsets[:-1][nonempty]] == SPACE)
+                            | (data[offsets[1:][nonempty] - 1] == SPACE))
+        spacey = [i for i, word in enumerate(dictionary) if word[-1:].isspace()]
+        if spacey:
+            at = np.flatnonzero(np.isin(word_indices, spacey))
+            words_through = np.cumsum(per_text)
+            text_of = np.searchsorted(words_through, at, side="right")
+            unsafe[text_of[at != words_through[text_of] - 1]] = True
+        return np.flatnonzero(unsafe)
+
+    def _numbers_of(self, words: list[str]) -> tuple[np.ndarray, pa.ListArray]:
+        """The cache's number of each word (encoding new ones) and a snapshot of its table."""
+        with self._lock:
+            if len(self._numbers) > self.max_words:
+                self._reset()
+            numbers = self._numbers
+            new = [w for w in words if w not in numbers]
+            if new:
+                strip = not self.tokenizer.word_cache_space_prefix
+                self._table.add(self.tokenizer.encode_words(
+                    [w[1:] if strip and w[:1] == " " else w for w in new]))
+                first = len(numbers) + 2
+                numbers.update(zip(new, range(first, first + len(new)), strict=True))
+            found = np.fromiter(map(numbers.__getitem__, words), dtype=np.int32, count=len(words))
+            return found, self._table.snapshot()

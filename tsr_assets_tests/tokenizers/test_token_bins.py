@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tsr_assets.tokenizers.base import Tokenizer
+from tsr_assets.tokenizers.base import Tokenizer, frame_ids
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
 from tsr_assets.tokenizers.gpt2_tokenizer import GPT2Tokenizer
 from tsr_assets.tokenizers.token_bins import (
@@ -46,6 +47,35 @@ def test_split_is_stable_when_stories_are_added() -> None:
     assert not val_mask(ids, 0.0).any()
     with pytest.raises(ValueError, match="val_share"):
         val_mask(ids, 1.0)
+
+
+def test_split_is_the_documented_hash_rule() -> None:
+    """blake2b-64 of the prompt_id, little-endian, below share x 2**64: existing bins keep it."""
+    ids = [f"story-{i}" for i in range(2_000)]
+    rule = [int.from_bytes(hashlib.blake2b(p.encode(), digest_size=8).digest(), "little")
+            < int(0.1 * 2**64) for p in ids]
+    assert val_mask(ids, 0.1).tolist() == rule
+    assert 150 < sum(rule) < 250
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_threaded_encoding_writes_the_same_bins_as_one_thread(
+    tmp_path: Path, workers: int
+) -> None:
+    texts = [s for lang in ("hindi", "bengali") for s in stories(lang)]
+    shards = _shards(tmp_path / "stories", texts, per_shard=9)
+    tok = GPT2Tokenizer()
+    reference = frame_ids(tok.encode_batch(texts), tok.bos_id, tok.eos_id)
+    in_val = val_mask([f"p{start + i:06d}" for start in range(0, len(texts), 9)
+                       for i in range(len(texts[start:start + 9]))], 0.2)
+    meta = write_token_bins(tok, iter_story_batches(shards, batch_rows=4), tmp_path / "b", 0.2,
+                            workers=workers)
+    stories_back = {split: split_stories(open_bins(tmp_path / "b", split, meta), tok.bos_id,
+                                         tok.eos_id) for split in ("train", "val")}
+    plain = split_stories(reference, tok.bos_id, tok.eos_id)
+    for split, wanted in (("train", ~in_val), ("val", in_val)):
+        expected = [ids for ids, keep in zip(plain, wanted, strict=True) if keep]
+        assert [s.tolist() for s in stories_back[split]] == [e.tolist() for e in expected]
 
 
 def test_bins_hold_every_story_once_with_counts_in_meta(tmp_path: Path) -> None:

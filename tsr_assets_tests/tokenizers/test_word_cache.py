@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tsr_assets.tokenizers.base import frame_ids
@@ -22,6 +25,9 @@ EDGE_CASES = [
     "अंक 123 और (कोष्ठक), 'उद्धरण' don't",
     "वाक्य।\n\nनया अनुच्छेद। ",
 ]
+#: Every Unicode White_Space character, and a few that only Python calls space.
+WHITESPACE = ["\t", "\n", "\v", "\f", "\r", "\x1c", "\x85", "\xa0", "\u1680",
+              *map(chr, range(0x2000, 0x200B)), "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
 
 
 @pytest.fixture(scope="module", params=["spm", "gpt2"])
@@ -48,14 +54,46 @@ def test_edge_cases_mixed_with_stories_stay_exact_and_in_order(tokenizer) -> Non
     np.testing.assert_array_equal(WordCacheEncoder(tokenizer).encode_framed(texts), plain)
 
 
+def test_any_whitespace_before_a_space_falls_back_exactly(tokenizer) -> None:
+    story = stories("hindi")[0]
+    texts = [story]
+    for char in WHITESPACE:
+        texts += [f"शब्द{char} अगला", f"शब्द{char}अगला शब्द", f"अंत{char}", story]
+    plain = frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id, tokenizer.eos_id)
+    np.testing.assert_array_equal(WordCacheEncoder(tokenizer).encode_framed(texts), plain)
+
+
+def test_arrow_input_and_concurrent_callers_give_plain_ids(tokenizer) -> None:
+    texts = [s for lang in LANGUAGES for s in stories(lang)] + EDGE_CASES
+    batches = [texts[i:i + 7] for i in range(0, len(texts), 7)]
+    encoder = WordCacheEncoder(tokenizer)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda batch: encoder.encode_framed(pa.array(batch, type=pa.large_string())),
+            batches))
+    for batch, got in zip(batches, results, strict=True):
+        plain = frame_ids(tokenizer.encode_batch(batch), tokenizer.bos_id, tokenizer.eos_id)
+        np.testing.assert_array_equal(got, plain)
+
+
+def _word_keys(texts: list[str]) -> set[str]:
+    """What the cache keys a batch by: first words bare, later words with their space."""
+    keys: set[str] = set()
+    for text in texts:
+        first, *rest = text.split(" ")
+        keys |= {first, *(" " + w for w in rest)}
+    return keys
+
+
 def test_cache_starts_over_past_its_bound(tokenizer) -> None:
     encoder = WordCacheEncoder(tokenizer, max_words=10)
-    texts = list(stories("marathi")[:20])
-    for _ in range(3):
-        out = encoder.encode_framed(texts)
-    assert encoder._table.height < 10 + len({w for t in texts for w in t.split(" ")}) + 1  # noqa: SLF001
-    plain = frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id, tokenizer.eos_id)
-    np.testing.assert_array_equal(out, plain)
+    texts = list(stories("marathi"))
+    for batch in (texts[:10], texts[10:20], texts[20:30]):
+        out = encoder.encode_framed(batch)
+        # Over the bound after every batch, so each call starts from an empty cache.
+        assert encoder.cached_words == len(_word_keys(batch))
+        plain = frame_ids(tokenizer.encode_batch(batch), tokenizer.bos_id, tokenizer.eos_id)
+        np.testing.assert_array_equal(out, plain)
 
 
 def test_backends_without_word_structure_are_refused() -> None:
