@@ -17,6 +17,7 @@ from tsr_assets.tokenizers.hf_tokenizer import HUB_TOKENIZERS, HFTokenizer, hub_
 from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
 from tsr_assets.tokenizers.stored_tokenizers import load_tokenizer, save_tokenizer
 from tsr_assets.tokenizers.token_bins import (
+    DEFAULT_BATCH_ROWS,
     DEFAULT_VAL_SHARE,
     count_ids,
     iter_split_texts,
@@ -57,7 +58,7 @@ class TokenBinsConfig(dg.Config):
     """How stories are split and batched into bins."""
 
     val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
-    batch_rows: int = Field(default=4096, description="Stories encoded per batch.")
+    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, description="Stories encoded per batch.")
     workers: int = Field(
         default=0, ge=0,
         description="Threads that encode batches; 0 = one per CPU (at most 8).",
@@ -158,7 +159,8 @@ def build_tokenizer_defs(partitions: Partitions) -> list:
         nanoGPT's memmap format (`uint16` ids when the vocabulary fits, else `uint32`) plus
         `meta.json` (tokenizer, dtype, bos/eos, stories, tokens and UTF-8 bytes per split).
         The split is a hash of prompt_id, so it is stable as stories are added. Stories are
-        encoded in batches and streamed to disk; files are renamed into place when complete.
+        encoded in batches (one thread per CPU) and streamed to disk; files are renamed into place
+        when complete.
         """
         language, key = partition_keys(context)
         tok = _load_or_fail(data_lake, language, key)

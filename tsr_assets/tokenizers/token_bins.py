@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsr_assets.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.read_ahead import read_ahead
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
 from tsr_assets.tokenizers.base import Tokenizer, bins_dtype, frame_ids
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
@@ -32,6 +33,8 @@ from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 SPLITS = ("train", "val")
 META_FILE = "meta.json"
 DEFAULT_VAL_SHARE = 0.025
+#: Stories per batch: a whole 5,000-row story shard, so each batch's word dictionary is built once.
+DEFAULT_BATCH_ROWS = 8192
 #: More threads than this rarely help: reading parquet in the calling thread becomes the limit.
 MAX_DEFAULT_WORKERS = 8
 
@@ -50,7 +53,7 @@ def val_mask(prompt_ids: Sequence[str], val_share: float) -> np.ndarray:
 
 
 def iter_story_batches(
-    shard_paths: Sequence[Path], batch_rows: int = 4096
+    shard_paths: Sequence[Path], batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[tuple[pa.Array, pa.Array]]:
     """(prompt_ids, stories) in batches of Arrow string arrays, read shard by shard in order.
 
@@ -63,7 +66,8 @@ def iter_story_batches(
 
 
 def iter_split_texts(
-    shard_paths: Sequence[Path], split: str, val_share: float, batch_rows: int = 4096
+    shard_paths: Sequence[Path], split: str, val_share: float,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> Iterator[str]:
     """The stories of one split, in bins order."""
     for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows):
@@ -84,7 +88,7 @@ def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.
         return WordCacheEncoder(tokenizer).encode_framed
 
     def frame(texts: pa.Array | Sequence[str]) -> np.ndarray:
-        texts = as_large_strings(texts).to_pylist()
+        texts = as_large_strings(texts).to_pylist() if isinstance(texts, pa.Array) else texts
         return frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id, tokenizer.eos_id)
 
     return frame
@@ -131,8 +135,10 @@ def encode_in_parallel(
 ) -> Iterator[dict[str, tuple[np.ndarray, int, int]]]:
     """`_encode_batch` of every batch, in order, on `workers` threads.
 
-    Arrow, numpy and the native tokenizers release the GIL, so threads overlap. At most
-    `workers + 1` batches are in flight, which keeps memory flat in corpus size.
+    Batches are read on their own thread (`read_ahead`) and encoded on `workers` threads
+    while the caller writes: Arrow, numpy, parquet and the native tokenizers release the GIL,
+    so the three overlap. At most `workers + 3` batches are in memory at once, which keeps
+    memory flat in corpus size.
     """
     if workers <= 1:
         for prompt_ids, stories in batches:
@@ -141,7 +147,7 @@ def encode_in_parallel(
     with ThreadPoolExecutor(workers, thread_name_prefix="token-bins") as pool:
         pending: deque[Future] = deque()
         try:
-            for prompt_ids, stories in batches:
+            for prompt_ids, stories in read_ahead(batches, depth=2, name="token-bins-reader"):
                 pending.append(pool.submit(_encode_batch, frame, prompt_ids, stories, val_share,
                                            dtype))
                 if len(pending) > workers:
