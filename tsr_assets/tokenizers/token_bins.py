@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -87,9 +88,15 @@ def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.
     if tokenizer.word_cacheable:
         return WordCacheEncoder(tokenizer).encode_framed
 
+    # Hugging Face fast tokenizers may reconfigure themselves per call and are not safe to call
+    # from two threads at once; they batch-encode on their own threads anyway.
+    one_at_a_time = threading.Lock()
+
     def frame(texts: pa.Array | Sequence[str]) -> np.ndarray:
         texts = as_large_strings(texts).to_pylist() if isinstance(texts, pa.Array) else texts
-        return frame_ids(tokenizer.encode_batch(texts), tokenizer.bos_id, tokenizer.eos_id)
+        with one_at_a_time:
+            ids = tokenizer.encode_batch(texts)
+        return frame_ids(ids, tokenizer.bos_id, tokenizer.eos_id)
 
     return frame
 

@@ -13,6 +13,8 @@ import pytest
 from tsr_assets.tokenizers.base import Tokenizer, frame_ids
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
 from tsr_assets.tokenizers.gpt2_tokenizer import GPT2Tokenizer
+from tsr_assets.tokenizers.hf_tokenizer import HFTokenizer
+from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
 from tsr_assets.tokenizers.token_bins import (
     count_ids,
     iter_split_texts,
@@ -24,6 +26,7 @@ from tsr_assets.tokenizers.token_bins import (
     write_token_bins,
 )
 from tsr_assets_tests.tokenizers.corpus import stories
+from tsr_assets_tests.tokenizers.hf_fixture import train_hf_tokenizer
 
 
 def _shards(folder: Path, texts: list[str], per_shard: int = 25) -> list[Path]:
@@ -58,13 +61,26 @@ def test_split_is_the_documented_hash_rule() -> None:
     assert 150 < sum(rule) < 250
 
 
+def _tokenizer(kind: str, folder: Path, texts: list[str]) -> Tokenizer:
+    if kind == "gpt2":
+        return GPT2Tokenizer()
+    if kind == "spm":
+        return SentencePieceTokenizer(train_spm(texts, vocab_size=1500))
+    if kind == "hf":
+        train_hf_tokenizer(texts, folder / "hf")
+        return HFTokenizer.load(str(folder / "hf"))
+    return ByteTokenizer()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "spm", "hf", "byte"])
 @pytest.mark.parametrize("workers", [1, 3])
-def test_threaded_encoding_writes_the_same_bins_as_one_thread(
-    tmp_path: Path, workers: int
+def test_threaded_encoding_writes_the_ids_of_plain_encoding(
+    tmp_path: Path, workers: int, kind: str
 ) -> None:
     texts = [s for lang in ("hindi", "bengali") for s in stories(lang)]
+    texts[3] = "  leading, double  and trailing spaces "
+    tok = _tokenizer(kind, tmp_path, texts)
     shards = _shards(tmp_path / "stories", texts, per_shard=9)
-    tok = GPT2Tokenizer()
     reference = frame_ids(tok.encode_batch(texts), tok.bos_id, tok.eos_id)
     in_val = val_mask([f"p{start + i:06d}" for start in range(0, len(texts), 9)
                        for i in range(len(texts[start:start + 9]))], 0.2)
@@ -76,6 +92,8 @@ def test_threaded_encoding_writes_the_same_bins_as_one_thread(
     for split, wanted in (("train", ~in_val), ("val", in_val)):
         expected = [ids for ids, keep in zip(plain, wanted, strict=True) if keep]
         assert [s.tolist() for s in stories_back[split]] == [e.tolist() for e in expected]
+        assert meta["splits"][split]["bytes"] == sum(
+            len(t.encode()) for t, keep in zip(texts, wanted, strict=True) if keep)
 
 
 def test_bins_hold_every_story_once_with_counts_in_meta(tmp_path: Path) -> None:
