@@ -102,6 +102,26 @@ def frame_ids(ids_per_story: Sequence[Sequence[int]], bos: int, eos: int) -> np.
     return np.fromiter(chained, dtype=np.int64, count=total)
 
 
+def frame_segments(
+    values: np.ndarray, lengths: np.ndarray, bos: int, eos: int, dtype: np.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`<bos> segment <eos>` for the consecutive segments of `values` with these `lengths`.
+
+    Returns the framed array (of `dtype`, default `values.dtype`) and the position of each
+    segment's bos in it; its eos is at `bos position + length + 1`.
+    """
+    starts = np.cumsum(lengths + 2) - (lengths + 2)
+    ends = starts + lengths + 1
+    framed = np.empty(values.size + 2 * lengths.size, dtype=dtype or values.dtype)
+    body = np.ones(framed.size, dtype=bool)
+    body[starts] = False
+    body[ends] = False
+    framed[starts] = bos
+    framed[ends] = eos
+    framed[body] = values
+    return framed, starts
+
+
 def bins_dtype(vocab_size: int) -> np.dtype:
     """`uint16` when every id fits in it, else `uint32`."""
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)

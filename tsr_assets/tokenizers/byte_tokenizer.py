@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
-from tsr_assets.tokenizers.base import Tokenizer
+from tsr_assets.tokenizers.base import Tokenizer, frame_segments
 
 BYTE_BOS = 256
 BYTE_EOS = 257
@@ -46,16 +46,9 @@ class ByteTokenizer(Tokenizer):
         """`<bos> bytes <eos>` per text (uint16), copied straight from the texts' UTF-8 buffer."""
         texts = as_large_strings(texts)
         offsets, data = utf8_views(texts)
-        lengths = np.diff(offsets)
-        out = np.empty(int(lengths.sum()) + 2 * len(texts), dtype=np.uint16)
-        text_starts = np.cumsum(lengths + 2) - (lengths + 2)
-        body = np.ones(out.size, dtype=bool)
-        body[text_starts] = False
-        body[text_starts + lengths + 1] = False
-        out[text_starts] = BYTE_BOS
-        out[text_starts + lengths + 1] = BYTE_EOS
-        out[body] = data[int(offsets[0]):int(offsets[-1])]
-        return out
+        framed, _ = frame_segments(data[int(offsets[0]):int(offsets[-1])], np.diff(offsets),
+                                   BYTE_BOS, BYTE_EOS, dtype=np.dtype(np.uint16))
+        return framed
 
     def decode(self, ids: Sequence[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")

@@ -36,7 +36,7 @@ META_FILE = "meta.json"
 DEFAULT_VAL_SHARE = 0.025
 #: Stories per batch: a whole 5,000-row story shard, so each batch's word dictionary is built once.
 DEFAULT_BATCH_ROWS = 8192
-#: More threads than this rarely help: reading parquet in the calling thread becomes the limit.
+#: More threads than this rarely help: the one thread that reads parquet becomes the limit.
 MAX_DEFAULT_WORKERS = 8
 
 

@@ -4,7 +4,7 @@ SentencePiece (as the platform trains it: identity normalization, whitespace onl
 of a piece) and GPT-2 (regex pre-tokenization where a space only ever starts a piece) encode a
 space-separated word the same way wherever it appears, as long as spaces are single and not
 next to other whitespace. For such texts, encoding each *distinct* word once and gathering the
-ids with numpy gives exactly the ids of encoding every story: stories repeat their words, and
+cached ids gives exactly the ids of encoding every story: stories repeat their words, and
 the split (`arrow_text.split_at_spaces`), the per-batch dictionary (Arrow's
 `dictionary_encode`) and the gather run in Arrow and numpy, never one Python object per word.
 
@@ -30,7 +30,7 @@ from tsr_assets.tokenizers.arrow_text import (
     split_at_spaces,
     utf8_views,
 )
-from tsr_assets.tokenizers.base import Tokenizer
+from tsr_assets.tokenizers.base import Tokenizer, frame_segments
 
 #: Word numbers 0 and 1 of every cache stand for the bos and eos marks.
 _BOS_WORD, _EOS_WORD = 0, 1
@@ -103,16 +103,10 @@ class WordCacheEncoder:
         dictionary = encoded.dictionary.to_pylist()
         numbers, table = self._numbers_of(dictionary)
         # Word numbers in story order with the bos and eos words around every story.
-        framed = np.empty(len(words) + 2 * len(texts), dtype=np.int32)
-        text_starts = np.cumsum(per_text + 2) - (per_text + 2)
-        text_ends = text_starts + per_text + 1
-        body = np.ones(framed.size, dtype=bool)
-        body[text_starts] = False
-        body[text_ends] = False
-        framed[text_starts] = _BOS_WORD
-        framed[text_ends] = _EOS_WORD
         word_indices = int32_values(encoded.indices)
-        framed[body] = numbers[word_indices]
+        framed, text_starts = frame_segments(numbers[word_indices], per_text,
+                                             _BOS_WORD, _EOS_WORD)
+        text_ends = text_starts + per_text + 1
         # Arrow's take on the list table copies every word's ids in order, off the GIL.
         gathered = table.take(pa.array(framed))
         out = int32_values(gathered.flatten())
