@@ -44,11 +44,15 @@ class ByteTokenizer(Tokenizer):
 
     def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
         """`<bos> bytes <eos>` per text (uint16), copied straight from the texts' UTF-8 buffer."""
-        texts = as_large_strings(texts)
-        offsets, data = utf8_views(texts)
-        framed, _ = frame_segments(data[int(offsets[0]):int(offsets[-1])], np.diff(offsets),
+        return self.encode_framed_spans(texts)[0]
+
+    def encode_framed_spans(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_framed`, and how many ids (bos and eos included) each text has there."""
+        offsets, data = utf8_views(as_large_strings(texts))
+        lengths = np.diff(offsets)
+        framed, _ = frame_segments(data[int(offsets[0]):int(offsets[-1])], lengths,
                                    BYTE_BOS, BYTE_EOS, dtype=np.dtype(np.uint16))
-        return framed
+        return framed, lengths + 2
 
     def decode(self, ids: Sequence[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")

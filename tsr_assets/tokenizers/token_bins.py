@@ -77,38 +77,51 @@ def iter_split_texts(
                     if v == (split == "val"))
 
 
-def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.ndarray]:
-    """The fastest exact way to frame a batch of stories with `tokenizer`.
+#: Frames a batch: (`<bos> ids <eos>` of every text concatenated, ids per text incl. bos/eos).
+SpanFramer = Callable[[pa.Array | Sequence[str]], tuple[np.ndarray, np.ndarray]]
 
-    The framer takes an Arrow string array or a list of strings, returns one integer array,
-    and may be called from several threads at once.
+
+def span_framer_for(tokenizer: Tokenizer) -> SpanFramer:
+    """The fastest exact way to frame a batch of stories with `tokenizer`, with each story's span.
+
+    The framer takes an Arrow string array or a list of strings and may be called from several
+    threads at once.
     """
     if isinstance(tokenizer, ByteTokenizer):
-        return tokenizer.encode_framed
+        return tokenizer.encode_framed_spans
     if tokenizer.word_cacheable:
-        return WordCacheEncoder(tokenizer).encode_framed
+        return WordCacheEncoder(tokenizer).encode_framed_spans
 
     # Hugging Face fast tokenizers may reconfigure themselves per call and are not safe to call
     # from two threads at once; they batch-encode on their own threads anyway.
     one_at_a_time = threading.Lock()
 
-    def frame(texts: pa.Array | Sequence[str]) -> np.ndarray:
+    def frame(texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         texts = as_large_strings(texts).to_pylist() if isinstance(texts, pa.Array) else texts
         with one_at_a_time:
             ids = tokenizer.encode_batch(texts)
-        return frame_ids(ids, tokenizer.bos_id, tokenizer.eos_id)
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 2
+        return frame_ids(ids, tokenizer.bos_id, tokenizer.eos_id), lengths
 
     return frame
 
 
+def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.ndarray]:
+    """`span_framer_for` without the spans: `<bos> ids <eos>` of every text, concatenated."""
+    frame = span_framer_for(tokenizer)
+    return lambda texts: frame(texts)[0]
+
+
 def _encode_batch(
-    frame: Callable[[pa.Array], np.ndarray],
+    frame: SpanFramer,
     prompt_ids: pa.Array | Sequence[str],
     stories: pa.Array | Sequence[str],
     val_share: float,
     dtype: np.dtype,
 ) -> dict[str, tuple[np.ndarray, int, int]]:
     """Framed ids (as `dtype`), story count and UTF-8 bytes of each split of one batch.
+
+    The batch is framed once and its ids are then divided between the splits.
 
     Raises:
         ValueError: when the batch is ragged or an id does not fit `dtype`.
@@ -119,22 +132,23 @@ def _encode_batch(
     if len(prompt_ids) != len(stories):
         raise ValueError(f"batch has {len(prompt_ids)} prompt_ids but {len(stories)} stories")
     in_val = val_mask(prompt_ids, val_share)
+    ids, lengths = frame(stories)
+    if ids.size and int(ids.max()) > np.iinfo(dtype).max:
+        raise ValueError(f"id {int(ids.max())} does not fit {dtype.name}")
+    ids = ids.astype(dtype, copy=False)
+    text_bytes = np.diff(utf8_views(stories)[0])
+    if not in_val.any():
+        return {"train": (ids, len(stories), int(text_bytes.sum()))} if len(stories) else {}
+    id_in_val = np.repeat(in_val, lengths)
     encoded: dict[str, tuple[np.ndarray, int, int]] = {}
-    for split, keep in (("train", ~in_val), ("val", in_val)):
-        texts = stories if keep.all() else stories.filter(pa.array(keep))
-        if not len(texts):
-            continue
-        ids = frame(texts)
-        if ids.size and int(ids.max()) > np.iinfo(dtype).max:
-            raise ValueError(f"id {int(ids.max())} does not fit {dtype.name}")
-        offsets, _ = utf8_views(texts)
-        encoded[split] = (ids.astype(dtype, copy=False), len(texts),
-                          int(offsets[-1] - offsets[0]))
+    for split, keep, id_keep in (("train", ~in_val, ~id_in_val), ("val", in_val, id_in_val)):
+        if keep.any():
+            encoded[split] = (ids[id_keep], int(keep.sum()), int(text_bytes[keep].sum()))
     return encoded
 
 
 def encode_in_parallel(
-    frame: Callable[[pa.Array], np.ndarray],
+    frame: SpanFramer,
     batches: Iterable[tuple[pa.Array | Sequence[str], pa.Array | Sequence[str]]],
     val_share: float,
     dtype: np.dtype,
@@ -190,7 +204,7 @@ def write_token_bins(
         temps = {split: stack.enter_context(atomic_path(folder / f"{split}.bin"))
                  for split in SPLITS}
         files = {split: stack.enter_context(temps[split].open("wb")) for split in SPLITS}
-        encoded_batches = encode_in_parallel(framer_for(tokenizer), batches, val_share, dtype,
+        encoded_batches = encode_in_parallel(span_framer_for(tokenizer), batches, val_share, dtype,
                                              workers)
         for batch_no, encoded in enumerate(encoded_batches):
             for split, (ids, stories, utf8_bytes) in encoded.items():

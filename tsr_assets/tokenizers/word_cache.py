@@ -95,9 +95,13 @@ class WordCacheEncoder:
 
     def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
         """`<bos> ids <eos>` of every text, concatenated (int32), identical to plain encoding."""
+        return self.encode_framed_spans(texts)[0]
+
+    def encode_framed_spans(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_framed`, and how many ids (bos and eos included) each text has there."""
         texts = as_large_strings(texts)
         if len(texts) == 0:
-            return np.empty(0, dtype=np.int32)
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
         words, per_text = split_at_spaces(texts)
         encoded = pc.dictionary_encode(words)
         dictionary = encoded.dictionary.to_pylist()
@@ -110,21 +114,23 @@ class WordCacheEncoder:
         # Arrow's take on the list table copies every word's ids in order, off the GIL.
         gathered = table.take(pa.array(framed))
         out = int32_values(gathered.flatten())
+        token_offsets = int32_values(gathered.offsets)
+        token_starts, token_ends = token_offsets[text_starts], token_offsets[text_ends + 1]
+        lengths = (token_ends - token_starts).astype(np.int64)
         unsafe = self._unsafe_texts(texts, dictionary, word_indices, per_text)
         if not unsafe.size:
-            return out
+            return out, lengths
         # Re-encode the texts that break the precondition the plain way, in place.
         tok = self.tokenizer
         plain = tok.encode_batch(texts.take(pa.array(unsafe)).to_pylist())
-        token_offsets = int32_values(gathered.offsets)
-        token_starts, token_ends = token_offsets[text_starts], token_offsets[text_ends + 1]
         parts, done = [], 0
         for text, ids_of_text in zip(unsafe, plain, strict=True):
             parts += [out[done:token_starts[text]],
                       np.array([tok.bos_id, *ids_of_text, tok.eos_id], dtype=np.int32)]
             done = token_ends[text]
+            lengths[text] = len(ids_of_text) + 2
         parts.append(out[done:])
-        return np.concatenate(parts)
+        return np.concatenate(parts), lengths
 
     @staticmethod
     def _unsafe_texts(

@@ -14,7 +14,7 @@ from tsr_assets.tokenizers.gpt2_tokenizer import GPT2_RANKS_ENV, GPT2Tokenizer
 from tsr_assets.tokenizers.hf_tokenizer import HFTokenizer, hub_source, load_auto_tokenizer
 from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
 from tsr_assets.tokenizers.stored_tokenizers import load_tokenizer, save_tokenizer
-from tsr_assets.tokenizers.token_bins import framer_for, split_stories
+from tsr_assets.tokenizers.token_bins import framer_for, span_framer_for, split_stories
 from tsr_assets_tests.tokenizers.corpus import LANGUAGES, stories
 from tsr_assets_tests.tokenizers.hf_fixture import train_hf_tokenizer
 
@@ -71,6 +71,18 @@ def test_framing_is_one_bos_and_one_eos_per_story(
         assert framed[0] == tok.bos_id and framed[-1] == tok.eos_id
         pieces = split_stories(framed, tok.bos_id, tok.eos_id)
         assert [tok.decode(p.tolist()) for p in pieces] == texts
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_spans_give_each_storys_framed_length(
+    language: str, spm_tokenizers, gpt2, hf_tokenizer
+) -> None:
+    texts = [*stories(language)[:5], "  double  and trailing ", "", *stories(language)[5:9],
+             "line\n next"]
+    for tok in _all_backends(spm_tokenizers, gpt2, hf_tokenizer, language):
+        framed, spans = span_framer_for(tok)(texts)
+        assert spans.tolist() == [len(ids) + 2 for ids in tok.encode_batch(texts)], tok.name
+        np.testing.assert_array_equal(framed, framer_for(tok)(texts))
 
 
 def test_hf_tokenizer_that_adds_its_own_specials_is_framed_once(hf_tokenizer) -> None:
