@@ -76,9 +76,9 @@ def write_corpus(folder: Path, count: int, shard_rows: int = 5000, seed: int = 0
     Story i always has prompt_id f"{i:016x}" and the same words for a given seed, so a smaller
     corpus is a prefix of a larger one.
     """
-    from tsr_assets.languages import get_language
-    from tsr_assets.text.offline_story_writer import load_sentence_banks, write_offline_story
-    from tsr_assets.text.wordlist_parsing import load_wordlists
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.wordlists import load_wordlists
+    from tsr_assets.stories.offline_writer import load_sentence_banks, write_offline_story
 
     hindi = get_language("hindi")
     banks = load_sentence_banks(hindi.package_data_dir)

@@ -33,10 +33,10 @@ BAR_RSS_GB = 1.5
 
 
 def run_ours(count: int, out_dir: Path, language_key: str) -> dict:
-    from tsr_assets.languages import get_language
-    from tsr_assets.text.prompt_building import prompt_frames, write_prompts_parquet
-    from tsr_assets.text.prompt_templates import get_template
-    from tsr_assets.text.wordlist_parsing import load_wordlists
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.building import prompt_frames, write_prompts_parquet
+    from tsr_assets.prompts.templates import get_template
+    from tsr_assets.prompts.wordlists import load_wordlists
 
     language = get_language(language_key)
     started = time.perf_counter()
@@ -50,9 +50,9 @@ def run_ours(count: int, out_dir: Path, language_key: str) -> dict:
 
 
 def run_baseline(count: int, out_dir: Path, language_key: str) -> dict:
-    from tsr_assets.languages import get_language
-    from tsr_assets.text.prompt_templates import get_template, render_prompt
-    from tsr_assets.text.wordlist_parsing import load_wordlists
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.templates import get_template, render_prompt
+    from tsr_assets.prompts.wordlists import load_wordlists
 
     language = get_language(language_key)
     started = time.perf_counter()

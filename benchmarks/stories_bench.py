@@ -45,10 +45,10 @@ def serve(latency: float, port_file: Path) -> None:
 
 def make_prompts(lake: Path, count: int) -> tuple[Path, list[str]]:
     """Write `count` Hindi prompts with the real prompts code; return the file and features."""
-    from tsr_assets.languages import get_language
-    from tsr_assets.text.prompt_building import prompt_frames, write_prompts_parquet
-    from tsr_assets.text.prompt_templates import get_template
-    from tsr_assets.text.wordlist_parsing import load_wordlists
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.building import prompt_frames, write_prompts_parquet
+    from tsr_assets.prompts.templates import get_template
+    from tsr_assets.prompts.wordlists import load_wordlists
 
     hindi = get_language("hindi")
     lists = load_wordlists(hindi.package_data_dir, hindi)
@@ -63,11 +63,11 @@ def generate(
     base_url: str, prompts_path: Path, features: list[str], concurrency: int, rate: float | None
 ) -> dict:
     """Generate a story for every prompt through the real path; return throughput figures."""
-    from tsr_assets.languages import get_language
+    from tsr_assets.core.languages import get_language
     from tsr_assets.llm.request_runner import RunnerSettings
     from tsr_assets.llm.sources import OpenAICompatibleSource
-    from tsr_assets.story_generation import generate_stories
-    from tsr_assets.text.story_parsing import StoryLimits
+    from tsr_assets.stories.generation import generate_stories
+    from tsr_assets.stories.parsing import StoryLimits
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = RunnerSettings(
@@ -92,8 +92,8 @@ def generate_fresh(base_url: str, count: int, concurrency: int, rate: float | No
 
 def worker(base_url: str, prompts_path: str, concurrency: int) -> None:
     """Subprocess entry for the memory runs (prompts made beforehand): figures + peak RSS."""
-    from tsr_assets.languages import get_language
-    from tsr_assets.text.wordlist_parsing import load_wordlists
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.wordlists import load_wordlists
 
     hindi = get_language("hindi")
     features = list(load_wordlists(hindi.package_data_dir, hindi).features_en)

@@ -64,7 +64,9 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tsr_assets.model.train import Bins, TrainConfig, lr_at, train  # noqa: E402
+from tsr_assets.model.batches import Bins  # noqa: E402
+from tsr_assets.model.train import train  # noqa: E402
+from tsr_assets.model.train_config import TrainConfig, lr_at  # noqa: E402
 
 BAR_CPU_RATIO = 1.0
 BAR_GPU_MFU = 0.40

@@ -13,10 +13,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tsr_assets.languages import DEFAULT_LANGUAGE, language_keys
-from tsr_assets.model.presets import PRESETS
-from tsr_assets.partitions import OFFLINE_TOKENIZER_KEYS, TOKENIZER_KEYS
-from tsr_assets.paths import REPO_ROOT, data_lake_root
+from tsr_assets.core.lake import PRESET_STAGES, REPO_ROOT, Lake, preset_asset
+from tsr_assets.core.languages import DEFAULT_LANGUAGE, language_keys
+from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER
+from tsr_assets.model.presets import PRESETS, configured_presets
+from tsr_assets.model.train_config import TRAIN_DEFAULTS
+from tsr_assets.prompts.building import DEFAULT_PROMPT_COUNT
+from tsr_assets.prompts.templates import DEFAULT_TEMPLATE
+from tsr_assets.tokenizers.registry import offline_tokenizer_keys, tokenizer_keys
+
+#: `tsr run` trains with a short wall-clock budget by default, so the chain finishes on a CPU.
+TRAIN_SECONDS = 20.0
 
 
 def ensure_dagster_home() -> Path:
@@ -55,15 +62,10 @@ def _execute(defs, instance, job_name: str, partition_key, run_config: dict, lab
 def _run_chain(args: argparse.Namespace, language: str) -> None:
     import dagster as dg
 
-    from tsr_assets.definitions import (
-        LANGUAGE_JOB,
-        LANGUAGE_TOKENIZER_JOB,
-        PRESET_STAGES,
-        TOKENIZER_ASSETS,
-        build_definitions,
-        configured_presets,
-    )
-    from tsr_assets.partitions import language_tokenizer_key
+    from tsr_assets.definitions import build_definitions
+    from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
+    from tsr_assets.defs.partitions import language_tokenizer_key
+    from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
 
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
@@ -81,10 +83,10 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
         _execute(defs, instance, LANGUAGE_JOB, language, language_config, language)
         for tokenizer in args.tokenizers:
             assets = [*TOKENIZER_ASSETS,
-                      *(f"{stage}_{p}" for p in args.presets for stage in PRESET_STAGES)]
+                      *(preset_asset(stage, p) for p in args.presets for stage in PRESET_STAGES)]
             run_config: dict = {"ops": {
-                **{f"checkpoint_{p}": {"config": training} for p in args.presets},
-                **{f"samples_{p}": {"config": sampling} for p in args.presets}}}
+                **{preset_asset("checkpoint", p): {"config": training} for p in args.presets},
+                **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
             if judge:
                 run_config["resources"] = {"judge": {"config": judge}}
             _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
@@ -95,7 +97,8 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
 def _run_reports(args: argparse.Namespace) -> None:
     import dagster as dg
 
-    from tsr_assets.definitions import REPORTS_JOB, build_definitions, configured_presets
+    from tsr_assets.definitions import build_definitions
+    from tsr_assets.defs.jobs import REPORTS_JOB
 
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     with dg.DagsterInstance.get() as instance:
@@ -109,21 +112,21 @@ def cmd_run(args: argparse.Namespace) -> None:
         _run_chain(args, language)
     if args.tokenizers and args.presets:
         _run_reports(args)
-    lake = data_lake_root()
+    lake = Lake.default()
     print(f"[tsr] Dagster home (runs, event log): {home}")
-    print(f"[tsr] data lake: {lake}")
+    print(f"[tsr] data lake: {lake.root}")
     for language in args.language:
-        print(f"[tsr]   wordlists: {lake / 'wordlists' / language / 'wordlists.json'}")
-        print(f"[tsr]   prompts:   {lake / 'prompts' / language / 'prompts.parquet'}")
-        print(f"[tsr]   stories:   {lake / 'stories' / language / 'shards'}")
+        print(f"[tsr]   wordlists: {lake.wordlists_file(language)}")
+        print(f"[tsr]   prompts:   {lake.prompts_file(language)}")
+        print(f"[tsr]   stories:   {lake.stories_dir(language)}")
         for tokenizer in args.tokenizers:
-            print(f"[tsr]   bins:      {lake / 'token_bins' / language / tokenizer}")
+            print(f"[tsr]   bins:      {lake.bins_dir(language, tokenizer)}")
             for preset in args.presets:
-                print(f"[tsr]   model:     {lake / 'checkpoint' / language / tokenizer / preset}")
-                print(f"[tsr]   samples:   {lake / 'samples' / language / tokenizer / preset}")
-    print(f"[tsr] warehouse: {lake / 'warehouse.duckdb'}")
+                print(f"[tsr]   model:     {lake.checkpoint(language, tokenizer, preset).folder}")
+                print(f"[tsr]   samples:   {lake.samples_file(language, tokenizer, preset)}")
+    print(f"[tsr] warehouse: {lake.warehouse_file()}")
     if args.tokenizers and args.presets:
-        print(f"[tsr] report:    {lake / 'reports' / 'report.md'}")
+        print(f"[tsr] report:    {lake.report_file()}")
     print("[tsr] browse the runs and assets with `make ui`")
 
 
@@ -139,16 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=language_keys(),
         help=f"languages to run (default {DEFAULT_LANGUAGE})",
     )
-    run.add_argument("--prompts", type=int, default=200, help="number of prompts (default 200)")
+    run.add_argument("--prompts", type=int, default=DEFAULT_PROMPT_COUNT,
+                     help=f"number of prompts (default {DEFAULT_PROMPT_COUNT})")
     run.add_argument("--seed", type=int, default=0, help="prompt sampling seed")
-    run.add_argument("--template", default="structured", help="prompt template name")
+    run.add_argument("--template", default=DEFAULT_TEMPLATE, help="prompt template name")
     run.add_argument(
         "--tokenizers",
         nargs="*",
-        default=list(OFFLINE_TOKENIZER_KEYS),
-        choices=TOKENIZER_KEYS,
+        default=offline_tokenizer_keys(),
+        choices=tokenizer_keys(),
         help="tokenizers to build bins and statistics for (default: the offline ones, "
-        f"{' '.join(OFFLINE_TOKENIZER_KEYS)}); none to stop after stories",
+        f"{' '.join(offline_tokenizer_keys())}); none to stop after stories",
     )
     run.add_argument(
         "--presets",
@@ -157,12 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(PRESETS),
         help="model presets to train per tokenizer (default: tiny); none to skip training",
     )
-    run.add_argument("--train-seconds", type=float, default=20.0,
-                     help="wall-clock budget per training run in seconds (default 20)")
-    run.add_argument("--train-steps", type=int, default=2000,
-                     help="most optimizer steps per training run (default 2000)")
-    run.add_argument("--samples-per-opener", type=int, default=3,
-                     help="stories sampled per evaluation opener (default 3)")
+    run.add_argument("--train-seconds", type=float, default=TRAIN_SECONDS,
+                     help=f"wall-clock budget per training run in seconds "
+                     f"(default {TRAIN_SECONDS:g})")
+    run.add_argument("--train-steps", type=int, default=TRAIN_DEFAULTS.max_steps,
+                     help="most optimizer steps per training run "
+                     f"(default {TRAIN_DEFAULTS.max_steps})")
+    run.add_argument("--samples-per-opener", type=int, default=DEFAULT_SAMPLES_PER_OPENER,
+                     help="stories sampled per evaluation opener "
+                     f"(default {DEFAULT_SAMPLES_PER_OPENER})")
     run.add_argument("--max-openers", type=int, default=None,
                      help="use only the first N evaluation openers (default: all)")
     llm = run.add_argument_group("story source (default: the offline template writer)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tsr_assets.paths import REPO_ROOT
+from tsr_assets.core.lake import REPO_ROOT
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from tsr_assets.paths import REPO_ROOT
+from tsr_assets.core.lake import REPO_ROOT
 from tsr_assets_tests.chat_server import Reply, good_story, running_chat_server
 
 BIN = Path(sys.executable).parent

@@ -14,8 +14,8 @@ import pytest
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
-from tsr_assets.definitions import LANGUAGE_TOKENIZER_JOB
-from tsr_assets.paths import REPO_ROOT
+from tsr_assets.core.lake import REPO_ROOT
+from tsr_assets.defs.jobs import LANGUAGE_TOKENIZER_JOB
 
 DEPLOY = REPO_ROOT / "deploy"
 K8S_ENV = {"DAGSTER_PG_HOST": "postgres", "DAGSTER_PG_USER": "dagster",

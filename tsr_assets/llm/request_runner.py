@@ -1,7 +1,7 @@
 """Run many LLM requests with a rate limit, bounded concurrency, timeouts and bounded retries.
 
 Work is pulled lazily from an iterator by `concurrency` worker coroutines, so memory does not
-grow with the number of prompts. Every prompt ends in exactly one `Outcome`: a story, or a
+grow with the number of prompts. Every prompt ends in exactly one `Outcome`: a result, or a
 failure with its reason after at most `max_attempts` attempts. Nothing loops forever.
 """
 
@@ -41,10 +41,10 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The end of one prompt: a story, or a failure reason."""
+    """The end of one prompt: the validated result (a story, a judgment...), or a failure reason."""
 
     prompt_id: str
-    story: str | None
+    result: str | None
     attempts: int
     latency_s: float
     failure_reason: str | None = None
@@ -78,7 +78,7 @@ class RunStats:
 
     total: int
     done: int = 0
-    stories: int = 0
+    succeeded: int = 0
     failures: Counter = field(default_factory=Counter)
     rejections: Counter = field(default_factory=Counter)
     requests: int = 0
@@ -90,19 +90,19 @@ class RunStats:
         return time.monotonic() - self.started
 
     def progress_line(self) -> str:
-        """done / total, stories per minute, ETA and failures so far."""
+        """done / total, results per minute, ETA and failures so far."""
         rate = self.done / self.elapsed_s * 60 if self.elapsed_s > 0 else 0.0
         left = self.total - self.done
         eta = f"{left / rate:.1f} min" if rate > 0 else "unknown"
         return (
-            f"{self.done:,}/{self.total:,} done, {self.stories:,} stories, "
+            f"{self.done:,}/{self.total:,} done, {self.succeeded:,} succeeded, "
             f"{rate:,.1f}/min, ETA {eta}, failures {sum(self.failures.values()):,}, "
             f"rejected answers {sum(self.rejections.values()):,}"
         )
 
 
 Validator = Callable[[str], tuple[str | None, str | None, str]]
-"""raw answer -> (story or None, rejection reason or None, snippet of the raw answer)."""
+"""raw answer -> (result or None, rejection reason or None, snippet of the raw answer)."""
 
 
 def make_limiter(settings: RunnerSettings) -> AsyncLimiter | None:
@@ -169,9 +169,9 @@ async def run_requests(
                 last_reason = f"{exc.reason}: {exc}"
             else:
                 latency = time.monotonic() - started
-                story, reason, snippet = validate(raw)
-                if story is not None:
-                    return Outcome(item.prompt_id, story, attempt, latency)
+                result, reason, snippet = validate(raw)
+                if result is not None:
+                    return Outcome(item.prompt_id, result, attempt, latency)
                 last_reason = reason or "invalid"
                 stats.rejections[last_reason] += 1
                 on_rejection(Rejection(item.prompt_id, attempt, last_reason, snippet))
@@ -184,8 +184,8 @@ async def run_requests(
         for item in iterator:
             outcome = await one(item)
             stats.done += 1
-            if outcome.story is not None:
-                stats.stories += 1
+            if outcome.result is not None:
+                stats.succeeded += 1
             else:
                 stats.failures[(outcome.failure_reason or "unknown").split(":")[0]] += 1
             on_outcome(outcome)

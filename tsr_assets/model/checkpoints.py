@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tsr_assets.atomic_files import temp_path_for
+from tsr_assets.core.atomic_files import temp_path_for
 
 REQUIRED_KEYS = ("model", "model_config", "step")
 

@@ -7,6 +7,8 @@ is 68k), as the original reported them; the platform reports exact counts per ru
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tsr_assets.model.gpt import GPTConfig
@@ -49,3 +51,17 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+PRESETS_ENV = "TSR_PRESETS"
+
+
+def configured_presets(presets: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Presets that get assets: the argument, else `$TSR_PRESETS` (comma-separated), else
+    `tiny,e512_l6`. Unknown names are an error that lists the known ones."""
+    if presets is None:
+        from_env = [p.strip() for p in os.environ.get(PRESETS_ENV, "").split(",") if p.strip()]
+        presets = from_env or DEFAULT_PRESETS
+    for name in presets:
+        get_preset(name)
+    return tuple(dict.fromkeys(presets))

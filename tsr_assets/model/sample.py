@@ -46,6 +46,13 @@ class Generated:
     ended_at_eos: bool
 
 
+def resolve_device(setting: str) -> torch.device:
+    """`auto` is CUDA when present, else the CPU; anything else is taken as given."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
 def load_model(path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:
     """The model stored in a checkpoint, in eval mode, and the checkpoint's state dict."""
     state = load_checkpoint(path, map_location=device)

@@ -11,6 +11,10 @@ Also runs under `torchrun` (DDP: NCCL on GPU, gloo on CPU) and under Dagster Pip
 - Checkpoints (`last.pt`, `best.pt`) are written atomically and hold model, optimizer, step,
   configs and the bins' meta; a rerun with the same `out_dir` resumes from `last.pt`, and the
   loss curve (`metrics.jsonl`) continues from that step.
+
+The pieces: `setup_run` builds what stays fixed for a run, `restore` resumes the state,
+`train_step` does one optimizer step, `run_eval` evaluates and keeps the best checkpoint,
+`write_summary` ends the run; `train` strings them together.
 """
 
 from __future__ import annotations
@@ -19,169 +23,250 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tsr_assets.atomic_files import write_json_atomic, write_text_atomic
-from tsr_assets.jsonl_files import read_jsonl
+from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
+from tsr_assets.core.journal import read_jsonl
+from tsr_assets.core.lake import CheckpointFiles
+from tsr_assets.model.batches import Bins
 from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from tsr_assets.model.distributed import (
+    Distributed,
+    agree,
+    barrier,
+    peak_flops_for,
+    setup_distributed,
+    teardown,
+)
 from tsr_assets.model.gpt import GPT, GPTConfig
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.telemetry import Telemetry
-from tsr_assets.tokenizers.token_bins import open_bins, read_meta
-
-# Dense bf16 peak FLOP/s by device name fragment (first match wins), for MFU.
-PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40": 181e12, "L4": 121e12,
-              "A10": 125e12, "4090": 165e12, "3090": 71e12, "V100": 125e12, "T4": 65e12}
+from tsr_assets.model.train_config import TrainConfig, bits_per_byte, lr_at
 
 
 @dataclass
-class TrainConfig:
-    """Everything one training run needs; command-line flags mirror the field names."""
+class Run:
+    """What stays fixed during one training run."""
 
-    bins_dir: str = ""
-    out_dir: str = ""
-    preset: str = "tiny"
-    # Overrides of the preset's shape and settings (None: the preset's value).
-    n_layer: int | None = None
-    n_embd: int | None = None
-    n_head: int | None = None
-    block_size: int | None = None
-    learning_rate: float | None = None
-    batch_size: int | None = None
-    dropout: float = 0.0
-    grad_accum: int = 1
-    max_steps: int = 2000
-    max_seconds: float | None = None
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_batches: int = 20
-    checkpoint_every: int | None = None  # steps; default: at every evaluation
-    log_every: int = 10
-    seed: int = 1337
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
-    dtype: str = "auto"  # auto (bf16 on CUDA if supported, else fp32), float32, bfloat16
-    compile: bool = False
-    resume: bool = True  # continue from out_dir/last.pt if present
-    init_from: str | None = None  # start from this checkpoint's weights (fine-tune)
-    peak_flops: float | None = None  # device peak for MFU; default by GPU name, none on CPU
-    wandb_project: str | None = None
-    wandb_run_name: str | None = None
-    wandb_mode: str | None = None  # online, offline; default offline without WANDB_API_KEY
-    tags: dict = field(default_factory=dict)  # stored in the summary (language, tokenizer...)
-
-
-def bits_per_byte(loss_nats: float, tokens: int, nbytes: int) -> float:
-    """Bits per UTF-8 byte: mean loss per token (nats) times tokens per byte, in bits.
-
-    Comparable across tokenizers, unlike per-token loss. `tokens` counts the bins' tokens
-    including the bos/eos framing, `nbytes` the stories' UTF-8 bytes.
-    """
-    if nbytes <= 0:
-        raise ValueError("no bytes: cannot compute bits per byte")
-    return loss_nats * tokens / nbytes / math.log(2)
-
-
-def lr_at(step: int, cfg: TrainConfig, max_lr: float) -> float:
-    """Linear warmup to `max_lr`, then cosine decay to `min_lr_ratio * max_lr` at max_steps."""
-    min_lr = max_lr * cfg.min_lr_ratio
-    if step < cfg.warmup_steps:
-        return max_lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.max_steps:
-        return min_lr
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
-
-
-class Bins:
-    """The token bins of one (language, tokenizer) as memmaps, and batches drawn from them."""
-
-    def __init__(self, folder: Path) -> None:
-        self.meta = read_meta(folder)
-        self.splits = {split: open_bins(folder, split, self.meta) for split in ("train", "val")}
-
-    def check_fits(self, block_size: int) -> None:
-        """Both splits must hold more tokens than one window."""
-        for split, ids in self.splits.items():
-            if ids.size <= block_size + 1:
-                raise ValueError(
-                    f"{split}.bin has {ids.size} tokens, fewer than block_size + 1 = "
-                    f"{block_size + 1}; add stories, raise val_share, or lower block_size")
-
-    def batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """`batch_size` random windows of `block_size` tokens and their next-token targets."""
-        ids = self.splits[split]
-        starts = torch.randint(ids.size - block_size - 1, (batch_size,), generator=generator)
-        windows = np.stack([ids[s:s + block_size + 1] for s in starts.tolist()]).astype(np.int64)
-        xy = torch.from_numpy(windows)
-        x, y = xy[:, :-1], xy[:, 1:]
-        if device.type == "cuda":
-            return (x.pin_memory().to(device, non_blocking=True),
-                    y.pin_memory().to(device, non_blocking=True))
-        return x.to(device), y.to(device)
-
-
-@dataclass
-class Distributed:
-    """Rank information (a single process is rank 0 of 1)."""
-
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
+    cfg: TrainConfig
+    files: CheckpointFiles
+    bins: Bins
+    model_cfg: GPTConfig
+    raw_model: GPT
+    model: torch.nn.Module  # raw_model, compiled and/or wrapped in DDP
+    optimizer: torch.optim.Optimizer
+    autocast: AbstractContextManager
+    precision: str
+    dist: Distributed
+    device: torch.device
+    telemetry: Telemetry
+    max_lr: float
+    batch_size: int
+    generator: torch.Generator
+    started: float
 
     @property
-    def is_main(self) -> bool:
-        return self.rank == 0
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step consumes across every rank."""
+        return (self.batch_size * self.model_cfg.block_size * self.cfg.grad_accum
+                * self.dist.world_size)
+
+    def batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The next random training (or validation) batch."""
+        return self.bins.batch(split, self.batch_size, self.model_cfg.block_size,
+                               self.generator, self.device)
+
+    def val_bits_per_byte(self, loss: float) -> float:
+        """Bits per byte of a val loss, from the val split's token and byte counts."""
+        val = self.bins.meta["splits"]["val"]
+        return bits_per_byte(loss, val["tokens"], val["bytes"])
 
 
-def setup_distributed(device_setting: str) -> tuple[Distributed, torch.device]:
-    """Initialize DDP under torchrun (NCCL on CUDA, gloo on CPU) and choose the device."""
-    want_cuda = device_setting.startswith("cuda") or (
-        device_setting == "auto" and torch.cuda.is_available())
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        import torch.distributed as dist
+@dataclass
+class TrainState:
+    """What changes as the run goes (and what a checkpoint restores)."""
 
-        dist_info = Distributed(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
-                                int(os.environ["WORLD_SIZE"]))
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
-        if want_cuda:
-            torch.cuda.set_device(dist_info.local_rank)
-            return dist_info, torch.device("cuda", dist_info.local_rank)
-        return dist_info, torch.device("cpu")
-    if want_cuda:
-        return Distributed(), torch.device(device_setting if device_setting != "auto" else "cuda")
-    return Distributed(), torch.device("cpu")
+    step: int = 0
+    tokens_seen: int = 0
+    best_val: float = math.inf
+    resumed_from: int | None = None
+    steps_this_run: int = 0
+    last_eval: dict[str, float] = field(default_factory=dict)
+    last_eval_step: int = -1
+    tokens_per_s: float = 0.0
+    mfu: float | None = None
+    stop_reason: str = "max_steps"
 
 
-def peak_flops_for(device: torch.device, configured: float | None) -> float | None:
-    """The peak FLOP/s MFU is measured against: configured, else a known GPU's, else None."""
-    if configured:
-        return configured
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
+class MetricsLog:
+    """`metrics.jsonl` (rank 0 only) and W&B. Per-step losses stay on the device until
+    `flush`, so the CPU does not wait for the GPU at every step."""
+
+    def __init__(self, run: Run, history: list[dict]) -> None:
+        self._telemetry = run.telemetry
+        self._grad_accum = run.cfg.grad_accum
+        self._file = None
+        if run.dist.is_main:
+            write_text_atomic(run.files.metrics, "".join(json.dumps(r) + "\n" for r in history))
+            self._file = run.files.metrics.open("a", encoding="utf-8")
+        self._pending: list[tuple[dict, torch.Tensor]] = []
+
+    def write(self, row: dict) -> None:
+        """Append one row now."""
+        if self._file:
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+        self._telemetry.wandb_log(row)
+
+    def add_step(self, row: dict, loss: torch.Tensor) -> None:
+        """Queue a step's row; its loss is read at the next flush."""
+        self._pending.append((row, loss.detach()))
+
+    def flush(self) -> float:
+        """Write the queued rows with their losses; returns the last loss."""
+        if not self._pending:
+            return math.nan
+        losses = (torch.stack([t for _, t in self._pending]) * self._grad_accum).tolist()
+        for (row, _), value in zip(self._pending, losses, strict=True):
+            self.write({**row, "train_loss": value})
+        self._pending.clear()
+        return losses[-1]
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file:
+            self._file.close()
 
 
-def _autocast(device: torch.device, dtype_setting: str):
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
+    """Rows of `metrics.jsonl` (all, or those at or before `up_to_step`)."""
+    return [row for row in read_jsonl(path)
+            if up_to_step is None or row.get("step", 0) <= up_to_step]
+
+
+def autocast_for(device: torch.device, dtype_setting: str) -> tuple[AbstractContextManager, str]:
+    """The autocast context of a run and the name of its precision."""
     use_bf16 = dtype_setting == "bfloat16" or (
         dtype_setting == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
     if use_bf16:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16), "bfloat16"
     return nullcontext(), "float32"
+
+
+def model_config_for(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
+    """The preset's model shape with the run's overrides (validated again after them)."""
+    model_cfg = get_preset(cfg.preset).model_config(vocab_size, cfg.dropout)
+    for name in ("n_layer", "n_embd", "n_head", "block_size"):
+        if getattr(cfg, name) is not None:
+            setattr(model_cfg, name, getattr(cfg, name))
+    return GPTConfig(**model_cfg.to_dict())
+
+
+def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
+              telemetry: Telemetry) -> Run:
+    """Bins, model, optimizer and precision of a run (nothing restored yet)."""
+    started = time.monotonic()
+    files = CheckpointFiles(Path(cfg.out_dir))
+    files.folder.mkdir(parents=True, exist_ok=True)
+    bins = Bins(Path(cfg.bins_dir))
+    preset = get_preset(cfg.preset)
+    model_cfg = model_config_for(cfg, bins.meta["tokenizer"]["vocab_size"])
+    bins.check_fits(model_cfg.block_size)
+    torch.manual_seed(cfg.seed + dist_info.rank)
+    generator = torch.Generator().manual_seed(cfg.seed + 1000 * dist_info.rank)
+    raw_model = GPT(model_cfg).to(device)
+    max_lr = cfg.learning_rate or preset.learning_rate
+    optimizer = raw_model.configure_optimizer(cfg.weight_decay, max_lr, (cfg.beta1, cfg.beta2),
+                                              device.type)
+    autocast, precision = autocast_for(device, cfg.dtype)
+    return Run(cfg, files, bins, model_cfg, raw_model, raw_model, optimizer, autocast,
+               precision, dist_info, device, telemetry, max_lr,
+               cfg.batch_size or preset.batch_size, generator, started)
+
+
+def check_compatible(state: dict, model_cfg: GPTConfig, path: Path) -> None:
+    """A checkpoint's model shape must match the run's (dropout may differ)."""
+    stored = state["model_config"]
+    mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
+                  if k != "dropout" and stored.get(k) != v}
+    if mismatched:
+        detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
+                              "matching preset/tokenizer or another out_dir")
+
+
+def restore(run: Run) -> TrainState:
+    """Resume from `last.pt` (or start from `init_from`'s weights); trim the loss curve."""
+    cfg, state = run.cfg, TrainState()
+    if run.dist.is_main:  # a run killed while saving leaves a hidden temp file; drop it
+        for stale in run.files.folder.glob(".*.pt.tmp-*"):
+            stale.unlink(missing_ok=True)
+    if cfg.resume and run.files.last.is_file():
+        saved = load_checkpoint(run.files.last, run.device)
+        check_compatible(saved, run.model_cfg, run.files.last)
+        run.raw_model.load_state_dict(saved["model"])
+        run.optimizer.load_state_dict(saved["optimizer"])
+        state.step, state.tokens_seen = saved["step"], saved.get("tokens_seen", 0)
+        state.best_val = saved.get("best_val_loss", math.inf)
+        if "generator" in saved and run.dist.world_size == 1:
+            run.generator.set_state(saved["generator"])
+        state.resumed_from = state.step
+        run.telemetry.log(f"resumed from {run.files.last} at step {state.step}")
+    elif cfg.init_from:
+        saved = load_checkpoint(cfg.init_from, run.device)
+        check_compatible(saved, run.model_cfg, Path(cfg.init_from))
+        run.raw_model.load_state_dict(saved["model"])
+        run.telemetry.log(f"initialized weights from {cfg.init_from} (step {saved['step']})")
+    return state
+
+
+def wrap_model(run: Run) -> None:
+    """Compile and/or wrap the model in DDP, as configured."""
+    if run.cfg.compile:
+        run.model = torch.compile(run.model)
+    if run.dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        run.model = DistributedDataParallel(
+            run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+
+
+def checkpoint_state(run: Run, state: TrainState, val_loss: float | None) -> dict:
+    """Everything a resume needs."""
+    return {"model": run.raw_model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "model_config": run.model_cfg.to_dict(), "train_config": dataclasses.asdict(run.cfg),
+            "step": state.step, "tokens_seen": state.tokens_seen,
+            "best_val_loss": state.best_val, "val_loss": val_loss, "bins_meta": run.bins.meta,
+            "generator": run.generator.get_state()}
+
+
+def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, lr: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimizer step over `grad_accum` micro-batches; returns the last micro-batch's
+    (scaled) loss and the next batch."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    accum = run.cfg.grad_accum
+    for micro in range(accum):
+        last = micro == accum - 1
+        no_sync = run.dist.world_size > 1 and not last
+        with run.model.no_sync() if no_sync else nullcontext(), run.autocast:
+            _, loss = run.model(x, y)
+            loss = loss / accum
+        x, y = run.batch()
+        loss.backward()
+    if run.cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss, x, y
 
 
 @torch.no_grad()
@@ -203,10 +288,110 @@ def evaluate(model: GPT, bins: Bins, cfg: TrainConfig, block_size: int, batch_si
     return out
 
 
-def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
-    """Rows of `metrics.jsonl` (all, or those at or before `up_to_step`)."""
-    return [row for row in read_jsonl(path)
-            if up_to_step is None or row.get("step", 0) <= up_to_step]
+def run_eval(run: Run, state: TrainState, metrics: MetricsLog) -> None:
+    """Evaluate on rank 0 (others wait), write the val row, keep the best checkpoint."""
+    state.last_eval = (evaluate(run.raw_model, run.bins, run.cfg, run.model_cfg.block_size,
+                                run.batch_size, run.device, run.autocast)
+                       if run.dist.is_main else {})
+    state.last_eval_step = state.step
+    barrier(run.dist)
+    if not run.dist.is_main:
+        return
+    val = state.last_eval["val"]
+    bpb = run.val_bits_per_byte(val)
+    metrics.write({"step": state.step, "tokens_seen": state.tokens_seen,
+                   "elapsed_s": time.monotonic() - run.started, "val_loss": val,
+                   "eval_train_loss": state.last_eval["train"], "val_bits_per_byte": bpb})
+    run.telemetry.log(f"step {state.step}: val loss {val:.4f}, {bpb:.4f} bits/byte")
+    if val < state.best_val:
+        state.best_val = val
+        save_checkpoint(checkpoint_state(run, state, val), run.files.best)
+
+
+class Throughput:
+    """Tokens per second and MFU over the steps since the last progress line."""
+
+    def __init__(self, run: Run) -> None:
+        self.peak = peak_flops_for(run.device, run.cfg.peak_flops)
+        self._flops_per_token = run.raw_model.flops_per_token()
+        self._world_size = run.dist.world_size
+        self._device = run.device
+        self._started, self.tokens = time.monotonic(), 0
+
+    def measure(self, state: TrainState) -> None:
+        """Update `state.tokens_per_s` and `state.mfu`, and start a new window."""
+        if self._device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.monotonic() - self._started
+        state.tokens_per_s = self.tokens / elapsed if elapsed > 0 else 0.0
+        state.mfu = (self._flops_per_token * state.tokens_per_s / (self.peak * self._world_size)
+                     if self.peak else None)
+        self._started, self.tokens = time.monotonic(), 0
+
+
+def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Throughput) -> None:
+    """Step until `max_steps` or the wall-clock budget; evaluate and checkpoint on schedule."""
+    cfg = run.cfg
+    checkpoint_every = cfg.checkpoint_every or cfg.eval_every
+    loop_started = time.monotonic()
+    x, y = run.batch()
+    while state.step < cfg.max_steps:
+        if cfg.max_seconds is not None and agree(
+                time.monotonic() - loop_started >= cfg.max_seconds, run.dist, run.device):
+            state.stop_reason = "max_seconds"
+            break
+        lr = lr_at(state.step, cfg, run.max_lr)
+        loss, x, y = train_step(run, x, y, lr)
+        state.step += 1
+        state.steps_this_run += 1
+        state.tokens_seen += run.tokens_per_step
+        throughput.tokens += run.tokens_per_step
+        metrics.add_step({"step": state.step, "lr": lr, "tokens_seen": state.tokens_seen,
+                          "elapsed_s": time.monotonic() - run.started}, loss)
+        progress_now = state.step % cfg.log_every == 0 or state.step == 1
+        evaluate_now = state.step % cfg.eval_every == 0 or state.step == cfg.max_steps
+        checkpoint_now = state.step % checkpoint_every == 0
+        if progress_now or evaluate_now or checkpoint_now:
+            flushed = metrics.flush()
+            if progress_now:
+                throughput.measure(state)
+                run.telemetry.log(
+                    f"step {state.step}: loss {flushed:.4f}, lr {lr:.2e}, "
+                    f"{state.tokens_per_s:,.0f} tok/s"
+                    + (f", MFU {state.mfu:.1%}" if state.mfu else ""))
+        if evaluate_now:
+            run_eval(run, state, metrics)
+        if run.dist.is_main and checkpoint_now:
+            save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")),
+                            run.files.last)
+    metrics.flush()
+
+
+def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
+    """Save the final checkpoint and write `summary.json` (rank 0)."""
+    save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")), run.files.last)
+    summary = {
+        "preset": run.cfg.preset, **run.cfg.tags,
+        "parameters": run.raw_model.num_params(),
+        "parameters_non_embedding": run.raw_model.num_params(True),
+        "model_config": run.model_cfg.to_dict(),
+        "steps": state.step, "steps_this_run": state.steps_this_run,
+        "resumed_from_step": state.resumed_from, "tokens_seen": state.tokens_seen,
+        "best_val_loss": state.best_val, "final_val_loss": state.last_eval.get("val"),
+        "best_val_bits_per_byte": run.val_bits_per_byte(state.best_val),
+        "final_val_bits_per_byte": run.val_bits_per_byte(state.last_eval["val"]),
+        "tokens_per_s": state.tokens_per_s, "mfu": state.mfu, "peak_flops": throughput.peak,
+        "wall_s": time.monotonic() - run.started, "stop_reason": state.stop_reason,
+        "device": str(run.device), "precision": run.precision,
+        "world_size": run.dist.world_size, "compiled": run.cfg.compile,
+        "learning_rate": run.max_lr, "batch_size": run.batch_size,
+        "tokenizer": run.bins.meta["tokenizer"],
+        "checkpoint": str(run.files.last), "best_checkpoint": str(run.files.best),
+        "metrics": str(run.files.metrics),
+    }
+    write_json_atomic(run.files.summary, summary)
+    run.telemetry.report_summary(summary)
+    return summary
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -216,246 +401,26 @@ def train(cfg: TrainConfig) -> dict:
     dist_info, device = setup_distributed(cfg.device)
     telemetry = Telemetry(enabled=dist_info.is_main, cfg=cfg)
     try:
-        return _train(cfg, dist_info, device, telemetry)
+        run = setup_run(cfg, dist_info, device, telemetry)
+        state = restore(run)
+        metrics = MetricsLog(run, read_metrics(run.files.metrics, state.step))
+        wrap_model(run)
+        telemetry.log(
+            f"{run.raw_model.num_params():,} parameters ({run.raw_model.num_params(True):,} "
+            f"without embeddings), {run.tokens_per_step:,} tokens/step on {device} "
+            f"({run.precision}, world size {dist_info.world_size})")
+        telemetry.start_wandb(run.model_cfg.to_dict())
+        throughput = Throughput(run)
+        try:
+            train_loop(run, state, metrics, throughput)
+            if state.last_eval_step != state.step:
+                run_eval(run, state, metrics)
+        finally:
+            metrics.close()
+        return write_summary(run, state, throughput) if dist_info.is_main else {}
     finally:
         telemetry.close()
-        if dist_info.world_size > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def _train(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
-           telemetry: Telemetry) -> dict:
-    started = time.monotonic()
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bins = Bins(Path(cfg.bins_dir))
-    preset = get_preset(cfg.preset)
-    vocab_size = bins.meta["tokenizer"]["vocab_size"]
-    model_cfg = preset.model_config(vocab_size, cfg.dropout)
-    for name in ("n_layer", "n_embd", "n_head", "block_size"):
-        if getattr(cfg, name) is not None:
-            setattr(model_cfg, name, getattr(cfg, name))
-    model_cfg = GPTConfig(**model_cfg.to_dict())  # re-validate after overrides
-    max_lr = cfg.learning_rate or preset.learning_rate
-    batch_size = cfg.batch_size or preset.batch_size
-    bins.check_fits(model_cfg.block_size)
-
-    torch.manual_seed(cfg.seed + dist_info.rank)
-    generator = torch.Generator().manual_seed(cfg.seed + 1000 * dist_info.rank)
-    model = GPT(model_cfg).to(device)
-    optimizer = model.configure_optimizer(cfg.weight_decay, max_lr, (cfg.beta1, cfg.beta2),
-                                          device.type)
-    step, tokens_seen, best_val = 0, 0, math.inf
-    resumed_from = None
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if dist_info.is_main:  # a run killed while saving leaves a hidden temp file; drop it
-        for stale in out_dir.glob(".*.pt.tmp-*"):
-            stale.unlink(missing_ok=True)
-    if cfg.resume and last_path.is_file():
-        state = load_checkpoint(last_path, device)
-        _check_compatible(state, model_cfg, last_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, tokens_seen = state["step"], state.get("tokens_seen", 0)
-        best_val = state.get("best_val_loss", math.inf)
-        if "generator" in state and dist_info.world_size == 1:
-            generator.set_state(state["generator"])
-        resumed_from = step
-        telemetry.log(f"resumed from {last_path} at step {step}")
-    elif cfg.init_from:
-        state = load_checkpoint(cfg.init_from, device)
-        _check_compatible(state, model_cfg, Path(cfg.init_from))
-        model.load_state_dict(state["model"])
-        telemetry.log(f"initialized weights from {cfg.init_from} (step {state['step']})")
-
-    metrics_path = out_dir / "metrics.jsonl"
-    history = read_metrics(metrics_path, step)
-    if dist_info.is_main:
-        write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
-
-    autocast, precision = _autocast(device, cfg.dtype)
-    raw_model = model
-    if cfg.compile:
-        model = torch.compile(model)
-    if dist_info.world_size > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                        else None)
-    tokens_per_step = batch_size * model_cfg.block_size * cfg.grad_accum * dist_info.world_size
-    peak = peak_flops_for(device, cfg.peak_flops)
-    flops_per_token = raw_model.flops_per_token()
-    split_meta = bins.meta["splits"]["val"]
-    checkpoint_every = cfg.checkpoint_every or cfg.eval_every
-    telemetry.log(
-        f"{raw_model.num_params():,} parameters ({raw_model.num_params(True):,} without "
-        f"embeddings), {tokens_per_step:,} tokens/step on {device} ({precision}, "
-        f"world size {dist_info.world_size})"
-    )
-    telemetry.start_wandb(model_cfg.to_dict())
-
-    def checkpoint_state(val_loss: float | None) -> dict:
-        return {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                "model_config": model_cfg.to_dict(), "train_config": dataclasses.asdict(cfg),
-                "step": step, "tokens_seen": tokens_seen, "best_val_loss": best_val,
-                "val_loss": val_loss, "bins_meta": bins.meta, "generator": generator.get_state()}
-
-    metrics_file = metrics_path.open("a", encoding="utf-8") if dist_info.is_main else None
-    pending: list[tuple[dict, torch.Tensor]] = []
-
-    def write_row(row: dict) -> None:
-        if metrics_file:
-            metrics_file.write(json.dumps(row) + "\n")
-            metrics_file.flush()
-        telemetry.wandb_log(row)
-
-    def flush() -> float:
-        """Write the pending per-step rows with their losses; returns the last loss."""
-        if not pending:
-            return math.nan
-        losses = (torch.stack([t for _, t in pending]) * cfg.grad_accum).tolist()
-        for (row, _), value in zip(pending, losses, strict=True):
-            write_row({**row, "train_loss": value})
-        pending.clear()
-        return losses[-1]
-
-    last_eval: dict[str, float] = {}
-    window_started, window_tokens = time.monotonic(), 0
-    tokens_per_s, mfu, stop_reason = 0.0, None, "max_steps"
-    train_started = time.monotonic()
-    steps_this_run = 0
-    last_eval_step = -1
-    x, y = bins.batch("train", batch_size, model_cfg.block_size, generator, device)
-    while step < cfg.max_steps:
-        if cfg.max_seconds is not None and _should_stop(
-                time.monotonic() - train_started >= cfg.max_seconds, dist_info, device):
-            stop_reason = "max_seconds"
-            break
-        lr = lr_at(step, cfg, max_lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        for micro in range(cfg.grad_accum):
-            sync = micro == cfg.grad_accum - 1
-            context = (model.no_sync() if dist_info.world_size > 1 and not sync else nullcontext())
-            with context, autocast:
-                _, loss = model(x, y)
-                loss = loss / cfg.grad_accum
-            x, y = bins.batch("train", batch_size, model_cfg.block_size, generator, device)
-            loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        steps_this_run += 1
-        tokens_seen += tokens_per_step
-        window_tokens += tokens_per_step
-        # The loss stays on the device until the next flush: reading it every step would make
-        # the CPU wait for the GPU at every step.
-        pending.append(({"step": step, "lr": lr, "tokens_seen": tokens_seen,
-                         "elapsed_s": time.monotonic() - started}, loss.detach()))
-        evaluate_now = step % cfg.eval_every == 0 or step == cfg.max_steps
-        checkpoint_now = step % checkpoint_every == 0
-        if step % cfg.log_every == 0 or step == 1 or evaluate_now or checkpoint_now:
-            flushed = flush()
-            if step % cfg.log_every == 0 or step == 1:
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                elapsed = time.monotonic() - window_started
-                tokens_per_s = window_tokens / elapsed if elapsed > 0 else 0.0
-                mfu = (flops_per_token * tokens_per_s / (peak * dist_info.world_size)
-                       if peak else None)
-                window_started, window_tokens = time.monotonic(), 0
-                telemetry.log(f"step {step}: loss {flushed:.4f}, lr {lr:.2e}, "
-                              f"{tokens_per_s:,.0f} tok/s" + (f", MFU {mfu:.1%}" if mfu else ""))
-        if evaluate_now:
-            last_eval = _evaluate_on_main(raw_model, bins, cfg, model_cfg.block_size, batch_size,
-                                          device, autocast, dist_info)
-            last_eval_step = step
-            if dist_info.is_main:
-                bpb = bits_per_byte(last_eval["val"], split_meta["tokens"], split_meta["bytes"])
-                write_row({"step": step, "tokens_seen": tokens_seen,
-                           "elapsed_s": time.monotonic() - started, "val_loss": last_eval["val"],
-                           "eval_train_loss": last_eval["train"], "val_bits_per_byte": bpb})
-                telemetry.log(f"step {step}: val loss {last_eval['val']:.4f}, {bpb:.4f} bits/byte")
-                if last_eval["val"] < best_val:
-                    best_val = last_eval["val"]
-                    save_checkpoint(checkpoint_state(last_eval["val"]), best_path)
-        if dist_info.is_main and checkpoint_now:
-            save_checkpoint(checkpoint_state(last_eval.get("val")), last_path)
-    flush()
-    # Final evaluation (if the last step was not one) and final checkpoint.
-    if last_eval_step != step:
-        last_eval = _evaluate_on_main(raw_model, bins, cfg, model_cfg.block_size, batch_size,
-                                      device, autocast, dist_info)
-        if dist_info.is_main and last_eval:
-            if last_eval["val"] < best_val:
-                best_val = last_eval["val"]
-                save_checkpoint(checkpoint_state(last_eval["val"]), best_path)
-            bpb = bits_per_byte(last_eval["val"], split_meta["tokens"], split_meta["bytes"])
-            write_row({"step": step, "tokens_seen": tokens_seen,
-                       "elapsed_s": time.monotonic() - started, "val_loss": last_eval["val"],
-                       "eval_train_loss": last_eval["train"], "val_bits_per_byte": bpb})
-    if metrics_file:
-        metrics_file.close()
-    summary: dict = {}
-    if dist_info.is_main:
-        save_checkpoint(checkpoint_state(last_eval.get("val")), last_path)
-        summary = {
-            "preset": cfg.preset, **cfg.tags,
-            "parameters": raw_model.num_params(),
-            "parameters_non_embedding": raw_model.num_params(True),
-            "model_config": model_cfg.to_dict(),
-            "steps": step, "steps_this_run": steps_this_run, "resumed_from_step": resumed_from,
-            "tokens_seen": tokens_seen, "best_val_loss": best_val,
-            "final_val_loss": last_eval.get("val"),
-            "best_val_bits_per_byte": bits_per_byte(best_val, split_meta["tokens"],
-                                                    split_meta["bytes"]),
-            "final_val_bits_per_byte": bits_per_byte(last_eval["val"], split_meta["tokens"],
-                                                     split_meta["bytes"]),
-            "tokens_per_s": tokens_per_s, "mfu": mfu, "peak_flops": peak,
-            "wall_s": time.monotonic() - started, "stop_reason": stop_reason,
-            "device": str(device), "precision": precision, "world_size": dist_info.world_size,
-            "compiled": cfg.compile, "learning_rate": max_lr, "batch_size": batch_size,
-            "tokenizer": bins.meta["tokenizer"],
-            "checkpoint": str(last_path), "best_checkpoint": str(best_path),
-            "metrics": str(metrics_path),
-        }
-        write_json_atomic(out_dir / "summary.json", summary)
-        telemetry.report_summary(summary)
-    return summary
-
-
-def _evaluate_on_main(model, bins, cfg, block_size, batch_size, device, autocast, dist_info):
-    result = (evaluate(model, bins, cfg, block_size, batch_size, device, autocast)
-              if dist_info.is_main else {})
-    if dist_info.world_size > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    return result
-
-
-def _should_stop(local: bool, dist_info: Distributed, device: torch.device) -> bool:
-    if dist_info.world_size == 1:
-        return local
-    import torch.distributed as dist
-
-    flag = torch.tensor([1 if local else 0], device=device)
-    dist.broadcast(flag, src=0)
-    return bool(flag.item())
-
-
-def _check_compatible(state: dict, model_cfg: GPTConfig, path: Path) -> None:
-    stored = state["model_config"]
-    mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
-                  if k != "dropout" and stored.get(k) != v}
-    if mismatched:
-        detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
-        raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
-                              "matching preset/tokenizer or another out_dir")
+        teardown(dist_info)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

@@ -1,4 +1,5 @@
-"""The one tokenizer interface every backend implements, and the story framing they share.
+"""The one tokenizer interface every backend implements, the story framing they share, and
+what a backend declares to the registry (`TokenizerBackend`).
 
 Framing is the platform's, not the backend's: every story becomes exactly
 `<bos> story-ids <eos>`. Backends encode *without* adding special tokens of their own, so a
@@ -8,10 +9,20 @@ tokenizer that would prepend its own bos (SUTRA, Llama-style models) cannot doub
 from __future__ import annotations
 
 import itertools
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+
+from tsr_assets.tokenizers.arrow_text import as_large_strings
+
+#: Frames a batch of texts (an Arrow string array or a list of strings): returns
+#: `<bos> ids <eos>` of every text concatenated, and each text's id count incl. bos and eos.
+SpanFramer = Callable[[pa.Array | Sequence[str]], tuple[np.ndarray, np.ndarray]]
 
 
 class TokenizerUnavailable(RuntimeError):
@@ -79,6 +90,11 @@ class Tokenizer(ABC):
         """Ids of many short texts (the word cache's new words); batch encoding by default."""
         return self.encode_batch(words)
 
+    def span_framer(self) -> SpanFramer:
+        """The fastest exact way to frame a batch with this tokenizer; safe to call from
+        several threads at once. By default: `encode_batch`, one call at a time."""
+        return locked_batch_framer(self)
+
     def special_ids(self) -> set[int]:
         """Ids that are never part of a story's text."""
         return {self.bos_id, self.eos_id}
@@ -100,6 +116,24 @@ def frame_ids(ids_per_story: Sequence[Sequence[int]], bos: int, eos: int) -> np.
     total = sum(map(len, ids_per_story)) + 2 * len(ids_per_story)
     chained = itertools.chain.from_iterable((bos, *ids, eos) for ids in ids_per_story)
     return np.fromiter(chained, dtype=np.int64, count=total)
+
+
+def locked_batch_framer(tokenizer: Tokenizer) -> SpanFramer:
+    """A framer that batch-encodes under a lock.
+
+    Hugging Face fast tokenizers may reconfigure themselves per call and are not safe to call
+    from two threads at once; they batch-encode on their own threads anyway.
+    """
+    one_at_a_time = threading.Lock()
+
+    def frame(texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        texts = as_large_strings(texts).to_pylist() if isinstance(texts, pa.Array) else texts
+        with one_at_a_time:
+            ids = tokenizer.encode_batch(texts)
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 2
+        return frame_ids(ids, tokenizer.bos_id, tokenizer.eos_id), lengths
+
+    return frame
 
 
 def frame_segments(
@@ -125,3 +159,48 @@ def frame_segments(
 def bins_dtype(vocab_size: int) -> np.dtype:
     """`uint16` when every id fits in it, else `uint32`."""
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """How a tokenizer partition is built (the `tokenizer` asset's run config)."""
+
+    vocab_size: int = 8192
+    model_type: str = "unigram"
+    max_train_sentences: int = 2_000_000
+    local_path: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a backend may use to build its tokenizer for one language."""
+
+    key: str
+    #: The train split's stories, read only when called (backends that need no training
+    #: never read the corpus).
+    train_texts: Callable[[], Iterator[str]]
+    settings: TokenizerSettings = TokenizerSettings()
+    log: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class TokenizerBackend:
+    """One tokenizer partition as the registry knows it.
+
+    Attributes:
+        key: the partition key (`spm`, `sarvam`, ...).
+        kind: the `Tokenizer.kind` it builds; stored in the descriptor and used to load.
+        summary: one line for the UI and the README.
+        build: makes the tokenizer; returns it and a description of its source.
+        save: writes the tokenizer's own files into a folder; returns extra descriptor fields.
+        load: reads it back from that folder and its descriptor.
+        offline: True when it builds on a machine without network.
+    """
+
+    key: str
+    kind: str
+    summary: str
+    build: Callable[[BuildInputs], tuple[Tokenizer, str]]
+    save: Callable[[Tokenizer, Path], dict]
+    load: Callable[[Path, dict], Tokenizer]
+    offline: bool = True

@@ -8,7 +8,13 @@ import numpy as np
 import pyarrow as pa
 
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
-from tsr_assets.tokenizers.base import Tokenizer, frame_segments
+from tsr_assets.tokenizers.base import (
+    BuildInputs,
+    SpanFramer,
+    Tokenizer,
+    TokenizerBackend,
+    frame_segments,
+)
 
 BYTE_BOS = 256
 BYTE_EOS = 257
@@ -42,6 +48,10 @@ class ByteTokenizer(Tokenizer):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [list(text.encode("utf-8")) for text in texts]
 
+    def span_framer(self) -> SpanFramer:
+        """Bytes need no encoder: the framing is a copy of the texts' UTF-8 buffer."""
+        return self.encode_framed_spans
+
     def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
         """`<bos> bytes <eos>` per text (uint16), copied straight from the texts' UTF-8 buffer."""
         return self.encode_framed_spans(texts)[0]
@@ -61,3 +71,14 @@ class ByteTokenizer(Tokenizer):
         mask = np.zeros(self.vocab_size, dtype=bool)
         mask[128:256] = True
         return mask
+
+
+def _build(inputs: BuildInputs) -> tuple[Tokenizer, str]:
+    return ByteTokenizer(), "utf-8"
+
+
+BYTE_BACKEND = TokenizerBackend(
+    key="byte", kind=ByteTokenizer.kind, summary="UTF-8 bytes (bos 256, eos 257)",
+    build=_build, save=lambda tokenizer, folder: {},
+    load=lambda folder, descriptor: ByteTokenizer(),
+)

@@ -17,7 +17,15 @@ import numpy as np
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 
-from tsr_assets.tokenizers.base import Tokenizer, TokenizerUnavailable
+from tsr_assets.core.atomic_files import write_bytes_atomic
+from tsr_assets.tokenizers.base import (
+    BuildInputs,
+    SpanFramer,
+    Tokenizer,
+    TokenizerBackend,
+    TokenizerUnavailable,
+)
+from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 
 GPT2_EOT = 50256
 GPT2_RANKS_ENV = "TSR_GPT2_RANKS"
@@ -156,6 +164,10 @@ class GPT2Tokenizer(Tokenizer):
                 mask[token_id] = True
         return mask
 
+    def span_framer(self) -> SpanFramer:
+        """Each distinct word is encoded once and its ids gathered (see `word_cache.py`)."""
+        return WordCacheEncoder(self).encode_framed_spans
+
     def ranks_bytes(self) -> bytes:
         """The ranks in tiktoken's file format (base64 token, rank per line)."""
         import base64
@@ -163,3 +175,25 @@ class GPT2Tokenizer(Tokenizer):
         ranks = self._encoding._mergeable_ranks  # noqa: SLF001
         return b"".join(base64.b64encode(token) + b" " + str(rank).encode() + b"\n"
                         for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]))
+
+
+#: The ranks file in a stored tokenizer's folder.
+GPT2_FILE = "gpt2.tiktoken"
+
+
+def _build(inputs: BuildInputs) -> tuple[Tokenizer, str]:
+    tokenizer = GPT2Tokenizer()
+    return tokenizer, tokenizer.source
+
+
+def _save(tokenizer: Tokenizer, folder: Path) -> dict:
+    assert isinstance(tokenizer, GPT2Tokenizer)
+    write_bytes_atomic(folder / GPT2_FILE, tokenizer.ranks_bytes())
+    return {}
+
+
+GPT2_BACKEND = TokenizerBackend(
+    key="gpt2", kind=GPT2Tokenizer.kind,
+    summary="tiktoken's GPT-2 BPE from a local ranks file (<|endoftext|> is bos and eos)",
+    build=_build, save=_save, load=lambda folder, descriptor: GPT2Tokenizer(folder / GPT2_FILE),
+)

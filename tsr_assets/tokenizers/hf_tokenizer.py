@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +19,16 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from tsr_assets.tokenizers.base import Tokenizer, TokenizerUnavailable
+from tsr_assets.core.atomic_files import temp_path_for
+from tsr_assets.tokenizers.base import (
+    BuildInputs,
+    Tokenizer,
+    TokenizerBackend,
+    TokenizerUnavailable,
+)
 
 # Hub ids of the tokenizers the platform knows by partition key, and the environment variable
-# that points a partition at a local copy instead.
+# that points a partition at a local copy instead. Each becomes one backend (`HF_BACKENDS`).
 HUB_TOKENIZERS: dict[str, tuple[str, str]] = {
     "sarvam": ("sarvamai/sarvam-1", "TSR_SARVAM_TOKENIZER"),
     "sutra": ("TWO/sutra-mlt256-v2", "TSR_SUTRA_TOKENIZER"),
@@ -159,3 +166,40 @@ class HFTokenizer(Tokenizer):
     def save(self, folder: Path) -> None:
         """Save the tokenizer files (`save_pretrained`) so later stages need no hub."""
         self._tok.save_pretrained(str(folder))
+
+
+#: The `save_pretrained` folder in a stored tokenizer's folder.
+HF_FOLDER = "hf"
+
+
+def _save(tokenizer: Tokenizer, folder: Path) -> dict:
+    assert isinstance(tokenizer, HFTokenizer)
+    tmp = temp_path_for(folder / HF_FOLDER)
+    try:
+        tokenizer.save(tmp)
+        shutil.rmtree(folder / HF_FOLDER, ignore_errors=True)
+        os.replace(tmp, folder / HF_FOLDER)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {}
+
+
+def hub_backend(key: str) -> TokenizerBackend:
+    """The backend of hub tokenizer `key`: loaded with `AutoTokenizer`, stored with
+    `save_pretrained`, so later stages never need the hub again."""
+    hub_id, env_var = HUB_TOKENIZERS[key]
+
+    def build(inputs: BuildInputs) -> tuple[Tokenizer, str]:
+        source = hub_source(key, inputs.settings.local_path)
+        return HFTokenizer.load(source, key), source
+
+    return TokenizerBackend(
+        key=key, kind=HFTokenizer.kind,
+        summary=f"`AutoTokenizer` of {hub_id} (or a local copy: ${env_var}, `local_path`)",
+        build=build, save=_save,
+        load=lambda folder, descriptor: HFTokenizer.load(str(folder / HF_FOLDER)),
+        offline=False,
+    )
+
+
+HF_BACKENDS = tuple(hub_backend(key) for key in HUB_TOKENIZERS)

@@ -11,18 +11,28 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
 
-from tsr_assets.tokenizers.base import Tokenizer
+from tsr_assets.core.atomic_files import write_bytes_atomic
+from tsr_assets.tokenizers.base import (
+    BuildInputs,
+    SpanFramer,
+    Tokenizer,
+    TokenizerBackend,
+)
+from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 
 SPM_MODEL_TYPES = ("unigram", "bpe")
 SPM_UNK, SPM_BOS, SPM_EOS = 0, 1, 2
 # SentencePiece needs room for its special pieces, 256 byte pieces and the characters.
 MIN_SPM_VOCAB = 320
+#: The model file in a stored tokenizer's folder.
+SPM_FILE = "spm.model"
 
 
 def _paragraphs(texts: Iterable[str]) -> Iterator[str]:
@@ -147,7 +157,38 @@ class SentencePieceTokenizer(Tokenizer):
             dtype=bool,
         )
 
+    def span_framer(self) -> SpanFramer:
+        """Each distinct word is encoded once and its ids gathered (see `word_cache.py`)."""
+        return WordCacheEncoder(self).encode_framed_spans
+
     def model_bytes(self) -> bytes:
         """The serialized model."""
         return self._proto
 
+
+def _build(inputs: BuildInputs) -> tuple[Tokenizer, str]:
+    settings = inputs.settings
+    started = time.monotonic()
+    proto = train_spm(inputs.train_texts(), settings.vocab_size, settings.model_type,
+                      settings.max_train_sentences)
+    inputs.log(f"SentencePiece {settings.model_type} trained in "
+               f"{time.monotonic() - started:.1f}s")
+    return SentencePieceTokenizer(proto, model_type=settings.model_type), "trained on stories"
+
+
+def _save(tokenizer: Tokenizer, folder: Path) -> dict:
+    assert isinstance(tokenizer, SentencePieceTokenizer)
+    write_bytes_atomic(folder / SPM_FILE, tokenizer.model_bytes())
+    return {"model_type": tokenizer.model_type}
+
+
+def _load(folder: Path, descriptor: dict) -> Tokenizer:
+    return SentencePieceTokenizer(folder / SPM_FILE,
+                                  model_type=descriptor.get("model_type", "unigram"))
+
+
+SPM_BACKEND = TokenizerBackend(
+    key="spm", kind=SentencePieceTokenizer.kind,
+    summary="SentencePiece (unigram or BPE, byte fallback) trained on the train split",
+    build=_build, save=_save, load=_load,
+)

@@ -10,9 +10,9 @@ each file, so a reader can tell a complete set from a stale one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,15 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tsr_assets.atomic_files import atomic_path, write_json_atomic
-from tsr_assets.read_ahead import read_ahead
+from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.core.lake import BINS_META_FILE, bin_file
+from tsr_assets.core.read_ahead import read_ahead
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
-from tsr_assets.tokenizers.base import Tokenizer, bins_dtype, frame_ids
-from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
-from tsr_assets.tokenizers.word_cache import WordCacheEncoder
+from tsr_assets.tokenizers.base import SpanFramer, Tokenizer, bins_dtype
 
 SPLITS = ("train", "val")
-META_FILE = "meta.json"
 DEFAULT_VAL_SHARE = 0.025
 #: Stories per batch: a whole 5,000-row story shard, so each batch's word dictionary is built once.
 DEFAULT_BATCH_ROWS = 8192
@@ -77,38 +75,9 @@ def iter_split_texts(
                     if v == (split == "val"))
 
 
-#: Frames a batch: (`<bos> ids <eos>` of every text concatenated, ids per text incl. bos/eos).
-SpanFramer = Callable[[pa.Array | Sequence[str]], tuple[np.ndarray, np.ndarray]]
-
-
-def span_framer_for(tokenizer: Tokenizer) -> SpanFramer:
-    """The fastest exact way to frame a batch of stories with `tokenizer`, with each story's span.
-
-    The framer takes an Arrow string array or a list of strings and may be called from several
-    threads at once.
-    """
-    if isinstance(tokenizer, ByteTokenizer):
-        return tokenizer.encode_framed_spans
-    if tokenizer.word_cacheable:
-        return WordCacheEncoder(tokenizer).encode_framed_spans
-
-    # Hugging Face fast tokenizers may reconfigure themselves per call and are not safe to call
-    # from two threads at once; they batch-encode on their own threads anyway.
-    one_at_a_time = threading.Lock()
-
-    def frame(texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        texts = as_large_strings(texts).to_pylist() if isinstance(texts, pa.Array) else texts
-        with one_at_a_time:
-            ids = tokenizer.encode_batch(texts)
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 2
-        return frame_ids(ids, tokenizer.bos_id, tokenizer.eos_id), lengths
-
-    return frame
-
-
 def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.ndarray]:
-    """`span_framer_for` without the spans: `<bos> ids <eos>` of every text, concatenated."""
-    frame = span_framer_for(tokenizer)
+    """The tokenizer's span framer without the spans: `<bos> ids <eos>` of every text."""
+    frame = tokenizer.span_framer()
     return lambda texts: frame(texts)[0]
 
 
@@ -201,10 +170,10 @@ def write_token_bins(
     counts = {split: {"stories": 0, "tokens": 0, "bytes": 0} for split in SPLITS}
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        temps = {split: stack.enter_context(atomic_path(folder / f"{split}.bin"))
+        temps = {split: stack.enter_context(atomic_path(bin_file(folder, split)))
                  for split in SPLITS}
         files = {split: stack.enter_context(temps[split].open("wb")) for split in SPLITS}
-        encoded_batches = encode_in_parallel(span_framer_for(tokenizer), batches, val_share, dtype,
+        encoded_batches = encode_in_parallel(tokenizer.span_framer(), batches, val_share, dtype,
                                              workers)
         for batch_no, encoded in enumerate(encoded_batches):
             for split, (ids, stories, utf8_bytes) in encoded.items():
@@ -227,13 +196,13 @@ def write_token_bins(
         "splits": counts,
         "created_at": datetime.now(UTC).isoformat(),
     }
-    write_json_atomic(folder / META_FILE, meta)
+    write_json_atomic(folder / BINS_META_FILE, meta)
     return meta
 
 
 def read_meta(folder: Path) -> dict:
     """`meta.json` of a bins folder; a clear error when it is missing."""
-    path = folder / META_FILE
+    path = folder / BINS_META_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: materialize `token_bins` for this partition")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -242,7 +211,7 @@ def read_meta(folder: Path) -> dict:
 def open_bins(folder: Path, split: str, meta: dict | None = None) -> np.memmap:
     """A read-only memmap of `split`.bin, checked against the token count in `meta.json`."""
     meta = meta or read_meta(folder)
-    path = folder / f"{split}.bin"
+    path = bin_file(folder, split)
     dtype = np.dtype(meta["dtype"])
     expected = meta["splits"][split]["tokens"]
     size = path.stat().st_size if path.is_file() else -1
@@ -291,3 +260,29 @@ def count_ids(ids: np.ndarray, targets: Sequence[int], chunk: int = 1 << 24) -> 
         for target in totals:
             totals[target] += int(np.count_nonzero(part == target))
     return totals
+
+
+def round_trip(folder: Path, tokenizer: Tokenizer, shard_paths: Sequence[Path],
+               stories: int = 5) -> dict:
+    """Check stored bins against their sources: the first `stories` train stories decode back
+    to their text, and each split holds exactly one bos and one eos per story.
+
+    Returns stories_compared, mismatches, framing_ok and the bos/eos counts per split.
+    """
+    meta = read_meta(folder)
+    sources = list(itertools.islice(
+        iter_split_texts(shard_paths, "train", meta["val_share"]), stories))
+    decoded = [tokenizer.decode(ids.tolist()) for ids in split_stories(
+        open_bins(folder, "train", meta), tokenizer.bos_id, tokenizer.eos_id, stories)]
+    mismatches = sum(a != b for a, b in zip(decoded, sources, strict=False))
+    mismatches += abs(len(decoded) - len(sources))
+    framing_ok, counted = True, {}
+    for split in SPLITS:
+        count = meta["splits"][split]["stories"]
+        counted[split] = count_ids(open_bins(folder, split, meta),
+                                   [tokenizer.bos_id, tokenizer.eos_id])
+        expected = ({tokenizer.bos_id: 2 * count} if tokenizer.bos_id == tokenizer.eos_id
+                    else {tokenizer.bos_id: count, tokenizer.eos_id: count})
+        framing_ok &= counted[split] == expected
+    return {"stories_compared": len(decoded), "mismatches": mismatches,
+            "framing_ok": framing_ok, "bos_eos_counts": counted}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tsr_assets.languages import get_language
+from tsr_assets.core.languages import get_language
 from tsr_assets.llm.request_runner import (
     Outcome,
     Rejection,
@@ -17,7 +17,7 @@ from tsr_assets.llm.request_runner import (
     run_requests,
 )
 from tsr_assets.llm.sources import G4FSource, OpenAICompatibleSource
-from tsr_assets.text.story_parsing import snippet, validate_story
+from tsr_assets.stories.parsing import snippet, validate_story
 from tsr_assets_tests.chat_server import (
     ENGLISH_BODY,
     Reply,
@@ -90,13 +90,13 @@ def test_openai_compatible_source_handles_every_scripted_answer(monkeypatch) -> 
         elapsed = time.monotonic() - started
 
     for ok in ("good", "fenced", "429", "500", "nojson"):
-        assert outcomes[ok].story is not None, (ok, outcomes[ok])
-        assert "घर" in outcomes[ok].story
+        assert outcomes[ok].result is not None, (ok, outcomes[ok])
+        assert "घर" in outcomes[ok].result
     assert outcomes["good"].attempts == 1 and outcomes["fenced"].attempts == 1
     assert outcomes["429"].attempts == 2
     assert outcomes["500"].attempts == 3
     assert outcomes["nojson"].attempts == 2
-    assert outcomes["english"].story is None
+    assert outcomes["english"].result is None
     assert outcomes["english"].failure_reason == "wrong_script"
     assert outcomes["empty"].failure_reason in ("empty", "no_json")
     assert outcomes["slow"].failure_reason == "timeout" and outcomes["slow"].attempts == 3
@@ -108,7 +108,7 @@ def test_openai_compatible_source_handles_every_scripted_answer(monkeypatch) -> 
     reasons = {(r.prompt_id, r.reason) for r in rejections}
     assert ("english", "wrong_script") in reasons and ("nojson", "no_json") in reasons
     assert all(len(r.snippet) <= 301 for r in rejections)
-    assert stats.done == len(kinds) and stats.stories == 5
+    assert stats.done == len(kinds) and stats.succeeded == 5
     assert server.auth_headers[0] == "Bearer sk-test-123"
     # 429's Retry-After (0.3 s) was honoured; the three 1-second timeouts ran in parallel.
     assert 0.3 <= elapsed < 6
@@ -123,7 +123,7 @@ def test_concurrency_bound_and_rate_limit() -> None:
     with running_chat_server(slow_good) as server:
         settings = RunnerSettings(concurrency=3, timeout_s=5, **FAST)
         stats, outcomes, _ = run(items, OpenAICompatibleSource(server.base_url, "m"), settings)
-        assert stats.stories == 30 and server.max_in_flight <= 3
+        assert stats.succeeded == 30 and server.max_in_flight <= 3
 
     with running_chat_server(always_good := (lambda p, c: Reply(good_story(p)))) as server:
         assert always_good
@@ -137,7 +137,7 @@ def test_concurrency_bound_and_rate_limit() -> None:
         times = sorted(server.request_times)
     # 20 per second with bursts of at most a tenth of a second's quota: 40 requests take
     # ~1.9 s, and no half-second window holds more than ~10 + 2 requests.
-    assert stats.stories == 40 and elapsed >= 1.7
+    assert stats.succeeded == 40 and elapsed >= 1.7
     busiest = max(sum(1 for t in times if start <= t < start + 0.5) for start in times)
     assert busiest <= 13
 
@@ -149,8 +149,8 @@ def test_g4f_with_base_url_talks_to_the_local_server() -> None:
         settings = RunnerSettings(concurrency=2, timeout_s=20, max_attempts=3, **FAST)
         stats, outcomes, _ = run(items, source, settings)
         assert server.model_listings >= 1
-    assert outcomes["good"].story is not None and "पेड़" in outcomes["good"].story
-    assert outcomes["429"].story is not None and outcomes["429"].attempts >= 2
+    assert outcomes["good"].result is not None and "पेड़" in outcomes["good"].result
+    assert outcomes["429"].result is not None and outcomes["429"].attempts >= 2
     assert outcomes["english"].failure_reason == "wrong_script"
 
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint
-from tsr_assets.model.train import TrainConfig, bits_per_byte, lr_at, train
+from tsr_assets.model.train import train
+from tsr_assets.model.train_config import TrainConfig, bits_per_byte, lr_at
 
 BIN = Path(sys.executable).parent
 FAST = dict(preset="tiny", n_layer=1, n_embd=32, n_head=2, block_size=64, batch_size=8,

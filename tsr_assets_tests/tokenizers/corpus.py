@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from tsr_assets.languages import get_language
-from tsr_assets.text.offline_story_writer import load_sentence_banks, write_offline_story
-from tsr_assets.text.wordlist_parsing import load_wordlists
+from tsr_assets.core.languages import get_language
+from tsr_assets.prompts.wordlists import load_wordlists
+from tsr_assets.stories.offline_writer import load_sentence_banks, write_offline_story
 
 LANGUAGES = ("hindi", "marathi", "bengali")
 

@@ -12,9 +12,9 @@ from tsr_assets.tokenizers.base import TokenizerUnavailable, bins_dtype, frame_i
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
 from tsr_assets.tokenizers.gpt2_tokenizer import GPT2_RANKS_ENV, GPT2Tokenizer
 from tsr_assets.tokenizers.hf_tokenizer import HFTokenizer, hub_source, load_auto_tokenizer
+from tsr_assets.tokenizers.registry import load_tokenizer, save_tokenizer
 from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
-from tsr_assets.tokenizers.stored_tokenizers import load_tokenizer, save_tokenizer
-from tsr_assets.tokenizers.token_bins import framer_for, span_framer_for, split_stories
+from tsr_assets.tokenizers.token_bins import framer_for, split_stories
 from tsr_assets_tests.tokenizers.corpus import LANGUAGES, stories
 from tsr_assets_tests.tokenizers.hf_fixture import train_hf_tokenizer
 
@@ -80,7 +80,7 @@ def test_spans_give_each_storys_framed_length(
     texts = [*stories(language)[:5], "  double  and trailing ", "", *stories(language)[5:9],
              "line\n next"]
     for tok in _all_backends(spm_tokenizers, gpt2, hf_tokenizer, language):
-        framed, spans = span_framer_for(tok)(texts)
+        framed, spans = tok.span_framer()(texts)
         assert spans.tolist() == [len(ids) + 2 for ids in tok.encode_batch(texts)], tok.name
         np.testing.assert_array_equal(framed, framer_for(tok)(texts))
 

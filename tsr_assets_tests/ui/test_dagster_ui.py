@@ -16,9 +16,10 @@ import aiohttp
 import dagster as dg
 import pytest
 
-from tsr_assets.definitions import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, build_definitions
-from tsr_assets.partitions import language_tokenizer_key
-from tsr_assets.paths import REPO_ROOT
+from tsr_assets.core.lake import REPO_ROOT
+from tsr_assets.definitions import build_definitions
+from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
+from tsr_assets.defs.partitions import language_tokenizer_key
 from tsr_assets_tests.ui.headless_chromium import Browser, free_port
 
 SCREENSHOTS = REPO_ROOT / "ui_screenshots"

@@ -1,1 +1,0 @@
-"""Dagster wiring, one module per stage. Logic lives in text/, tokenizers/ and model/."""

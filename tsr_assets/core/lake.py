@@ -1,0 +1,199 @@
+"""Where everything lives: the repository, the data lake, and every folder and file name in it.
+
+The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset and partition:
+
+    wordlists/<language>/wordlists.json
+    prompts/<language>/prompts.parquet
+    stories/<language>/                      journal/, shards/, rejections/, failures/,
+                                             limits.json (see stories/store.py)
+    tokenizer/<language>/<tokenizer>/        tsr_tokenizer.json and the backend's files
+    token_bins/<language>/<tokenizer>/       train.bin, val.bin, meta.json
+    checkpoint/<language>/<tokenizer>/<preset>/
+                                             last.pt, best.pt, metrics.jsonl, summary.json,
+                                             loss_curve.png
+    samples/<language>/<tokenizer>/<preset>/samples.parquet
+    judge_scores/<language>/<tokenizer>/<preset>/judge_scores.parquet, journal/
+    reports/report.md and its PNGs
+    warehouse.duckdb
+
+This module alone knows these names; the trainer, the assets, the reports and the CLI ask it.
+Paths are resolved when asked (not at import), so `TSR_DATA_DIR` can change at any time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR_ENV = "TSR_DATA_DIR"
+
+WORDLISTS_FILE = "wordlists.json"
+PROMPTS_FILE = "prompts.parquet"
+STORY_LIMITS_FILE = "limits.json"
+TOKENIZER_DESCRIPTOR_FILE = "tsr_tokenizer.json"
+BINS_META_FILE = "meta.json"
+SAMPLES_FILE = "samples.parquet"
+JUDGE_SCORES_FILE = "judge_scores.parquet"
+JOURNAL_FOLDER = "journal"
+#: Sub-folders of a story store, by record kind (each holds `part-*.parquet` shards).
+STORY_KIND_FOLDERS = {"story": "shards", "rejection": "rejections", "failure": "failures"}
+REPORT_FILE = "report.md"
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+#: The assets that exist once per model preset, named `<stage>_<preset>`.
+PRESET_STAGES = ("checkpoint", "samples", "judge_scores")
+
+
+def preset_asset(stage: str, preset: str) -> str:
+    """The asset key of one preset's stage: `checkpoint_tiny`, `samples_e512_l6`, ..."""
+    if stage not in PRESET_STAGES:
+        raise ValueError(f"{stage!r} is not a per-preset stage; known: {', '.join(PRESET_STAGES)}")
+    return f"{stage}_{preset}"
+
+
+def data_lake_root() -> Path:
+    """`$TSR_DATA_DIR` if set, else `<repo>/data_lake`."""
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / "data_lake"
+
+
+def bin_file(bins_dir: Path, split: str) -> Path:
+    """`train.bin` or `val.bin` of a token-bins folder."""
+    return bins_dir / f"{split}.bin"
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """The files of one training run's folder (also the trainer's `out_dir`)."""
+
+    folder: Path
+
+    @property
+    def last(self) -> Path:
+        """The latest checkpoint (resume point)."""
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        """The checkpoint with the lowest val loss so far."""
+        return self.folder / "best.pt"
+
+    @property
+    def metrics(self) -> Path:
+        """One JSON line per logged step and per evaluation."""
+        return self.folder / "metrics.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        """The finished run's summary."""
+        return self.folder / "summary.json"
+
+    @property
+    def loss_curve(self) -> Path:
+        """PNG of train and val loss against step."""
+        return self.folder / "loss_curve.png"
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """`best.pt` or `last.pt`; `best` falls back to `last` when no evaluation ran yet."""
+        if which not in ("best", "last"):
+            raise ValueError(f"checkpoint must be 'best' or 'last', not {which!r}")
+        if which == "best" and not self.best.is_file():
+            return self.last
+        return self.best if which == "best" else self.last
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The data lake under `root`: one method per thing an asset writes or reads."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> Lake:
+        """The lake at `$TSR_DATA_DIR` (else `<repo>/data_lake`)."""
+        return cls(data_lake_root())
+
+    def partition_dir(self, asset: str, language: str, tokenizer: str | None = None,
+                      preset: str | None = None) -> Path:
+        """Folder of one partition: `<root>/<asset>/<language>[/<tokenizer>[/<preset>]]`."""
+        path = self.root / asset / language
+        if tokenizer is not None:
+            path = path / tokenizer
+            if preset is not None:
+                path = path / preset
+        elif preset is not None:
+            raise ValueError("a preset folder needs a tokenizer folder above it")
+        return path
+
+    def wordlists_file(self, language: str) -> Path:
+        """The stored word lists of a language."""
+        return self.partition_dir("wordlists", language) / WORDLISTS_FILE
+
+    def prompts_file(self, language: str) -> Path:
+        """The prompts table of a language."""
+        return self.partition_dir("prompts", language) / PROMPTS_FILE
+
+    def stories_dir(self, language: str) -> Path:
+        """The story store of a language (journal, shards, rejections, failures)."""
+        return self.partition_dir("stories", language)
+
+    def story_limits_file(self, language: str) -> Path:
+        """The validation limits the last `stories` run used (read by the stories checks)."""
+        return self.stories_dir(language) / STORY_LIMITS_FILE
+
+    def tokenizer_dir(self, language: str, tokenizer: str) -> Path:
+        """The stored tokenizer of a partition."""
+        return self.partition_dir("tokenizer", language, tokenizer)
+
+    def bins_dir(self, language: str, tokenizer: str) -> Path:
+        """The token bins of a partition."""
+        return self.partition_dir("token_bins", language, tokenizer)
+
+    def bins_meta_file(self, language: str, tokenizer: str) -> Path:
+        """The token bins' `meta.json` (written last, so its presence means complete bins)."""
+        return self.bins_dir(language, tokenizer) / BINS_META_FILE
+
+    def checkpoint(self, language: str, tokenizer: str, preset: str) -> CheckpointFiles:
+        """The training folder of a partition and preset."""
+        return CheckpointFiles(self.partition_dir("checkpoint", language, tokenizer, preset))
+
+    def samples_file(self, language: str, tokenizer: str, preset: str) -> Path:
+        """Samples of a trained model."""
+        return self.partition_dir("samples", language, tokenizer, preset) / SAMPLES_FILE
+
+    def judge_dir(self, language: str, tokenizer: str, preset: str) -> Path:
+        """Judge scores and the LLM judge's journals of a partition and preset."""
+        return self.partition_dir("judge_scores", language, tokenizer, preset)
+
+    def judge_scores_file(self, language: str, tokenizer: str, preset: str) -> Path:
+        """The latest judge's scores in long form."""
+        return self.judge_dir(language, tokenizer, preset) / JUDGE_SCORES_FILE
+
+    def judge_journal(self, language: str, tokenizer: str, preset: str, judge: str,
+                      samples_run: str) -> Path:
+        """The LLM judge's journal for one judge and one samples run."""
+        name = f"{judge.replace('/', '_')}-{samples_run}.jsonl"
+        return self.judge_dir(language, tokenizer, preset) / JOURNAL_FOLDER / name
+
+    def reports_dir(self) -> Path:
+        """Where the report and its images go."""
+        return self.root / "reports"
+
+    def report_file(self) -> Path:
+        """The markdown report."""
+        return self.reports_dir() / REPORT_FILE
+
+    def warehouse_file(self) -> Path:
+        """The DuckDB warehouse."""
+        return self.root / WAREHOUSE_FILE
+
+    def trained_partitions(self) -> list[tuple[str, str, str]]:
+        """(language, tokenizer, preset) of every training folder that has a loss curve."""
+        found = []
+        metrics_name = CheckpointFiles(Path()).metrics.name
+        for metrics in sorted((self.root / "checkpoint").glob(f"*/*/*/{metrics_name}")):
+            preset_dir = metrics.parent
+            found.append((preset_dir.parent.parent.name, preset_dir.parent.name, preset_dir.name))
+        return found

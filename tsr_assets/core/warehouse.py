@@ -1,0 +1,249 @@
+"""The DuckDB warehouse: table definitions and the one way rows get written.
+
+`$TSR_DATA_DIR/warehouse.duckdb` holds one table per measured thing. A partition's rows are
+replaced in one transaction (delete its old rows, insert the new), so re-materializing a
+partition never duplicates rows and a reader never sees half of a partition. DuckDB lets one
+process write at a time; a writer that finds the file locked retries with backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+# New warehouse files are written in a storage format that DuckDB 1.4 and later read, so the
+# duckdb CLI (`pip install duckdb-cli`, 1.5 at the time of writing) can open them.
+STORAGE_COMPATIBILITY = "v1.4.0"
+
+TABLES: dict[str, str] = {
+    "tokenizer_stats": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        tokenizer_name VARCHAR,
+        tokenizer_version VARCHAR,
+        split VARCHAR,
+        stories BIGINT,
+        words BIGINT,
+        chars BIGINT,
+        bytes BIGINT,
+        tokens BIGINT,
+        fertility DOUBLE,
+        chars_per_token DOUBLE,
+        bytes_per_token DOUBLE,
+        single_token_word_share DOUBLE,
+        words_covered_share DOUBLE,
+        vocab_size BIGINT,
+        vocab_used BIGINT,
+        vocab_used_share DOUBLE,
+        fallback_rate DOUBLE,
+        renyi_alpha DOUBLE,
+        renyi_entropy_bits DOUBLE,
+        renyi_efficiency DOUBLE,
+        log_base VARCHAR,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
+    "training_runs": """
+        run_id VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        tokenizer_version VARCHAR,
+        parameters BIGINT,
+        parameters_non_embedding BIGINT,
+        n_layer INTEGER,
+        n_embd INTEGER,
+        n_head INTEGER,
+        block_size INTEGER,
+        vocab_size INTEGER,
+        steps BIGINT,
+        steps_this_run BIGINT,
+        resumed_from_step BIGINT,
+        tokens_seen BIGINT,
+        best_val_loss DOUBLE,
+        final_val_loss DOUBLE,
+        best_val_bits_per_byte DOUBLE,
+        final_val_bits_per_byte DOUBLE,
+        tokens_per_s DOUBLE,
+        mfu DOUBLE,
+        wall_s DOUBLE,
+        stop_reason VARCHAR,
+        device VARCHAR,
+        precision VARCHAR,
+        world_size INTEGER,
+        checkpoint VARCHAR,
+        finished_at TIMESTAMPTZ
+    """,
+    "samples": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        prompt_id VARCHAR NOT NULL,
+        opener_index INTEGER,
+        sample_index INTEGER,
+        opener VARCHAR,
+        continuation VARCHAR,
+        story VARCHAR,
+        tokens INTEGER,
+        ended_at_eos BOOLEAN,
+        seconds DOUBLE,
+        checkpoint_step BIGINT,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ
+    """,
+    "judge_scores": """
+        language VARCHAR NOT NULL,
+        tokenizer VARCHAR NOT NULL,
+        preset VARCHAR NOT NULL,
+        parameters BIGINT,
+        judge VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE,
+        prompt_id VARCHAR NOT NULL,
+        sample_index INTEGER,
+        run_id VARCHAR,
+        created_at TIMESTAMPTZ
+    """,
+}
+
+# Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard
+# errors), joined with the latest training run and the tokenizer statistics.
+VIEWS: dict[str, str] = {
+    "judge_summary": """
+        SELECT language, tokenizer, preset, judge, metric,
+               count(value) AS n,
+               avg(value) AS mean,
+               stddev_samp(value) AS sd,
+               avg(value) - 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_low,
+               avg(value) + 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_high
+        FROM judge_scores
+        GROUP BY language, tokenizer, preset, judge, metric
+    """,
+    "latest_training_runs": """
+        SELECT * FROM training_runs
+        QUALIFY row_number() OVER (PARTITION BY language, tokenizer, preset
+                                   ORDER BY finished_at DESC) = 1
+    """,
+    "tokenizer_comparison": """
+        SELECT s.language, s.preset, s.tokenizer, s.judge, s.metric, s.n, s.mean,
+               s.ci95_low, s.ci95_high,
+               t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte,
+               t.parameters, k.fertility, k.renyi_efficiency
+        FROM judge_summary s
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+        LEFT JOIN tokenizer_stats k USING (language, tokenizer)
+    """,
+    "size_comparison": """
+        SELECT s.language, s.tokenizer, s.preset, t.n_layer, t.n_embd, t.parameters,
+               t.parameters_non_embedding, s.judge, s.metric, s.n, s.mean,
+               s.ci95_low, s.ci95_high,
+               t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte
+        FROM judge_summary s
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+    """,
+}
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process held the warehouse for longer than the wait allowed."""
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False, wait_s: float = 120.0,
+            config: Mapping[str, object] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, retrying while another process holds its lock.
+
+    `config` holds DuckDB settings for the connection. A new file is written in a storage
+    format that DuckDB 1.4 and later read.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            settings = dict(config or {})
+            if not path.exists():
+                settings["storage_compatibility_version"] = STORAGE_COMPATIBILITY
+            con = duckdb.connect(str(path), read_only=read_only, config=settings)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc) or time.monotonic() > deadline:
+                raise WarehouseLocked(
+                    f"{path} stayed locked for {wait_s:.0f}s by another process: {exc}"
+                ) from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table and view that does not exist yet."""
+    for table, columns in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    for view, sql in VIEWS.items():  # replaced every time, so a changed definition lands
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
+
+
+def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
+                      partition: Mapping[str, str], rows: pl.DataFrame) -> int:
+    """Replace the rows of one partition of `table` (matched on `partition`'s columns).
+
+    Runs in one transaction: either the old rows are gone and all new rows are in, or nothing
+    changed. Returns the number of rows inserted.
+    """
+    if table not in TABLES:
+        raise ValueError(f"unknown warehouse table {table!r}; known: {', '.join(TABLES)}")
+    missing = [c for c in partition if c not in rows.columns] if rows.height else []
+    if missing:
+        raise ValueError(f"rows for {table} lack partition columns {missing}")
+    where = " AND ".join(f"{column} = ?" for column in partition)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
+        if rows.height:
+            con.register("incoming_rows", rows.to_arrow())
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+            con.unregister("incoming_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows.height
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+                ) -> pl.DataFrame:
+    """Run a query on an open connection and return a polars frame."""
+    return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())
+
+
+def replace_rows(
+    path: Path, table: str, partition: Mapping[str, str], rows: pl.DataFrame,
+    wait_s: float = 120.0,
+) -> int:
+    """`replace_partition` on the warehouse file at `path` (tables created if missing)."""
+    with connect(path, wait_s=wait_s) as con:
+        ensure_tables(con)
+        return replace_partition(con, table, partition, rows)
+
+
+def query(path: Path, sql: str, params: list | None = None, wait_s: float = 120.0
+          ) -> pl.DataFrame:
+    """Run a query against the warehouse file at `path` and return a polars frame."""
+    with connect(path, wait_s=wait_s) as con:
+        ensure_tables(con)
+        return query_frame(con, sql, params)

@@ -1,0 +1,210 @@
+"""`samples_<preset>` and `judge_scores_<preset>`: stories from a trained model, and ratings."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tsr_assets.core.atomic_files import atomic_path
+from tsr_assets.core.lake import preset_asset
+from tsr_assets.core.languages import get_language
+from tsr_assets.defs.jobs import EVALUATION_GROUP
+from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.resources import DataLakeResource, JudgeResource, WarehouseResource
+from tsr_assets.evaluation.judging import Judgments, automatic_judgments, llm_judgments
+from tsr_assets.evaluation.openers import OpenersError, load_openers
+from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER, sample_openers
+from tsr_assets.model.checkpoints import CheckpointError
+from tsr_assets.model.run_summary import read_summary
+from tsr_assets.model.sample import SamplingSettings, load_model, resolve_device
+from tsr_assets.reports.markdown import markdown_table
+from tsr_assets.tokenizers.registry import load_tokenizer
+
+SAMPLING = SamplingSettings()
+
+
+class SamplesConfig(dg.Config):
+    """How many stories per opener and how tokens are drawn."""
+
+    samples_per_opener: int = Field(default=DEFAULT_SAMPLES_PER_OPENER,
+                                    description="Stories per opener.")
+    temperature: float = Field(default=SAMPLING.temperature,
+                               description="Sampling temperature (0 = greedy).")
+    top_k: int | None = Field(default=SAMPLING.top_k, description="Keep the k most likely tokens.")
+    top_p: float | None = Field(default=SAMPLING.top_p,
+                                description="Nucleus sampling; empty = off.")
+    repetition_penalty: float | None = Field(default=SAMPLING.repetition_penalty,
+                                             description="CTRL-style penalty; empty = off.")
+    max_new_tokens: int = Field(
+        default=SAMPLING.max_new_tokens,
+        description="Most new tokens (also limited by the model's context).")
+    batch_rows: int = Field(default=64, description="Rows (opener x sample) per batch.")
+    seed: int = Field(default=0, description="Sampling seed.")
+    openers_path: str | None = Field(
+        default=None, description="A file with one opener per line instead of the packaged ones.")
+    max_openers: int | None = Field(default=None, description="Use only the first N openers.")
+    checkpoint: str = Field(default="best", description="best or last checkpoint.")
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
+
+    def sampling(self) -> SamplingSettings:
+        """The sampler's settings."""
+        return SamplingSettings(self.temperature, self.top_k, self.top_p,
+                                self.repetition_penalty, self.max_new_tokens)
+
+
+def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+    """`samples_<preset>` (language x tokenizer)."""
+
+    @dg.asset(
+        name=preset_asset("samples", preset),
+        partitions_def=partitions.language_tokenizer,
+        deps=[preset_asset("checkpoint", preset), "tokenizer"],
+        group_name=EVALUATION_GROUP,
+        kinds={"pytorch", "duckdb"},
+        pool="training",
+        description=(
+            f"Stories the `{preset}` model writes from the evaluation openers: k per opener "
+            "(default 3; temperature 0.8, top-k 15, up to 350 new tokens), batched with a "
+            "key/value cache, stopping at eos. Stored as `samples.parquet` under "
+            f"`samples/<language>/<tokenizer>/{preset}/` and in DuckDB `samples`."
+        ),
+    )
+    def samples(
+        context: dg.AssetExecutionContext,
+        config: SamplesConfig,
+        data_lake: DataLakeResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        language_key, key = partition_keys(context)
+        lake = data_lake.lake
+        path = lake.checkpoint(language_key, key, preset).checkpoint(config.checkpoint)
+        try:
+            tok = load_tokenizer(lake.tokenizer_dir(language_key, key))
+            model, state = load_model(path, resolve_device(config.device))
+            openers = load_openers(get_language(language_key), config.openers_path)
+        except (CheckpointError, OpenersError, FileNotFoundError, ValueError) as exc:
+            raise dg.Failure(f"{preset_asset('samples', preset)} {language_key}|{key}: {exc}"
+                             ) from exc
+        trained_with = state["bins_meta"]["tokenizer"]["version"]
+        if trained_with != tok.version:
+            raise dg.Failure(f"{path} was trained with tokenizer {trained_with}, the stored one "
+                             f"is {tok.version}: retrain {preset_asset('checkpoint', preset)}")
+        openers = openers[: config.max_openers] if config.max_openers else openers
+        result = sample_openers(model, tok, openers, config.sampling(),
+                                config.samples_per_opener, config.batch_rows, config.seed)
+        if result.openers_cut_to_fit:
+            context.log.warning(f"{result.openers_cut_to_fit} openers are longer than half the "
+                                "context and were cut to their last tokens")
+        frame = result.frame.with_columns(
+            language=pl.lit(language_key), tokenizer=pl.lit(key), preset=pl.lit(preset),
+            checkpoint_step=pl.lit(state["step"], dtype=pl.Int64),
+            run_id=pl.lit(context.run.run_id), created_at=pl.lit(datetime.now(UTC)))
+        out = lake.samples_file(language_key, key, preset)
+        with atomic_path(out) as tmp:
+            frame.write_parquet(tmp)
+        warehouse.replace_rows("samples", {"language": language_key, "tokenizer": key,
+                                           "preset": preset}, frame)
+        tokens = int(frame["tokens"].sum())
+        preview = frame.head(6).select("prompt_id", "sample_index", "tokens", "story").rows()
+        return dg.MaterializeResult(metadata={
+            "samples": dg.MetadataValue.int(frame.height),
+            "openers": dg.MetadataValue.int(len(openers)),
+            "openers_cut_to_fit": dg.MetadataValue.int(result.openers_cut_to_fit),
+            "new_tokens": dg.MetadataValue.int(tokens),
+            "tokens_per_s": dg.MetadataValue.float(round(tokens / result.seconds, 1)),
+            "ended_at_eos_share": dg.MetadataValue.float(
+                round(float(frame["ended_at_eos"].mean()), 4)),
+            "mean_tokens": dg.MetadataValue.float(round(tokens / frame.height, 1)),
+            "checkpoint": dg.MetadataValue.path(str(path)),
+            "checkpoint_step": dg.MetadataValue.int(state["step"]),
+            "path": dg.MetadataValue.path(str(out)),
+            "preview": dg.MetadataValue.md(
+                markdown_table(preview, ["prompt_id", "sample", "tokens", "story"],
+                               max_chars=240)),
+        })
+
+    return samples
+
+
+def _means_table(warehouse: WarehouseResource, partition: dict[str, str],
+                 metrics: list[str]) -> str:
+    """The judge's means with n and 95% intervals (from the `judge_summary` view)."""
+    summary = warehouse.query(
+        "SELECT metric, n, mean, ci95_low, ci95_high FROM judge_summary WHERE language = ? AND "
+        "tokenizer = ? AND preset = ? AND judge = ?",
+        [partition[k] for k in ("language", "tokenizer", "preset", "judge")])
+    by_metric = {r["metric"]: r for r in summary.iter_rows(named=True)}
+    rows = [[m, by_metric[m]["n"], f"{by_metric[m]['mean']:.3f}",
+             f"[{by_metric[m]['ci95_low']:.3f}, {by_metric[m]['ci95_high']:.3f}]"
+             if by_metric[m]["ci95_low"] is not None else "[nan, nan]"]
+            for m in metrics if m in by_metric]
+    return markdown_table(rows, ["metric", "n", "mean", "95% CI"])
+
+
+def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+    """`judge_scores_<preset>` (language x tokenizer)."""
+
+    @dg.asset(
+        name=preset_asset("judge_scores", preset),
+        partitions_def=partitions.language_tokenizer,
+        deps=[preset_asset("samples", preset)],
+        group_name=EVALUATION_GROUP,
+        kinds={"duckdb"},
+        description=(
+            f"Ratings of `samples_{preset}`. Resource `judge`: the automatic judge (offline "
+            "default: continuity, completeness, script purity, distinct-2, repetition rate, "
+            "length) or an LLM judge (1-10 for context awareness, completeness, grammar, "
+            "fluency, creativity, overall). Long-form rows in DuckDB `judge_scores`; "
+            "re-materializing replaces this partition's rows for the same judge."
+        ),
+    )
+    def judge_scores(
+        context: dg.AssetExecutionContext,
+        data_lake: DataLakeResource,
+        warehouse: WarehouseResource,
+        judge: JudgeResource,
+    ) -> dg.MaterializeResult:
+        language_key, key = partition_keys(context)
+        language, lake = get_language(language_key), data_lake.lake
+        samples_path = lake.samples_file(language_key, key, preset)
+        if not samples_path.is_file():
+            raise dg.Failure(f"{samples_path} not found: materialize "
+                             f"{preset_asset('samples', preset)} for {language_key}|{key} first")
+        samples = pl.read_parquet(samples_path)
+        summary_file = lake.checkpoint(language_key, key, preset).summary
+        parameters = read_summary(summary_file)["parameters"] if summary_file.is_file() else None
+        if judge.source == "automatic":
+            judgments: Judgments = automatic_judgments(samples, language)
+        else:
+            journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
+                                         samples["run_id"][0])
+            judgments = llm_judgments(samples, language, judge.make_source(),
+                                      judge.runner_settings(), journal, judge.repeats,
+                                      log=context.log.info)
+        if judgments.scores.is_empty():
+            first = dict(list(judgments.failures.items())[:5])
+            raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "
+                             f"story could be judged; failures: {first}")
+        partition = {"language": language_key, "tokenizer": key, "preset": preset,
+                     "judge": judge.judge_name}
+        frame = judgments.scores.with_columns(
+            **{k: pl.lit(v) for k, v in partition.items()},
+            parameters=pl.lit(parameters, dtype=pl.Int64), run_id=pl.lit(context.run.run_id),
+            created_at=pl.lit(datetime.now(UTC)))
+        out = lake.judge_scores_file(language_key, key, preset)
+        with atomic_path(out) as tmp:
+            frame.write_parquet(tmp)
+        warehouse.replace_rows("judge_scores", partition, frame)
+        means = _means_table(warehouse, partition,
+                             judgments.scores["metric"].unique(maintain_order=True).to_list())
+        return dg.MaterializeResult(metadata={
+            "judge": judge.judge_name,
+            "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
+            "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
+            "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
+            "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
+            "path": dg.MetadataValue.path(str(out)),
+        })
+
+    return judge_scores

@@ -1,0 +1,43 @@
+"""The three jobs, selected by asset group so a new asset joins its job by its group alone.
+
+Mixed partitions cannot share one run, so the chain is two partitioned jobs and one
+unpartitioned one: a language run, then one run per language x tokenizer, then the report.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+LANGUAGE_JOB = "language_job"
+LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
+REPORTS_JOB = "reports_job"
+
+#: Asset groups, as the UI shows them; each job selects whole groups.
+STORIES_GROUP = "stories"
+TOKENIZERS_GROUP = "tokenizers"
+TRAINING_GROUP = "training"
+EVALUATION_GROUP = "evaluation"
+REPORTS_GROUP = "reports"
+
+
+def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    """`language_job`, `language_tokenizer_job` and `reports_job`."""
+    return [
+        dg.define_asset_job(
+            LANGUAGE_JOB,
+            selection=dg.AssetSelection.groups(STORIES_GROUP),
+            description="Per-language chain: wordlists -> prompts -> stories.",
+        ),
+        dg.define_asset_job(
+            LANGUAGE_TOKENIZER_JOB,
+            selection=dg.AssetSelection.groups(TOKENIZERS_GROUP, TRAINING_GROUP,
+                                               EVALUATION_GROUP),
+            description="Per language x tokenizer chain: tokenizer -> token_bins -> "
+            "tokenizer_stats -> checkpoint_<preset> -> samples_<preset> -> "
+            "judge_scores_<preset>.",
+        ),
+        dg.define_asset_job(
+            REPORTS_JOB, selection=dg.AssetSelection.groups(REPORTS_GROUP),
+            description="Comparison tables and plots from the warehouse.",
+        ),
+    ]

@@ -1,0 +1,190 @@
+"""The platform's resources: the data lake, the DuckDB warehouse, the story LLM, the judge and
+Weights & Biases. Secrets are read from environment variables at run time only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from tsr_assets.core import warehouse as warehouse_tables
+from tsr_assets.core.lake import Lake, data_lake_root
+from tsr_assets.llm.request_runner import RunnerSettings
+from tsr_assets.llm.sources import ChatSource, G4FSource, OpenAICompatibleSource
+
+
+class DataLakeResource(dg.ConfigurableResource):
+    """Root folder of the data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`).
+
+    Every path in it comes from `core/lake.py` (`self.lake`).
+    """
+
+    root: str | None = Field(
+        default=None,
+        description="Data lake folder. Empty: $TSR_DATA_DIR, else <repo>/data_lake.",
+    )
+
+    @property
+    def lake(self) -> Lake:
+        """The data lake's layout under the resolved root."""
+        return Lake(Path(self.root).expanduser().resolve() if self.root else data_lake_root())
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse (default `<data lake>/warehouse.duckdb`).
+
+    `get_connection()` is `DuckDBResource`'s, with two additions the platform needs: a writer
+    that finds the file locked by another process retries with backoff for `lock_wait_s`, and
+    every table and view exists on the connection it yields. Writers also serialize through
+    the `duckdb` concurrency pool.
+    """
+
+    database: str = Field(
+        default="", description="DuckDB file. Empty: <data lake>/warehouse.duckdb.")
+    lock_wait_s: float = Field(default=120.0, description="How long a writer waits for a lock.")
+
+    @property
+    def file(self) -> Path:
+        """The resolved DuckDB file path."""
+        if self.database:
+            return Path(self.database).expanduser().resolve()
+        return Lake.default().warehouse_file()
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with every table and view in place."""
+        with warehouse_tables.connect(self.file, wait_s=self.lock_wait_s,
+                                      config=self.connection_config) as con:
+            warehouse_tables.ensure_tables(con)
+            yield con
+
+    def replace_rows(self, table: str, partition: Mapping[str, str], rows: pl.DataFrame) -> int:
+        """Replace one partition's rows of `table` in one transaction."""
+        with self.get_connection() as con:
+            return warehouse_tables.replace_partition(con, table, partition, rows)
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """Run a query and return a polars frame."""
+        with self.get_connection() as con:
+            return warehouse_tables.query_frame(con, sql, params)
+
+
+class LLMResource(dg.ConfigurableResource):
+    """Where stories come from: the offline writer (default), g4f, or an OpenAI-compatible API.
+
+    The API key is read at run time from the environment variable named by `api_key_env_var`;
+    it is never stored in config, metadata or logs.
+    """
+
+    source: Literal["offline", "openai", "g4f"] = Field(
+        default="offline",
+        description="offline: template writer; openai: any /chat/completions endpoint; g4f.",
+    )
+    base_url: str | None = Field(
+        default=None, description="Endpoint, e.g. http://127.0.0.1:8000/v1 (openai; optional g4f)"
+    )
+    model: str = Field(default="gpt-4o-mini", description="Model name sent to the source.")
+    g4f_provider: str | None = Field(default=None, description="g4f provider class name.")
+    api_key_env_var: str = Field(
+        default="TSR_LLM_API_KEY", description="Environment variable holding the API key."
+    )
+    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    requests_per_minute: float | None = Field(
+        default=None, description="Rate limit; empty for none."
+    )
+    concurrency: int = Field(default=16, description="Requests in flight at most.")
+    timeout_s: float = Field(default=120.0, description="Timeout of one request.")
+    max_attempts: int = Field(default=4, description="Attempts per prompt before it fails.")
+    backoff_base_s: float = Field(default=1.0, description="First retry delay (doubles).")
+    backoff_max_s: float = Field(default=60.0, description="Longest retry delay.")
+    progress_every_s: float = Field(default=30.0, description="Seconds between progress lines.")
+
+    def runner_settings(self) -> RunnerSettings:
+        """The request runner's limits from this configuration."""
+        return RunnerSettings(
+            requests_per_period=self.requests_per_minute,
+            period_s=60.0,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            progress_every_s=self.progress_every_s,
+        )
+
+    def make_source(self) -> ChatSource:
+        """A chat source for `openai` or `g4f` (the offline writer is not a chat source)."""
+        api_key = os.environ.get(self.api_key_env_var) or None
+        if self.source == "openai":
+            if not self.base_url:
+                raise ValueError(
+                    "LLMResource: source 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)"
+                )
+            return OpenAICompatibleSource(
+                self.base_url, self.model, api_key=api_key, temperature=self.temperature,
+                max_connections=self.concurrency,
+            )
+        if self.source == "g4f":
+            return G4FSource(
+                self.model, provider_name=self.g4f_provider, base_url=self.base_url,
+                api_key=api_key,
+            )
+        raise ValueError(f"LLMResource: source {self.source!r} has no chat client")
+
+
+class JudgeResource(LLMResource):
+    """Who rates sampled stories.
+
+    `automatic` (default): offline text metrics, named as such everywhere. `openai` / `g4f`:
+    an LLM judge with the rubric in `evaluation/rubric.py`, with the same rate limit,
+    concurrency and retry settings as story generation. The API key is read at run time from
+    the environment variable named by `api_key_env_var` (default `TSR_JUDGE_API_KEY`).
+    """
+
+    source: Literal["automatic", "openai", "g4f"] = Field(  # type: ignore[assignment]
+        default="automatic",
+        description="automatic: offline metrics; openai: any /chat/completions endpoint; g4f.",
+    )
+    api_key_env_var: str = Field(
+        default="TSR_JUDGE_API_KEY", description="Environment variable holding the API key."
+    )
+    temperature: float | None = Field(
+        default=0.0, description="0 for repeatable judgments; empty where a model refuses it."
+    )
+    repeats: int = Field(default=1, description="Judgments per story, averaged.")
+
+    @property
+    def judge_name(self) -> str:
+        """`automatic`, or `llm:<model>` for an LLM judge."""
+        return "automatic" if self.source == "automatic" else f"llm:{self.model}"
+
+class WandbSettings(dg.ConfigurableResource):
+    """Where training runs log to W&B. The API key comes from an environment variable only.
+
+    Without a key, runs log in offline mode into the checkpoint folder (`wandb sync` later).
+    """
+
+    project: str | None = Field(default=None, description="W&B project; empty: W&B off.")
+    entity: str | None = Field(default=None, description="W&B entity (team or user).")
+    mode: str | None = Field(default=None,
+                             description="online or offline; empty: offline without a key.")
+    api_key: str | None = Field(default=None,
+                                description="Set with EnvVar('WANDB_API_KEY'); never stored.")
+
+    def subprocess_env(self) -> dict[str, str]:
+        """Environment for the trainer process (the key travels only here)."""
+        env = {}
+        if self.api_key:
+            env["WANDB_API_KEY"] = self.api_key
+        if self.entity:
+            env["WANDB_ENTITY"] = self.entity
+        return env

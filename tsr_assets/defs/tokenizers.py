@@ -1,0 +1,293 @@
+"""`tokenizer`, `token_bins` and `tokenizer_stats` (language x tokenizer partitions), and the
+bins round-trip check. Which tokenizers exist is the registry's (`tokenizers/registry.py`)."""
+
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tsr_assets.defs.jobs import TOKENIZERS_GROUP
+from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
+from tsr_assets.reports.markdown import markdown_table
+from tsr_assets.stories.store import shard_files
+from tsr_assets.tokenizers.base import (
+    BuildInputs,
+    Tokenizer,
+    TokenizerSettings,
+    TokenizerUnavailable,
+)
+from tsr_assets.tokenizers.registry import get_backend, load_tokenizer, save_tokenizer
+from tsr_assets.tokenizers.token_bins import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_VAL_SHARE,
+    iter_split_texts,
+    iter_story_batches,
+    open_bins,
+    read_meta,
+    round_trip,
+    split_stories,
+    write_token_bins,
+)
+from tsr_assets.tokenizers.tokenizer_stats import compute_tokenizer_stats
+
+VAL_SHARE_HELP = (
+    "Share of stories (by a hash of prompt_id) held out for validation. Keep it equal in "
+    "`tokenizer` and `token_bins`, so SentencePiece never trains on val stories."
+)
+SHOWN_STATS = ("fertility", "chars_per_token", "bytes_per_token", "single_token_word_share",
+               "vocab_used", "vocab_used_share", "fallback_rate", "renyi_entropy_bits",
+               "renyi_efficiency")
+DEFAULT_SETTINGS = TokenizerSettings()
+#: The assets this module defines, in chain order.
+TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
+
+
+class TokenizerConfig(dg.Config):
+    """How the `spm` tokenizer is trained, and where hub tokenizers are loaded from."""
+
+    vocab_size: int = Field(
+        default=DEFAULT_SETTINGS.vocab_size,
+        description="SentencePiece vocabulary size (an upper bound: small corpora get fewer).",
+    )
+    model_type: Literal["unigram", "bpe"] = Field(default=DEFAULT_SETTINGS.model_type,
+                                                  description="SentencePiece model type.")
+    val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
+    max_train_sentences: int = Field(
+        default=DEFAULT_SETTINGS.max_train_sentences,
+        description="At most this many paragraphs train SentencePiece.",
+    )
+    local_path: str | None = Field(
+        default=None,
+        description="For sarvam/sutra: a local folder with the tokenizer files (else "
+        "$TSR_SARVAM_TOKENIZER / $TSR_SUTRA_TOKENIZER, else the hub id).",
+    )
+
+    def settings(self) -> TokenizerSettings:
+        """The backend-facing settings."""
+        return TokenizerSettings(self.vocab_size, self.model_type, self.max_train_sentences,
+                                 self.local_path)
+
+
+class TokenBinsConfig(dg.Config):
+    """How stories are split and batched into bins."""
+
+    val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
+    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, description="Stories encoded per batch.")
+    workers: int = Field(
+        default=0, ge=0,
+        description="Threads that encode batches; 0 = one per CPU (at most 8).",
+    )
+
+
+def _pieces_preview(tokenizer: Tokenizer, text: str, limit: int = 24) -> str:
+    ids = tokenizer.encode(text)[:limit]
+    pieces = [tokenizer.decode([i]) for i in ids]
+    return markdown_table([[i, repr(p)] for i, p in zip(ids, pieces, strict=True)],
+                          ["id", "decodes to"])
+
+
+def _load_or_fail(data_lake: DataLakeResource, language: str, key: str) -> Tokenizer:
+    try:
+        return load_tokenizer(data_lake.lake.tokenizer_dir(language, key))
+    except (FileNotFoundError, ValueError) as exc:
+        raise dg.Failure(f"{language}|{key}: {exc}") from exc
+
+
+def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`tokenizer`: built by the partition's registered backend and stored in the lake."""
+
+    @dg.asset(
+        partitions_def=partitions.language_tokenizer,
+        deps=["stories"],
+        group_name=TOKENIZERS_GROUP,
+        kinds={"python"},
+    )
+    def tokenizer(
+        context: dg.AssetExecutionContext, config: TokenizerConfig, data_lake: DataLakeResource
+    ) -> dg.MaterializeResult:
+        """The tokenizer of this partition, stored in the data lake for every later stage.
+
+        `spm`: SentencePiece trained on this language's train split (unigram or BPE, byte
+        fallback, bos 1 / eos 2). `byte`: UTF-8 bytes (bos 256, eos 257). `gpt2`: tiktoken's
+        GPT-2 BPE from a local ranks file (`<|endoftext|>` is both bos and eos). `sarvam`,
+        `sutra`: `transformers.AutoTokenizer` from a local folder or the hub, saved here.
+        Other registered backends build their own way.
+        """
+        language, key = partition_keys(context)
+        shards = shard_files(data_lake.lake.stories_dir(language))
+        inputs = BuildInputs(key, lambda: iter_split_texts(shards, "train", config.val_share),
+                             config.settings(), context.log.info)
+        try:
+            tok, source = get_backend(key).build(inputs)
+        except TokenizerUnavailable as exc:
+            raise dg.Failure(description=f"tokenizer {language}|{key}: {exc}",
+                             allow_retries=False) from exc
+        except ValueError as exc:
+            raise dg.Failure(f"tokenizer {language}|{key}: {exc}; materialize `stories` for "
+                             f"{language} first if it has none") from exc
+        folder = data_lake.lake.tokenizer_dir(language, key)
+        descriptor = save_tokenizer(tok, folder, source)
+        sample = next(iter_split_texts(shards, "train", config.val_share), "") if shards else ""
+        sample = sample.split("\n")[0][:120]
+        return dg.MaterializeResult(metadata={
+            "name": descriptor["name"],
+            "version": descriptor["version"],
+            "vocab_size": dg.MetadataValue.int(descriptor["vocab_size"]),
+            "bos_id": dg.MetadataValue.int(descriptor["bos_id"]),
+            "eos_id": dg.MetadataValue.int(descriptor["eos_id"]),
+            "source": source,
+            "path": dg.MetadataValue.path(str(folder)),
+            "sample_pieces": dg.MetadataValue.md(
+                f"`{sample}`\n\n" + _pieces_preview(tok, sample) if sample else "(no stories)"),
+        })
+
+    return tokenizer
+
+
+def build_token_bins_defs(partitions: Partitions) -> list:
+    """`token_bins` and its round-trip check."""
+
+    @dg.asset(
+        partitions_def=partitions.language_tokenizer,
+        deps=["tokenizer", "stories"],
+        group_name=TOKENIZERS_GROUP,
+        kinds={"numpy"},
+    )
+    def token_bins(
+        context: dg.AssetExecutionContext, config: TokenBinsConfig, data_lake: DataLakeResource
+    ) -> dg.MaterializeResult:
+        """`<bos> story <eos>` for every story, concatenated into `train.bin` and `val.bin`.
+
+        nanoGPT's memmap format (`uint16` ids when the vocabulary fits, else `uint32`) plus
+        `meta.json` (tokenizer, dtype, bos/eos, stories, tokens and UTF-8 bytes per split).
+        The split is a hash of prompt_id, so it is stable as stories are added. Stories are
+        encoded in batches (one thread per CPU) and streamed to disk; files are renamed into place
+        when complete.
+        """
+        language, key = partition_keys(context)
+        tok = _load_or_fail(data_lake, language, key)
+        shards = shard_files(data_lake.lake.stories_dir(language))
+        if not shards:
+            raise dg.Failure(f"no stories for {language}: materialize `stories` first")
+        folder = data_lake.lake.bins_dir(language, key)
+        started = time.monotonic()
+        try:
+            meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
+                                    config.val_share, log=context.log.info,
+                                    workers=config.workers or None)
+        except ValueError as exc:
+            raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
+        seconds = time.monotonic() - started
+        splits = meta["splits"]
+        rows = [[split, s["stories"], s["tokens"], s["bytes"],
+                 round(s["tokens"] / s["stories"], 1) if s["stories"] else 0]
+                for split, s in splits.items()]
+        first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
+        return dg.MaterializeResult(metadata={
+            "splits": dg.MetadataValue.md(markdown_table(
+                rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
+            "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
+            "val_tokens": dg.MetadataValue.int(splits["val"]["tokens"]),
+            "dtype": meta["dtype"],
+            "vocab_size": dg.MetadataValue.int(tok.vocab_size),
+            "tokenizer_version": tok.version,
+            "tokens_per_second": dg.MetadataValue.float(
+                round(sum(s["tokens"] for s in splits.values()) / seconds, 1)),
+            "seconds": dg.MetadataValue.float(round(seconds, 2)),
+            "path": dg.MetadataValue.path(str(folder)),
+            "first_story_decoded": dg.MetadataValue.text(
+                tok.decode(first[0].tolist())[:400] if first else ""),
+        })
+
+    @dg.asset_check(asset=token_bins, partitions_def=partitions.language_tokenizer)
+    def token_bins_round_trip(
+        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
+    ) -> dg.AssetCheckResult:
+        """The first stories decode back from `train.bin` to their source text, and every
+        story has exactly one bos and one eos."""
+        language, key = partition_keys(context)
+        lake = data_lake.lake
+        report = round_trip(lake.bins_dir(language, key),
+                            load_tokenizer(lake.tokenizer_dir(language, key)),
+                            shard_files(lake.stories_dir(language)))
+        return dg.AssetCheckResult(
+            passed=report["mismatches"] == 0 and report["framing_ok"],
+            metadata={
+                "stories_compared": report["stories_compared"],
+                "mismatches": report["mismatches"],
+                "framing_ok": report["framing_ok"],
+                "bos_eos_counts": dg.MetadataValue.json(
+                    {s: {str(k): v for k, v in c.items()}
+                     for s, c in report["bos_eos_counts"].items()}),
+            },
+        )
+
+    return [token_bins, token_bins_round_trip]
+
+
+def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`tokenizer_stats`, one warehouse row per partition."""
+
+    @dg.asset(
+        partitions_def=partitions.language_tokenizer,
+        deps=["token_bins"],
+        group_name=TOKENIZERS_GROUP,
+        kinds={"duckdb"},
+        pool="duckdb",
+    )
+    def tokenizer_stats(
+        context: dg.AssetExecutionContext,
+        data_lake: DataLakeResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        """Tokenizer fit on the val split, one row per partition in DuckDB `tokenizer_stats`.
+
+        Fertility (tokens per word), characters and bytes per token, share of words that are
+        one token, vocabulary used, byte-fallback/unknown rate, Rényi entropy at alpha 2.5 (in
+        bits) and Rényi efficiency (entropy / log2 vocabulary). Re-materializing replaces the
+        partition's row.
+        """
+        language, key = partition_keys(context)
+        lake = data_lake.lake
+        tok = _load_or_fail(data_lake, language, key)
+        bins = lake.bins_dir(language, key)
+        meta = read_meta(bins)
+        if meta["tokenizer"]["version"] != tok.version:
+            raise dg.Failure(f"{bins}: bins were made with tokenizer {meta['tokenizer']['version']}"
+                             f", the stored tokenizer is {tok.version}; re-materialize token_bins")
+        texts = list(iter_split_texts(shard_files(lake.stories_dir(language)), "val",
+                                      meta["val_share"]))
+        if len(texts) != meta["splits"]["val"]["stories"]:
+            made = meta["splits"]["val"]["stories"]
+            raise dg.Failure(f"{bins}: {len(texts)} val stories now, {made} when the bins were "
+                             "made; re-materialize token_bins")
+        try:
+            stats = compute_tokenizer_stats(tok, texts, open_bins(bins, "val", meta))
+        except ValueError as exc:
+            raise dg.Failure(f"tokenizer_stats {language}|{key}: {exc}") from exc
+        row = {"language": language, "tokenizer": key, "tokenizer_name": tok.name,
+               "tokenizer_version": tok.version, "split": "val", **stats,
+               "run_id": context.run.run_id, "computed_at": datetime.now(UTC)}
+        warehouse.replace_rows("tokenizer_stats", {"language": language, "tokenizer": key},
+                               pl.DataFrame([row]))
+        table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
+                 for name in SHOWN_STATS]
+        return dg.MaterializeResult(metadata={
+            "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
+            **{name: dg.MetadataValue.float(float(stats[name])) for name in
+               ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token")},
+            "val_stories": dg.MetadataValue.int(stats["stories"]),
+            "warehouse": dg.MetadataValue.path(str(warehouse.file)),
+        })
+
+    return tokenizer_stats
+
+
+def build_tokenizers_defs(partitions: Partitions) -> list:
+    """Every asset and check of the tokenizers group."""
+    return [build_tokenizer_asset(partitions), *build_token_bins_defs(partitions),
+            build_tokenizer_stats_asset(partitions)]

@@ -1,0 +1,144 @@
+"""`checkpoint_<preset>` assets: the trainer launched through Dagster Pipes, one per preset."""
+
+import json
+import sys
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tsr_assets.core.journal import read_jsonl
+from tsr_assets.core.lake import preset_asset
+from tsr_assets.defs.jobs import TRAINING_GROUP
+from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.resources import DataLakeResource, WandbSettings, WarehouseResource
+from tsr_assets.model.presets import get_preset
+from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
+from tsr_assets.model.train_config import TRAIN_DEFAULTS as TRAIN
+from tsr_assets.reports.markdown import markdown_table, png_markdown
+from tsr_assets.reports.plots import loss_curves_png
+
+
+class TrainingConfig(dg.Config):
+    """One training run. Empty fields take the preset's or the trainer's default."""
+
+    max_steps: int = Field(default=TRAIN.max_steps,
+                           description="Stop after this many optimizer steps.")
+    max_seconds: float | None = Field(default=TRAIN.max_seconds,
+                                      description="Wall-clock budget; stops first if shorter.")
+    batch_size: int | None = Field(default=TRAIN.batch_size,
+                                   description="Sequences per micro-batch.")
+    grad_accum: int = Field(default=TRAIN.grad_accum,
+                            description="Micro-batches per optimizer step.")
+    learning_rate: float | None = Field(default=TRAIN.learning_rate,
+                                        description="Peak learning rate.")
+    warmup_steps: int = Field(default=TRAIN.warmup_steps, description="Linear warmup steps.")
+    block_size: int | None = Field(default=TRAIN.block_size,
+                                   description="Context length override.")
+    dropout: float = Field(default=TRAIN.dropout, description="Dropout.")
+    eval_every: int = Field(default=TRAIN.eval_every,
+                            description="Evaluate (and checkpoint) every N steps.")
+    eval_batches: int = Field(default=TRAIN.eval_batches, description="Batches per evaluation.")
+    log_every: int = Field(default=TRAIN.log_every, description="Progress line every N steps.")
+    seed: int = Field(default=TRAIN.seed, description="Seed.")
+    device: str = Field(default=TRAIN.device, description="auto, cpu, cuda or cuda:N.")
+    dtype: str = Field(default=TRAIN.dtype,
+                       description="auto (bf16 on CUDA), float32, bfloat16.")
+    compile: bool = Field(default=TRAIN.compile, description="torch.compile the model.")
+    gpus: int = Field(default=1, description="More than 1: launch with torchrun (DDP).")
+    resume: bool = Field(default=TRAIN.resume, description="Continue from the last checkpoint.")
+    init_from: str | None = Field(default=TRAIN.init_from,
+                                  description="Start from this checkpoint file's weights.")
+    peak_flops: float | None = Field(default=TRAIN.peak_flops,
+                                     description="Device peak FLOP/s for MFU (GPUs known).")
+
+
+def trainer_command(config_json: str, gpus: int) -> list[str]:
+    """The trainer's command line: plain python, or torchrun for several GPUs."""
+    if gpus > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={gpus}", "-m", "tsr_assets.model.train",
+                "--config-json", config_json]
+    return [sys.executable, "-m", "tsr_assets.model.train", "--config-json", config_json]
+
+
+def _metadata(summary: dict, png: bytes) -> dict:
+    table = [[k, readable(summary[k])] for k in SHOWN_FIELDS]
+    mfu = {"mfu": dg.MetadataValue.float(summary["mfu"])} if summary["mfu"] is not None else {}
+    return {
+        **mfu,
+        "summary": dg.MetadataValue.md(markdown_table(table, ["", "value"])),
+        "parameters": dg.MetadataValue.int(summary["parameters"]),
+        "parameters_non_embedding": dg.MetadataValue.int(summary["parameters_non_embedding"]),
+        "steps": dg.MetadataValue.int(summary["steps"]),
+        "tokens_seen": dg.MetadataValue.int(summary["tokens_seen"]),
+        "best_val_loss": dg.MetadataValue.float(summary["best_val_loss"]),
+        "final_val_loss": dg.MetadataValue.float(summary["final_val_loss"]),
+        "val_bits_per_byte": dg.MetadataValue.float(summary["best_val_bits_per_byte"]),
+        "tokens_per_s": dg.MetadataValue.float(round(summary["tokens_per_s"], 1)),
+        "wall_s": dg.MetadataValue.float(round(summary["wall_s"], 2)),
+        "resumed_from_step": summary["resumed_from_step"] or 0,
+        "checkpoint": dg.MetadataValue.path(summary["checkpoint"]),
+        "loss_curve": dg.MetadataValue.md(png_markdown(png, "loss curve")),
+    }
+
+
+def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+    """The `checkpoint_<preset>` asset (language x tokenizer partitions)."""
+    shape = get_preset(preset)
+
+    @dg.asset(
+        name=preset_asset("checkpoint", preset),
+        partitions_def=partitions.language_tokenizer,
+        deps=["token_bins"],
+        group_name=TRAINING_GROUP,
+        kinds={"pytorch"},
+        pool="training",
+        description=(
+            f"GPT `{preset}` ({shape.n_layer} layers, {shape.n_embd} wide, {shape.n_head} heads, "
+            f"context {shape.block_size}) trained on this partition's token bins.\n\n"
+            "Runs `python -m tsr_assets.model.train` (torchrun when `gpus` > 1) through Dagster "
+            "Pipes; progress lines stream into the run's logs. Resumes from the last checkpoint "
+            "after a kill. Writes `last.pt`, `best.pt`, `metrics.jsonl` and `summary.json` under "
+            f"`checkpoint/<language>/<tokenizer>/{preset}/` and a row to DuckDB `training_runs`."
+        ),
+    )
+    def checkpoint(
+        context: dg.AssetExecutionContext,
+        config: TrainingConfig,
+        data_lake: DataLakeResource,
+        warehouse: WarehouseResource,
+        wandb: WandbSettings,
+        pipes_subprocess_client: dg.PipesSubprocessClient,
+    ) -> dg.MaterializeResult:
+        language, key = partition_keys(context)
+        lake = data_lake.lake
+        bins = lake.bins_dir(language, key)
+        if not lake.bins_meta_file(language, key).is_file():
+            raise dg.Failure(f"{lake.bins_meta_file(language, key)} not found: materialize "
+                             f"`token_bins` for {language}|{key} first")
+        files = lake.checkpoint(language, key, preset)
+        train_config = {
+            **config.model_dump(exclude={"gpus"}),
+            "bins_dir": str(bins), "out_dir": str(files.folder), "preset": preset,
+            "tags": {"language": language, "tokenizer": key},
+            "wandb_project": wandb.project, "wandb_mode": wandb.mode,
+            "wandb_run_name": f"{language}-{key}-{preset}",
+        }
+        reported = pipes_subprocess_client.run(
+            command=trainer_command(json.dumps(train_config), config.gpus), context=context,
+            env=wandb.subprocess_env(),
+        ).get_materialize_result()
+        summary = read_summary(files.summary)
+        png = loss_curves_png({preset: list(read_jsonl(files.metrics))},
+                              f"{language} | {key} | {preset}")
+        files.loss_curve.write_bytes(png)
+        row = training_run_row(summary, context.run.run_id, language, key, preset)
+        warehouse.replace_rows("training_runs", {"run_id": context.run.run_id,
+                                                 "language": language, "tokenizer": key,
+                                                 "preset": preset}, pl.DataFrame([row]))
+        # What the trainer reported through Pipes, then the readable versions.
+        return dg.MaterializeResult(metadata={**(reported.metadata or {}),
+                                              **_metadata(summary, png)})
+
+    return checkpoint

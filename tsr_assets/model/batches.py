@@ -1,0 +1,39 @@
+"""Training batches: random contiguous windows of the token bins (nanoGPT's way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tsr_assets.tokenizers.token_bins import SPLITS, open_bins, read_meta
+
+
+class Bins:
+    """The token bins of one (language, tokenizer) as memmaps, and batches drawn from them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.meta = read_meta(folder)
+        self.splits = {split: open_bins(folder, split, self.meta) for split in SPLITS}
+
+    def check_fits(self, block_size: int) -> None:
+        """Both splits must hold more tokens than one window."""
+        for split, ids in self.splits.items():
+            if ids.size <= block_size + 1:
+                raise ValueError(
+                    f"{split}.bin has {ids.size} tokens, fewer than block_size + 1 = "
+                    f"{block_size + 1}; add stories, raise val_share, or lower block_size")
+
+    def batch(self, split: str, batch_size: int, block_size: int, generator: torch.Generator,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """`batch_size` random windows of `block_size` tokens and their next-token targets."""
+        ids = self.splits[split]
+        starts = torch.randint(ids.size - block_size - 1, (batch_size,), generator=generator)
+        windows = np.stack([ids[s:s + block_size + 1] for s in starts.tolist()]).astype(np.int64)
+        xy = torch.from_numpy(windows)
+        x, y = xy[:, :-1], xy[:, 1:]
+        if device.type == "cuda":
+            return (x.pin_memory().to(device, non_blocking=True),
+                    y.pin_memory().to(device, non_blocking=True))
+        return x.to(device), y.to(device)

@@ -1,0 +1,1 @@
+"""Word lists, prompt templates, sampling unique combinations and rendering prompts."""

@@ -1,0 +1,1 @@
+"""The comparison report: markdown tables and PNG plots."""

@@ -1,0 +1,139 @@
+"""The comparison report: tokenizer and size tables with bar charts, and loss curves.
+
+Built from the warehouse's `tokenizer_comparison` and `size_comparison` views and the training
+folders; written as `report.md` with PNGs. Each table names its judge: automatic metrics are
+never presented as LLM ratings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tsr_assets.core.atomic_files import write_bytes_atomic, write_text_atomic
+from tsr_assets.core.journal import read_jsonl
+from tsr_assets.core.lake import REPORT_FILE, Lake
+from tsr_assets.reports.markdown import markdown_table, png_markdown
+from tsr_assets.reports.plots import loss_curves_png, metric_bars_png
+from tsr_assets.stories.store import read_table
+
+TOKENIZER_EXTRA = ["val_loss", "bits_per_byte", "parameters", "fertility", "renyi_efficiency"]
+SIZE_EXTRA = ["parameters", "val_loss", "bits_per_byte"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title, a note on its judge, a table (or none) and a PNG."""
+
+    name: str
+    title: str
+    png: bytes
+    note: str = ""
+    table: str = ""
+
+    def markdown(self) -> str:
+        """The section in `report.md` (the PNG is a file beside it)."""
+        judge = f"Judge: {self.note}.\n\n" if self.note else ""
+        table = f"{self.table}\n\n" if self.table else ""
+        return f"## {self.title}\n\n{judge}{table}![{self.title}]({self.name}.png)\n"
+
+    def metadata_markdown(self) -> str:
+        """The section for the UI, with its PNG embedded."""
+        if not self.table:
+            return png_markdown(self.png, self.title)
+        return (f"**{self.title}** ({self.note})\n\n{self.table}\n\n"
+                f"{png_markdown(self.png, self.title)}")
+
+
+def _cell(row: dict) -> str:
+    if row["mean"] is None:
+        return ""
+    half = ((row["ci95_high"] - row["ci95_low"]) / 2 if row["ci95_high"] is not None
+            else float("nan"))
+    return f"{row['mean']:.3f} ± {half:.3f} (n={row['n']})"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def wide_table(frame: pl.DataFrame, keys: Sequence[str], extra: Sequence[str]) -> str:
+    """One row per `keys` combination, one column per metric ("mean ± CI half-width (n)"),
+    then the `extra` columns: the shape of the original framework's comparison tables."""
+    metrics = list(dict.fromkeys(frame["metric"].to_list()))
+    lines = []
+    for _, group in frame.group_by(list(keys), maintain_order=True):
+        by_metric = {r["metric"]: r for r in group.iter_rows(named=True)}
+        first = group.row(0, named=True)
+        lines.append([first[k] for k in keys]
+                     + [_cell(by_metric[m]) if m in by_metric else "" for m in metrics]
+                     + [_num(first[e], 0 if e.startswith("param") else 3) for e in extra])
+    return markdown_table(lines, [*keys, *metrics, *extra], max_chars=40)
+
+
+def judge_note(judge: str) -> str:
+    """What a judge's numbers are, in words."""
+    return ("automatic metrics (not LLM ratings; see the README for definitions)"
+            if judge == "automatic" else f"LLM judge `{judge}`, scores 1-10")
+
+
+def _comparison(frame: pl.DataFrame, *, title: str, note: str, name: str, keys: list[str],
+                extra: list[str], bars_by: str) -> Section:
+    return Section(name, title, metric_bars_png(frame.to_dicts(), bars_by, title), note,
+                   wide_table(frame, keys, extra))
+
+
+def comparison_sections(tokenizers: pl.DataFrame, sizes: pl.DataFrame) -> list[Section]:
+    """Per judge: a tokenizer table per preset and a size table per tokenizer."""
+    sections = []
+    for (judge,), frame in tokenizers.group_by("judge", maintain_order=True):
+        note, slug = judge_note(judge), judge.replace(":", "_").replace("/", "_")
+        for (preset,), at_preset in frame.group_by("preset", maintain_order=True):
+            sections.append(_comparison(
+                at_preset, title=f"Tokenizer comparison, preset {preset}, judge {judge}",
+                note=note, name=f"tokenizers_{slug}_{preset}", keys=["language", "tokenizer"],
+                extra=TOKENIZER_EXTRA, bars_by="tokenizer"))
+        at_judge = sizes.filter(pl.col("judge") == judge)
+        for (tokenizer,), at_tokenizer in at_judge.group_by("tokenizer", maintain_order=True):
+            sections.append(_comparison(
+                at_tokenizer, title=f"Size comparison, tokenizer {tokenizer}, judge {judge}",
+                note=note, name=f"sizes_{slug}_{tokenizer}", keys=["language", "preset"],
+                extra=SIZE_EXTRA, bars_by="preset"))
+    return sections
+
+
+def loss_curve_sections(lake: Lake) -> list[Section]:
+    """One plot per language x tokenizer with a curve per trained preset."""
+    curves: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for language, tokenizer, preset in lake.trained_partitions():
+        rows = list(read_jsonl(lake.checkpoint(language, tokenizer, preset).metrics))
+        curves.setdefault((language, tokenizer), {})[preset] = rows
+    return [Section(f"loss_{language}_{tokenizer}", f"Loss curves, {language} | {tokenizer}",
+                    loss_curves_png(by_preset, f"Loss curves, {language} | {tokenizer}"))
+            for (language, tokenizer), by_preset in curves.items()]
+
+
+def story_sources(lake: Lake, languages: Sequence[str]) -> dict[str, str]:
+    """Which providers wrote each language's training stories, with counts."""
+    out = {}
+    for language in languages:
+        providers = read_table(lake.stories_dir(language), "story", ["provider"])
+        counts = providers["provider"].value_counts(sort=True).iter_rows()
+        out[language] = ", ".join(f"{n:,} from {p}" for p, n in counts) or "none"
+    return out
+
+
+def write_report(folder: Path, sources: dict[str, str], sections: Sequence[Section]) -> Path:
+    """`report.md` and one PNG per section into `folder`; returns the report's path."""
+    parts = ["# TinyStories Regional report", "",
+             "Stories (training data) per language: "
+             + "; ".join(f"{lang}: {src}" for lang, src in sources.items()), ""]
+    for section in sections:
+        write_bytes_atomic(folder / f"{section.name}.png", section.png)
+        parts.append(section.markdown())
+    report = folder / REPORT_FILE
+    write_text_atomic(report, "\n".join(parts))
+    return report

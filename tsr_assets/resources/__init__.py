@@ -1,1 +1,0 @@
-"""Dagster resources: data lake paths, LLM client, judge, DuckDB warehouse."""

@@ -1,0 +1,126 @@
+"""Importing an existing stories dataset into the story store instead of generating one.
+
+Sources: a local parquet / JSON / JSONL / CSV file, a folder of such files, or a Hugging Face
+dataset name (needs the network or a local HF cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from tsr_assets.core.languages import Language
+from tsr_assets.stories.generation import GenerationReport
+from tsr_assets.stories.parsing import StoryLimits, snippet, validate_story
+from tsr_assets.stories.store import compact, now_utc, open_journal, stored_prompt_ids
+
+SUFFIXES = {".parquet", ".json", ".jsonl", ".ndjson", ".csv"}
+
+
+def imported_prompt_id(text: str) -> str:
+    """A stable id for an imported story (it has no prompt): a hash of its text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8, person=b"import").hexdigest()
+
+
+def _read_file(path: Path, text_column: str) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pl.read_parquet(path)
+    elif suffix in {".jsonl", ".ndjson"}:
+        frame = pl.read_ndjson(path)
+    elif suffix == ".json":
+        frame = pl.read_json(path)
+    elif suffix == ".csv":
+        frame = pl.read_csv(path)
+    else:
+        raise ValueError(f"{path}: unsupported file type; use one of {sorted(SUFFIXES)}")
+    if text_column not in frame.columns:
+        raise ValueError(
+            f"{path}: no column {text_column!r}; columns are {frame.columns}. "
+            "Set `import_text_column` to the column that holds the story text."
+        )
+    return frame.select(pl.col(text_column).cast(pl.String))
+
+
+def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
+    """Texts from a local file or every supported file in a folder (sorted by name)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no {sorted(SUFFIXES)} files in this folder")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise FileNotFoundError(f"{path}: import path not found")
+    for file in files:
+        for text in _read_file(file, text_column).to_series():
+            if text:
+                yield text
+
+
+def iter_hf_texts(dataset: str, text_column: str, split: str = "train") -> Iterator[str]:
+    """Texts from a Hugging Face dataset, streamed; fails fast with a clear message offline."""
+    try:
+        from datasets import load_dataset
+
+        stream = load_dataset(dataset, split=split, streaming=True)
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types when offline
+        raise RuntimeError(
+            f"could not open Hugging Face dataset {dataset!r} ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). Without network access, download it elsewhere and point "
+            "`import_path` at the parquet/JSON files instead."
+        ) from None
+    for row in stream:
+        if text_column not in row:
+            raise ValueError(
+                f"dataset {dataset!r} has no column {text_column!r}; columns are {list(row)}"
+            )
+        if row[text_column]:
+            yield str(row[text_column])
+
+
+def import_stories(
+    language: Language,
+    folder: Path,
+    texts: Iterator[str],
+    provider: str,
+    limits: StoryLimits,
+    limit: int | None = None,
+    log: Callable[[str], None] = print,
+) -> GenerationReport:
+    """Clean and validate existing story texts into the store (ids are hashes of the text)."""
+    compact(folder)
+    done = stored_prompt_ids(folder)
+    report = GenerationReport(provider=provider, model="")
+    with open_journal(folder) as journal:
+        try:
+            for text in texts:
+                if limit is not None and report.requested >= limit:
+                    break
+                report.requested += 1
+                prompt_id = imported_prompt_id(text)
+                if prompt_id in done:
+                    continue
+                story, reason = validate_story(json.dumps({"story": text}), language, limits)
+                if story is None:
+                    report.rejections[reason] = report.rejections.get(reason, 0) + 1
+                    journal.write({"kind": "rejection", "prompt_id": prompt_id, "attempt": 1,
+                                   "reason": reason, "snippet": snippet(text),
+                                   "created_at": now_utc()})
+                    continue
+                done.add(prompt_id)
+                report.generated += 1
+                journal.write({"kind": "story", "prompt_id": prompt_id, "story": story,
+                               "provider": provider, "model": "", "attempts": 1,
+                               "latency_s": 0.0, "created_at": now_utc()})
+        finally:
+            journal.close()
+            compact(folder)
+    log(f"imported {report.generated:,} of {report.requested:,} texts; "
+        f"rejected {report.rejections}")
+    return report

@@ -1,1 +1,0 @@
-"""Pure text functions: parsing, cleaning, script checks, prompt sampling and templates."""

@@ -1,0 +1,126 @@
+"""samples -> judge_scores (automatic and LLM) -> reports, through Dagster, into DuckDB."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from tsr_assets.definitions import build_definitions
+from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB
+from tsr_assets.defs.partitions import language_tokenizer_key
+from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
+from tsr_assets_tests.chat_server import Reply, running_chat_server
+
+OPENERS = 8
+SAMPLES = {"max_openers": OPENERS, "samples_per_opener": 2, "max_new_tokens": 40}
+
+
+def _run(instance, assets, run_config=None, tokenizer="byte"):
+    job = build_definitions().resolve_job_def(LANGUAGE_TOKENIZER_JOB)
+    return job.execute_in_process(
+        instance=instance, partition_key=language_tokenizer_key("hindi", tokenizer),
+        asset_selection=[dg.AssetKey(a) for a in assets], run_config=run_config or {},
+        raise_on_error=False,
+    )
+
+
+def _meta(result, asset: str) -> dict:
+    event = next(m for m in result.get_asset_materialization_events()
+                 if m.asset_key == dg.AssetKey(asset))
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _judge_answer(prompt: str, call: int) -> Reply:
+    # A judge that likes stories with more danda-terminated sentences, and is once garbage.
+    if call == 1 and "opener-" not in prompt and len(prompt) % 5 == 0:
+        return Reply("no scores today")
+    sentences = min(10, 1 + len(re.findall("।", prompt)))
+    return Reply(json.dumps({"context_awareness": sentences, "completeness": 5, "grammar": 6,
+                             "fluency": 7, "creativity": 4, "overall": sentences}))
+
+
+def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> None:
+    language_job = build_definitions().resolve_job_def(LANGUAGE_JOB)
+    assert language_job.execute_in_process(
+        instance=instance, partition_key="hindi",
+        run_config={"ops": {"prompts": {"config": {"count": 60}}}}).success
+    for tokenizer in ("byte", "spm"):
+        assert _run(instance, [*TOKENIZER_ASSETS, "checkpoint_tiny"], {"ops": {
+            "checkpoint_tiny": {"config": {"max_steps": 20, "eval_every": 10,
+                                           "eval_batches": 2, "batch_size": 4}}}},
+            tokenizer).success
+
+    result = _run(instance, ["samples_tiny", "judge_scores_tiny"],
+                  {"ops": {"samples_tiny": {"config": SAMPLES}}})
+    assert result.success
+    samples_meta = _meta(result, "samples_tiny")
+    assert samples_meta["samples"] == OPENERS * 2 and samples_meta["tokens_per_s"] > 0
+    samples = pl.read_parquet(data_lake / "samples" / "hindi" / "byte" / "tiny" /
+                              "samples.parquet")
+    assert samples.height == OPENERS * 2
+    assert (samples["tokens"] <= 40).all()
+    assert (samples["story"] == samples["opener"] + samples["continuation"]).all()
+    judge_meta = _meta(result, "judge_scores_tiny")
+    assert judge_meta["judge"] == "automatic" and judge_meta["judged_stories"] == OPENERS * 2
+    assert "judge: **automatic**" in judge_meta["means"]
+
+    # The same partition judged by an LLM over HTTP adds rows under its own judge name.
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge-secret")
+    with running_chat_server(_judge_answer) as server:
+        llm = _run(instance, ["judge_scores_tiny"], {"resources": {"judge": {"config": {
+            "source": "openai", "base_url": server.base_url, "model": "test-judge",
+            "api_key_env_var": "JUDGE_KEY", "concurrency": 4, "backoff_base_s": 0.01}}}})
+    assert llm.success
+    assert _meta(llm, "judge_scores_tiny")["judge"] == "llm:test-judge"
+    assert set(server.auth_headers) == {"Bearer sk-judge-secret"}
+    logs = " ".join(str(e.user_message) for e in instance.all_logs(llm.run_id))
+    assert "sk-judge-secret" not in logs
+
+    # spm samples with the automatic judge, so tokenizers can be compared.
+    assert _run(instance, ["samples_tiny", "judge_scores_tiny"],
+                {"ops": {"samples_tiny": {"config": SAMPLES}}}, "spm").success
+
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        per_judge = con.execute(
+            "SELECT tokenizer, judge, count(*) FROM judge_scores GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        assert per_judge == [("byte", "automatic", OPENERS * 2 * 6),
+                             ("byte", "llm:test-judge", OPENERS * 2 * 6),
+                             ("spm", "automatic", OPENERS * 2 * 6)]
+        assert con.execute("SELECT count(*) FROM samples").fetchone() == (OPENERS * 2 * 2,)
+        comparison = con.execute(
+            "SELECT tokenizer, n, val_loss, parameters, fertility FROM tokenizer_comparison "
+            "WHERE judge = 'automatic' AND metric = 'length_words' ORDER BY tokenizer"
+        ).fetchall()
+    assert [r[0] for r in comparison] == ["byte", "spm"]
+    assert all(r[1] == OPENERS * 2 and r[2] > 0 and r[3] > 0 and r[4] > 0 for r in comparison)
+
+    # Re-materializing replaces the partition's rows for that judge.
+    assert _run(instance, ["judge_scores_tiny"]).success
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM judge_scores WHERE judge = 'automatic' AND "
+                           "tokenizer = 'byte'").fetchone() == (OPENERS * 2 * 6,)
+
+    report = build_definitions().resolve_job_def(REPORTS_JOB).execute_in_process(
+        instance=instance)
+    assert report.success
+    meta = _meta(report, "reports")
+    text = (data_lake / "reports" / "report.md").read_text()
+    assert "Tokenizer comparison, preset tiny, judge automatic" in text
+    assert "LLM judge `llm:test-judge`, scores 1-10" in text
+    assert "hindi: 60 from offline-template" in text  # which data the models were trained on
+    assert meta["partitions_compared"] == 2
+    assert meta["tokenizers_automatic_tiny"].count("data:image/png;base64,") == 1
+    assert (data_lake / "reports" / "loss_hindi_byte.png").stat().st_size > 1000
+
+
+def test_samples_without_a_checkpoint_fail_with_the_fix(data_lake: Path, instance) -> None:
+    result = _run(instance, ["samples_tiny"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "materialize the `tokenizer` asset" in str(failure.event_specific_data.error)

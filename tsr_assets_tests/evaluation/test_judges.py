@@ -1,0 +1,93 @@
+"""Evaluation openers, the automatic judge and the LLM judge's answer parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tsr_assets.core.languages import get_language
+from tsr_assets.evaluation.automatic_judge import AUTOMATIC_METRICS, automatic_scores, words
+from tsr_assets.evaluation.openers import OpenersError, load_openers
+from tsr_assets.evaluation.rubric import LLM_METRICS, JudgeAnswerError, judge_prompt, parse_scores
+
+
+def test_packaged_openers_are_aligned_across_languages() -> None:
+    counts = {lang: len(load_openers(get_language(lang))) for lang in
+              ("hindi", "marathi", "bengali")}
+    assert set(counts.values()) == {118}
+    first = load_openers(get_language("marathi"))[0]
+    assert first.prompt_id == "opener-000" and first.index == 0
+
+
+def test_user_openers_file_replaces_the_packaged_one(tmp_path: Path) -> None:
+    path = tmp_path / "mine.txt"
+    path.write_text("\ufeff# my openers\nएक दिन राजा ने सोचा।\r\n\n  चिड़िया उड़ गई।  \n",
+                    encoding="utf-8")
+    openers = load_openers(get_language("hindi"), path)
+    assert [o.text for o in openers] == ["एक दिन राजा ने सोचा।", "चिड़िया उड़ गई।"]
+    path.write_text("एक दिन।\nOnce upon a time\n", encoding="utf-8")
+    with pytest.raises(OpenersError, match=r"mine\.txt, line 2.*Devanagari"):
+        load_openers(get_language("hindi"), path)
+    with pytest.raises(OpenersError, match="does not exist"):
+        load_openers(get_language("hindi"), tmp_path / "missing.txt")
+
+
+def test_automatic_scores_by_hand() -> None:
+    hindi = get_language("hindi")
+    opener = "मीरा को बगीचे में एक नक्शा मिला।"
+    continuation = " मीरा ने नक्शा खोला और खोला और खोला और खोला।"
+    scores = automatic_scores(opener, continuation, ended_at_eos=False, language=hindi)
+    assert set(scores) == set(AUTOMATIC_METRICS)
+    # Content words (2+ base letters) of the opener: मीरा, बगीचे, एक, नक्शा, मिला (not को,
+    # में: one letter plus vowel signs); the continuation reuses मीरा and नक्शा.
+    assert scores["continuity"] == pytest.approx(2 / 5)
+    assert scores["completeness"] == 1.0  # ends with the danda
+    assert scores["script_purity"] == 1.0
+    cont = words(continuation)
+    assert cont == ["मीरा", "ने", "नक्शा", "खोला", "और", "खोला", "और", "खोला", "और", "खोला"]
+    bigrams = list(zip(cont, cont[1:], strict=False))
+    assert scores["distinct_2"] == pytest.approx(len(set(bigrams)) / len(bigrams))
+    # Trigrams: 8, of which "खोला और खोला" and "और खोला और" repeat (3 repeats in all).
+    assert scores["repetition_rate"] == pytest.approx(3 / 8)
+    assert scores["length_words"] == 10
+    cut = automatic_scores(opener, " मीरा ने Hello", ended_at_eos=False, language=hindi)
+    assert cut["completeness"] == 0.0 and cut["script_purity"] < 1.0
+    assert automatic_scores(opener, " मीरा", ended_at_eos=True, language=hindi)[
+        "completeness"] == 1.0
+    assert automatic_scores(opener, "", ended_at_eos=False, language=hindi)["length_words"] == 0
+
+
+@pytest.mark.parametrize("raw", [
+    '{"context_awareness": 7, "completeness": 6, "grammar": 8, "fluency": 7, '
+    '"creativity": 5, "overall": 7}',
+    'Here you go:\n```json\n{"Context Awareness": "7", "completeness": 6.0, "grammar": " 8 ", '
+    '"fluency": 7, "creativity": 5, "overall": 7}\n```',
+])
+def test_good_answers_parse(raw: str) -> None:
+    scores = parse_scores(raw)
+    assert list(scores) == list(LLM_METRICS) and scores["grammar"] == 8.0
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    ("I think it is a nice story.", "no_json"),
+    ('{"context_awareness": 7, "grammar": 8}', "missing_keys"),
+    ('{"context_awareness": 11, "completeness": 6, "grammar": 8, "fluency": 7, '
+     '"creativity": 5, "overall": 7}', "out_of_range"),
+    ('{"context_awareness": 0, "completeness": 6, "grammar": 8, "fluency": 7, '
+     '"creativity": 5, "overall": 7}', "out_of_range"),
+    ('{"context_awareness": "seven", "completeness": 6, "grammar": 8, "fluency": 7, '
+     '"creativity": 5, "overall": 7}', "not_numeric"),
+    ('{"context_awareness": true, "completeness": 6, "grammar": 8, "fluency": 7, '
+     '"creativity": 5, "overall": 7}', "not_numeric"),
+])
+def test_bad_answers_are_rejected_with_a_reason(raw: str, reason: str) -> None:
+    with pytest.raises(JudgeAnswerError) as caught:
+        parse_scores(raw)
+    assert caught.value.reason == reason
+
+
+def test_rubric_names_the_language_and_every_metric() -> None:
+    prompt = judge_prompt("Marathi", "एक दिवस", "एक दिवस राजा आला.")
+    assert "Marathi" in prompt and "एक दिवस राजा आला." in prompt
+    assert all(metric in prompt for metric in LLM_METRICS)
