@@ -1,6 +1,7 @@
 """`samples_<preset>` and `judge_scores_<preset>`: stories from a trained model, and ratings."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -8,7 +9,7 @@ from pydantic import Field
 
 from tsr_assets.core.atomic_files import atomic_path
 from tsr_assets.core.lake import preset_asset
-from tsr_assets.core.languages import get_language
+from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, JudgeResource, WarehouseResource
@@ -51,6 +52,27 @@ class SamplesConfig(dg.Config):
         """The sampler's settings."""
         return SamplingSettings(self.temperature, self.top_k, self.top_p,
                                 self.repetition_penalty, self.max_new_tokens)
+
+
+def _samples_metadata(frame: pl.DataFrame, cut: int, seconds: float, openers: int, step: int,
+                      checkpoint: Path, out: Path) -> dict:
+    tokens = int(frame["tokens"].sum())
+    preview = frame.head(6).select("prompt_id", "sample_index", "tokens", "story").rows()
+    return {
+        "samples": dg.MetadataValue.int(frame.height),
+        "openers": dg.MetadataValue.int(openers),
+        "openers_cut_to_fit": dg.MetadataValue.int(cut),
+        "new_tokens": dg.MetadataValue.int(tokens),
+        "tokens_per_s": dg.MetadataValue.float(round(tokens / seconds, 1)),
+        "ended_at_eos_share": dg.MetadataValue.float(
+            round(float(frame["ended_at_eos"].mean()), 4)),
+        "mean_tokens": dg.MetadataValue.float(round(tokens / frame.height, 1)),
+        "checkpoint": dg.MetadataValue.path(str(checkpoint)),
+        "checkpoint_step": dg.MetadataValue.int(step),
+        "path": dg.MetadataValue.path(str(out)),
+        "preview": dg.MetadataValue.md(
+            markdown_table(preview, ["prompt_id", "sample", "tokens", "story"], max_chars=240)),
+    }
 
 
 def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -105,24 +127,9 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
             frame.write_parquet(tmp)
         warehouse.replace_rows("samples", {"language": language_key, "tokenizer": key,
                                            "preset": preset}, frame)
-        tokens = int(frame["tokens"].sum())
-        preview = frame.head(6).select("prompt_id", "sample_index", "tokens", "story").rows()
-        return dg.MaterializeResult(metadata={
-            "samples": dg.MetadataValue.int(frame.height),
-            "openers": dg.MetadataValue.int(len(openers)),
-            "openers_cut_to_fit": dg.MetadataValue.int(result.openers_cut_to_fit),
-            "new_tokens": dg.MetadataValue.int(tokens),
-            "tokens_per_s": dg.MetadataValue.float(round(tokens / result.seconds, 1)),
-            "ended_at_eos_share": dg.MetadataValue.float(
-                round(float(frame["ended_at_eos"].mean()), 4)),
-            "mean_tokens": dg.MetadataValue.float(round(tokens / frame.height, 1)),
-            "checkpoint": dg.MetadataValue.path(str(path)),
-            "checkpoint_step": dg.MetadataValue.int(state["step"]),
-            "path": dg.MetadataValue.path(str(out)),
-            "preview": dg.MetadataValue.md(
-                markdown_table(preview, ["prompt_id", "sample", "tokens", "story"],
-                               max_chars=240)),
-        })
+        return dg.MaterializeResult(metadata=_samples_metadata(
+            frame, result.openers_cut_to_fit, result.seconds, len(openers), state["step"],
+            path, out))
 
     return samples
 
@@ -140,6 +147,14 @@ def _means_table(warehouse: WarehouseResource, partition: dict[str, str],
              if by_metric[m]["ci95_low"] is not None else "[nan, nan]"]
             for m in metrics if m in by_metric]
     return markdown_table(rows, ["metric", "n", "mean", "95% CI"])
+
+
+def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, journal: Path,
+           log) -> Judgments:
+    if judge.source == "automatic":
+        return automatic_judgments(samples, language)
+    return llm_judgments(samples, language, judge.make_source(), judge.runner_settings(),
+                         journal, judge.repeats, log=log)
 
 
 def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -174,14 +189,9 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
         samples = pl.read_parquet(samples_path)
         summary_file = lake.checkpoint(language_key, key, preset).summary
         parameters = read_summary(summary_file)["parameters"] if summary_file.is_file() else None
-        if judge.source == "automatic":
-            judgments: Judgments = automatic_judgments(samples, language)
-        else:
-            journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
-                                         samples["run_id"][0])
-            judgments = llm_judgments(samples, language, judge.make_source(),
-                                      judge.runner_settings(), journal, judge.repeats,
-                                      log=context.log.info)
+        journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
+                                     samples["run_id"][0])
+        judgments = _judge(samples, language, judge, journal, context.log.info)
         if judgments.scores.is_empty():
             first = dict(list(judgments.failures.items())[:5])
             raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "

@@ -7,8 +7,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.core.atomic_files import write_json_atomic
+from tsr_assets.core.lake import Lake
 from tsr_assets.core.languages import get_language
+from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource
@@ -26,6 +27,7 @@ from tsr_assets.prompts.wordlists import (
     load_wordlists,
     read_stored_wordlists,
     resolve_source_dir,
+    save_wordlists,
     stored_wordlists,
     wordlist_problems,
 )
@@ -72,17 +74,8 @@ def build_wordlists_defs(
         except WordlistError as exc:
             raise dg.Failure(description=f"wordlists for {language.key!r}: {exc}") from exc
         out = data_lake.lake.wordlists_file(language.key)
+        save_wordlists(out, lists, language.key)
         counts = lists.counts()
-        write_json_atomic(
-            out,
-            {
-                "language": language.key,
-                "source_dir": str(folder),
-                "counts": counts,
-                "combinations": lists.combination_count,
-                "lists": lists.as_dict(),
-            },
-        )
         preview_rows = [
             [i + 1, *(getattr(lists, n)[i] if i < counts[n] else "" for n in WORDLIST_FILES)]
             for i in range(8)
@@ -102,31 +95,28 @@ def build_wordlists_defs(
             }
         )
 
-    @dg.asset_check(asset=wordlists, partitions_def=partitions.language)
-    def wordlists_valid(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """Stored lists: every entry in the language's script, no duplicates, minimum counts.
+    return [wordlists, *lake_checks(wordlists, partitions.language, [wordlists_valid])]
 
-        Script or duplicate problems are errors; lists shorter than the minimum (fine for a
-        small experiment with your own lists) only warn.
-        """
-        stored = read_stored_wordlists(data_lake.lake.wordlists_file(context.partition_key))
-        problems = wordlist_problems(stored["lists"], get_language(context.partition_key))
-        only_counts = all("fewer than the minimum" in p for p in problems)
-        return dg.AssetCheckResult(
-            passed=not problems,
-            severity=dg.AssetCheckSeverity.WARN if only_counts else dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "problems": dg.MetadataValue.int(len(problems)),
-                "minimum_counts": dg.MetadataValue.json(MIN_COUNTS),
-                "details": dg.MetadataValue.md(
-                    "\n".join(f"- {p}" for p in problems[:30]) or "no problems"
-                ),
-            },
-        )
 
-    return [wordlists, wordlists_valid]
+def wordlists_valid(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """Stored lists: every entry in the language's script, no duplicates, minimum counts.
+
+    Script or duplicate problems are errors; lists shorter than the minimum (fine for a
+    small experiment with your own lists) only warn.
+    """
+    stored = read_stored_wordlists(lake.wordlists_file(language))
+    problems = wordlist_problems(stored["lists"], get_language(language))
+    only_counts = all("fewer than the minimum" in p for p in problems)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN if only_counts else dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "problems": dg.MetadataValue.int(len(problems)),
+            "minimum_counts": dg.MetadataValue.json(MIN_COUNTS),
+            "details": dg.MetadataValue.md(
+                "\n".join(f"- {p}" for p in problems[:30]) or "no problems"),
+        },
+    )
 
 
 class PromptsConfig(dg.Config):

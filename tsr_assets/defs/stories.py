@@ -7,13 +7,15 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.core.languages import get_language
+from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
+from tsr_assets.core.languages import Language, get_language
+from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource
 from tsr_assets.prompts.wordlists import read_stored_wordlists
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.stories.generation import generate_stories
+from tsr_assets.stories.generation import GenerationReport, generate_stories
 from tsr_assets.stories.importing import import_stories, iter_hf_texts, iter_local_texts
 from tsr_assets.stories.parsing import StoryLimits, script_share
 from tsr_assets.stories.store import load_limits, read_table, save_limits
@@ -49,6 +51,55 @@ class StoriesConfig(dg.Config):
         return StoryLimits(self.min_chars, self.max_chars, self.min_script_share)
 
 
+def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
+                        llm: LLMResource, log) -> GenerationReport:
+    """Run the configured source into the language's story store."""
+    folder = lake.stories_dir(language.key)
+    if config.import_path or config.import_hf_dataset:
+        if config.import_path:
+            texts = iter_local_texts(config.import_path, config.import_text_column)
+            provider = f"import:{Path(config.import_path).name}"
+        else:
+            texts = iter_hf_texts(config.import_hf_dataset, config.import_text_column,
+                                  config.import_split)
+            provider = f"import:{config.import_hf_dataset}"
+        try:
+            return import_stories(language, folder, texts, provider, config.limits(),
+                                  config.import_limit, log=log)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            raise dg.Failure(description=f"stories import for {language.key!r}: {exc}") from exc
+    prompts_path = lake.prompts_file(language.key)
+    if not prompts_path.is_file():
+        raise dg.Failure(f"{prompts_path} not found: materialize `prompts` first")
+    features_en = read_stored_wordlists(lake.wordlists_file(language.key))["lists"]["features_en"]
+    return generate_stories(
+        language, folder, prompts_path, features_en,
+        None if llm.source == "offline" else llm.make_source(),
+        llm.runner_settings(), config.limits(), config.max_prompts, log=log,
+    )
+
+
+def _stories_metadata(folder: Path, run: GenerationReport) -> dict:
+    table = read_table(folder, "story")
+    lengths = table["story"].str.len_chars()
+    preview = [[r["prompt_id"], r["provider"], r["story"]] for r in table.head(3).to_dicts()]
+    return {
+        "stories_total": dg.MetadataValue.int(table.height),
+        "generated_this_run": dg.MetadataValue.int(run.generated),
+        "requested_this_run": dg.MetadataValue.int(run.requested),
+        "failed_this_run": dg.MetadataValue.int(sum(run.failures.values())),
+        "failures_by_reason": dg.MetadataValue.json(run.failures),
+        "rejections_by_reason": dg.MetadataValue.json(run.rejections),
+        "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
+        "provider": dg.MetadataValue.text(run.provider),
+        "model": dg.MetadataValue.text(run.model),
+        "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),
+        "path": dg.MetadataValue.path(str(folder / STORY_KIND_FOLDERS["story"])),
+        "preview": dg.MetadataValue.md(
+            markdown_table(preview, ["prompt_id", "provider", "story"], max_chars=160)),
+    }
+
+
 def build_stories_defs(partitions: Partitions) -> list:
     """The `stories` asset and its checks, partitioned by language."""
 
@@ -78,153 +129,91 @@ def build_stories_defs(partitions: Partitions) -> list:
         folder = lake.stories_dir(language.key)
         folder.mkdir(parents=True, exist_ok=True)
         save_limits(lake.story_limits_file(language.key), config.limits())
-        if config.import_path or config.import_hf_dataset:
-            if config.import_path:
-                texts = iter_local_texts(config.import_path, config.import_text_column)
-                provider = f"import:{Path(config.import_path).name}"
-            else:
-                texts = iter_hf_texts(
-                    config.import_hf_dataset, config.import_text_column, config.import_split
-                )
-                provider = f"import:{config.import_hf_dataset}"
-            try:
-                run = import_stories(language, folder, texts, provider, config.limits(),
-                                     config.import_limit, log=context.log.info)
-            except (ValueError, FileNotFoundError, RuntimeError) as exc:
-                raise dg.Failure(
-                    description=f"stories import for {language.key!r}: {exc}"
-                ) from exc
-        else:
-            prompts_path = lake.prompts_file(language.key)
-            if not prompts_path.is_file():
-                raise dg.Failure(f"{prompts_path} not found: materialize `prompts` first")
-            features_en = read_stored_wordlists(lake.wordlists_file(language.key))["lists"][
-                "features_en"]
-            run = generate_stories(
-                language, folder, prompts_path, features_en,
-                None if llm.source == "offline" else llm.make_source(),
-                llm.runner_settings(), config.limits(), config.max_prompts,
-                log=context.log.info,
-            )
-        table = read_table(folder, "story")
-        lengths = table["story"].str.len_chars()
-        preview = [[r["prompt_id"], r["provider"], r["story"]] for r in table.head(3).to_dicts()]
-        return dg.MaterializeResult(
-            metadata={
-                "stories_total": dg.MetadataValue.int(table.height),
-                "generated_this_run": dg.MetadataValue.int(run.generated),
-                "requested_this_run": dg.MetadataValue.int(run.requested),
-                "failed_this_run": dg.MetadataValue.int(sum(run.failures.values())),
-                "failures_by_reason": dg.MetadataValue.json(run.failures),
-                "rejections_by_reason": dg.MetadataValue.json(run.rejections),
-                "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
-                "provider": dg.MetadataValue.text(run.provider),
-                "model": dg.MetadataValue.text(run.model),
-                "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),
-                "path": dg.MetadataValue.path(str(folder / "shards")),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(preview, ["prompt_id", "provider", "story"], max_chars=160)
-                ),
-            }
-        )
+        run = _generate_or_import(config, lake, language, llm, context.log.info)
+        return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
 
-    return [stories, *build_stories_checks(partitions, stories)]
+    return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]
 
 
-def build_stories_checks(partitions: Partitions, stories: dg.AssetsDefinition) -> list:
-    """Partitioned checks on the stored stories dataset."""
+def _stories(lake: Lake, language: str) -> pl.DataFrame:
+    return read_table(lake.stories_dir(language), "story")
 
-    def load(data_lake: DataLakeResource, language: str) -> pl.DataFrame:
-        return read_table(data_lake.lake.stories_dir(language), "story")
 
-    @dg.asset_check(asset=stories, partitions_def=partitions.language)
-    def stories_script_purity(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """Every story reaches the minimum share of letters in the language's own script
-        (`min_script_share` of the run that wrote them, default 90%)."""
-        language = get_language(context.partition_key)
-        minimum = load_limits(data_lake.lake.story_limits_file(language.key)).min_script_share
-        shares = [script_share(s, language) for s in load(data_lake, language.key)["story"]]
-        low = sum(1 for s in shares if s < minimum)
-        return dg.AssetCheckResult(
-            passed=bool(shares) and low == 0,
-            metadata={"stories": len(shares), "below_minimum": low,
-                      "minimum_share": minimum,
-                      "min_share": round(min(shares), 4) if shares else 0.0},
-        )
+def stories_script_purity(lake: Lake, language_key: str) -> dg.AssetCheckResult:
+    """Every story reaches the minimum share of letters in the language's own script
+    (`min_script_share` of the run that wrote them, default 90%)."""
+    language = get_language(language_key)
+    minimum = load_limits(lake.story_limits_file(language.key)).min_script_share
+    shares = [script_share(s, language) for s in _stories(lake, language.key)["story"]]
+    low = sum(1 for s in shares if s < minimum)
+    return dg.AssetCheckResult(
+        passed=bool(shares) and low == 0,
+        metadata={"stories": len(shares), "below_minimum": low, "minimum_share": minimum,
+                  "min_share": round(min(shares), 4) if shares else 0.0},
+    )
 
-    @dg.asset_check(asset=stories, partitions_def=partitions.language)
-    def stories_no_duplicates(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """No prompt_id twice and no story text twice."""
-        table = load(data_lake, context.partition_key)
-        dup_ids = table.height - table["prompt_id"].n_unique()
-        dup_texts = table.height - table["story"].n_unique()
-        return dg.AssetCheckResult(
-            passed=dup_ids == 0 and dup_texts == 0,
-            metadata={"duplicate_prompt_ids": dup_ids, "duplicate_texts": dup_texts},
-        )
 
-    @dg.asset_check(asset=stories, partitions_def=partitions.language)
-    def stories_length_distribution(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """Story lengths in characters: quantiles, and no story outside the run's limits
-        (`min_chars`-`max_chars`, default 200-6000)."""
-        limits = load_limits(data_lake.lake.story_limits_file(context.partition_key))
-        lengths = load(data_lake, context.partition_key)["story"].str.len_chars()
-        quantiles = {f"p{int(q * 100)}": int(lengths.quantile(q) or 0)
-                     for q in (0.05, 0.5, 0.95)}
-        outside = int(((lengths < limits.min_chars) | (lengths > limits.max_chars)).sum())
-        return dg.AssetCheckResult(
-            passed=lengths.len() > 0 and outside == 0,
-            metadata={**quantiles, "outside_limits": outside,
-                      "limits": f"{limits.min_chars}-{limits.max_chars}"},
-        )
+def stories_no_duplicates(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """No prompt_id twice and no story text twice."""
+    table = _stories(lake, language)
+    dup_ids = table.height - table["prompt_id"].n_unique()
+    dup_texts = table.height - table["story"].n_unique()
+    return dg.AssetCheckResult(
+        passed=dup_ids == 0 and dup_texts == 0,
+        metadata={"duplicate_prompt_ids": dup_ids, "duplicate_texts": dup_texts},
+    )
 
-    @dg.asset_check(asset=stories, partitions_def=partitions.language)
-    def stories_use_prompt_words(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """Share of generated stories that contain their prompt's noun (warns below 50%)."""
-        language = context.partition_key
-        prompts_path = data_lake.lake.prompts_file(language)
-        table = load(data_lake, language)
-        if not prompts_path.is_file() or table.is_empty():
-            return dg.AssetCheckResult(passed=True, metadata={"joined": 0})
-        joined = table.join(pl.read_parquet(prompts_path, columns=["prompt_id", "noun", "verb",
-                                                                   "adjective"]), on="prompt_id")
-        shares = {
-            col: float(joined.select(pl.col("story").str.contains(pl.col(col), literal=True)
-                                     ).to_series().mean() or 0.0) if joined.height else 0.0
-            for col in ("noun", "verb", "adjective")
-        }
-        return dg.AssetCheckResult(
-            passed=joined.height == 0 or shares["noun"] >= 0.5,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"joined": joined.height,
-                      **{f"share_with_{k}": round(v, 4) for k, v in shares.items()}},
-        )
 
-    @dg.asset_check(asset=stories, partitions_def=partitions.language)
-    def stories_failure_rate(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """Prompts that failed and still have no story, as a share of all attempted (<= 10%)."""
-        folder = data_lake.lake.stories_dir(context.partition_key)
-        stored = set(load(data_lake, context.partition_key)["prompt_id"].to_list())
-        failed = set(read_table(folder, "failure", ["prompt_id"])["prompt_id"].to_list())
-        open_failures = len(failed - stored)
-        attempted = len(stored | failed)
-        rate = open_failures / attempted if attempted else 0.0
-        return dg.AssetCheckResult(
-            passed=rate <= 0.10,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"open_failures": open_failures, "attempted": attempted,
-                      "failure_rate": round(rate, 4)},
-        )
+def stories_length_distribution(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """Story lengths in characters: quantiles, and no story outside the run's limits
+    (`min_chars`-`max_chars`, default 200-6000)."""
+    limits = load_limits(lake.story_limits_file(language))
+    lengths = _stories(lake, language)["story"].str.len_chars()
+    quantiles = {f"p{int(q * 100)}": int(lengths.quantile(q) or 0) for q in (0.05, 0.5, 0.95)}
+    outside = int(((lengths < limits.min_chars) | (lengths > limits.max_chars)).sum())
+    return dg.AssetCheckResult(
+        passed=lengths.len() > 0 and outside == 0,
+        metadata={**quantiles, "outside_limits": outside,
+                  "limits": f"{limits.min_chars}-{limits.max_chars}"},
+    )
 
-    return [stories_script_purity, stories_no_duplicates, stories_length_distribution,
-            stories_use_prompt_words, stories_failure_rate]
+
+def stories_use_prompt_words(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """Share of generated stories that contain their prompt's noun (warns below 50%)."""
+    prompts_path = lake.prompts_file(language)
+    table = _stories(lake, language)
+    if not prompts_path.is_file() or table.is_empty():
+        return dg.AssetCheckResult(passed=True, metadata={"joined": 0})
+    joined = table.join(pl.read_parquet(prompts_path, columns=["prompt_id", "noun", "verb",
+                                                               "adjective"]), on="prompt_id")
+    shares = {
+        col: float(joined.select(pl.col("story").str.contains(pl.col(col), literal=True)
+                                 ).to_series().mean() or 0.0) if joined.height else 0.0
+        for col in ("noun", "verb", "adjective")
+    }
+    return dg.AssetCheckResult(
+        passed=joined.height == 0 or shares["noun"] >= 0.5,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"joined": joined.height,
+                  **{f"share_with_{k}": round(v, 4) for k, v in shares.items()}},
+    )
+
+
+def stories_failure_rate(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """Prompts that failed and still have no story, as a share of all attempted (<= 10%)."""
+    stored = set(_stories(lake, language)["prompt_id"].to_list())
+    failed = set(read_table(lake.stories_dir(language), "failure", ["prompt_id"])["prompt_id"]
+                 .to_list())
+    open_failures = len(failed - stored)
+    attempted = len(stored | failed)
+    rate = open_failures / attempted if attempted else 0.0
+    return dg.AssetCheckResult(
+        passed=rate <= 0.10,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"open_failures": open_failures, "attempted": attempted,
+                  "failure_rate": round(rate, 4)},
+    )
+
+
+STORIES_CHECKS = (stories_script_purity, stories_no_duplicates, stories_length_distribution,
+                  stories_use_prompt_words, stories_failure_rate)

@@ -9,6 +9,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from tsr_assets.core.lake import Lake
+from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
@@ -203,30 +205,28 @@ def build_token_bins_defs(partitions: Partitions) -> list:
                 tok.decode(first[0].tolist())[:400] if first else ""),
         })
 
-    @dg.asset_check(asset=token_bins, partitions_def=partitions.language_tokenizer)
-    def token_bins_round_trip(
-        context: dg.AssetCheckExecutionContext, data_lake: DataLakeResource
-    ) -> dg.AssetCheckResult:
-        """The first stories decode back from `train.bin` to their source text, and every
-        story has exactly one bos and one eos."""
-        language, key = partition_keys(context)
-        lake = data_lake.lake
-        report = round_trip(lake.bins_dir(language, key),
-                            load_tokenizer(lake.tokenizer_dir(language, key)),
-                            shard_files(lake.stories_dir(language)))
-        return dg.AssetCheckResult(
-            passed=report["mismatches"] == 0 and report["framing_ok"],
-            metadata={
-                "stories_compared": report["stories_compared"],
-                "mismatches": report["mismatches"],
-                "framing_ok": report["framing_ok"],
-                "bos_eos_counts": dg.MetadataValue.json(
-                    {s: {str(k): v for k, v in c.items()}
-                     for s, c in report["bos_eos_counts"].items()}),
-            },
-        )
+    return [token_bins, *lake_checks(token_bins, partitions.language_tokenizer,
+                                     [token_bins_round_trip])]
 
-    return [token_bins, token_bins_round_trip]
+
+def token_bins_round_trip(lake: Lake, key: dg.MultiPartitionKey) -> dg.AssetCheckResult:
+    """The first stories decode back from `train.bin` to their source text, and every
+    story has exactly one bos and one eos."""
+    language, tokenizer = key.keys_by_dimension["language"], key.keys_by_dimension["tokenizer"]
+    report = round_trip(lake.bins_dir(language, tokenizer),
+                        load_tokenizer(lake.tokenizer_dir(language, tokenizer)),
+                        shard_files(lake.stories_dir(language)))
+    return dg.AssetCheckResult(
+        passed=report["mismatches"] == 0 and report["framing_ok"],
+        metadata={
+            "stories_compared": report["stories_compared"],
+            "mismatches": report["mismatches"],
+            "framing_ok": report["framing_ok"],
+            "bos_eos_counts": dg.MetadataValue.json(
+                {s: {str(k): v for k, v in c.items()}
+                 for s, c in report["bos_eos_counts"].items()}),
+        },
+    )
 
 
 def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:

@@ -124,6 +124,59 @@ def backoff_delay(attempt: int, settings: RunnerSettings, rng: random.Random) ->
     return base * rng.uniform(0.5, 1.5)
 
 
+class _Attempts:
+    """Sends one item until it yields a valid result or runs out of attempts."""
+
+    def __init__(self, answer: Callable[[RequestItem], Awaitable[str]], validate: Validator,
+                 settings: RunnerSettings, stats: RunStats,
+                 on_rejection: Callable[[Rejection], None], seed: int) -> None:
+        self.answer, self.validate, self.settings = answer, validate, settings
+        self.stats, self.on_rejection = stats, on_rejection
+        self.limiter = make_limiter(settings)
+        self.rng = random.Random(seed)
+        self.paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
+
+    async def _send(self, item: RequestItem) -> str:
+        wait = self.paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        self.stats.requests += 1
+        return await asyncio.wait_for(self.answer(item), self.settings.timeout_s)
+
+    async def run(self, item: RequestItem) -> Outcome:
+        """The item's outcome after at most `max_attempts` attempts."""
+        last_reason = "unknown"
+        for attempt in range(1, self.settings.max_attempts + 1):
+            started = time.monotonic()
+            try:
+                raw = await self._send(item)
+            except TimeoutError:
+                last_reason = "timeout"
+            except RateLimited as exc:
+                last_reason = exc.reason
+                if exc.retry_after is not None:
+                    self.paused_until = max(self.paused_until,
+                                            time.monotonic() + exc.retry_after)
+                    continue
+            except PermanentError as exc:
+                return Outcome(item.prompt_id, None, attempt, 0.0, f"{exc.reason}: {exc}")
+            except SourceError as exc:
+                last_reason = f"{exc.reason}: {exc}"
+            else:
+                result, reason, snippet = self.validate(raw)
+                if result is not None:
+                    return Outcome(item.prompt_id, result, attempt, time.monotonic() - started)
+                last_reason = reason or "invalid"
+                self.stats.rejections[last_reason] += 1
+                self.on_rejection(Rejection(item.prompt_id, attempt, last_reason, snippet))
+                continue  # a bad answer is retried at once; the rate limiter still applies
+            if attempt < self.settings.max_attempts:
+                await asyncio.sleep(backoff_delay(attempt, self.settings, self.rng))
+        return Outcome(item.prompt_id, None, self.settings.max_attempts, 0.0, last_reason)
+
+
 async def run_requests(
     items: Iterable[RequestItem],
     answer: Callable[[RequestItem], Awaitable[str]],
@@ -138,51 +191,12 @@ async def run_requests(
 ) -> RunStats:
     """Send every item through `answer`, validate, retry within limits, report each outcome."""
     stats = RunStats(total=total)
-    limiter = make_limiter(settings)
-    rng = random.Random(seed)
+    attempts = _Attempts(answer, validate, settings, stats, on_rejection, seed)
     iterator: Iterator[RequestItem] = iter(items)
-    paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
-
-    async def one(item: RequestItem) -> Outcome:
-        nonlocal paused_until
-        last_reason = "unknown"
-        for attempt in range(1, settings.max_attempts + 1):
-            wait = paused_until - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if limiter is not None:
-                await limiter.acquire()
-            stats.requests += 1
-            started = time.monotonic()
-            try:
-                raw = await asyncio.wait_for(answer(item), settings.timeout_s)
-            except TimeoutError:
-                last_reason = "timeout"
-            except RateLimited as exc:
-                last_reason = exc.reason
-                if exc.retry_after is not None:
-                    paused_until = max(paused_until, time.monotonic() + exc.retry_after)
-                    continue
-            except PermanentError as exc:
-                return Outcome(item.prompt_id, None, attempt, 0.0, f"{exc.reason}: {exc}")
-            except SourceError as exc:
-                last_reason = f"{exc.reason}: {exc}"
-            else:
-                latency = time.monotonic() - started
-                result, reason, snippet = validate(raw)
-                if result is not None:
-                    return Outcome(item.prompt_id, result, attempt, latency)
-                last_reason = reason or "invalid"
-                stats.rejections[last_reason] += 1
-                on_rejection(Rejection(item.prompt_id, attempt, last_reason, snippet))
-                continue  # a bad answer is retried at once; the rate limiter still applies
-            if attempt < settings.max_attempts:
-                await asyncio.sleep(backoff_delay(attempt, settings, rng))
-        return Outcome(item.prompt_id, None, settings.max_attempts, 0.0, last_reason)
 
     async def worker() -> None:
         for item in iterator:
-            outcome = await one(item)
+            outcome = await attempts.run(item)
             stats.done += 1
             if outcome.result is not None:
                 stats.succeeded += 1

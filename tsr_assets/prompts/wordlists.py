@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsr_assets.core.atomic_files import write_json_atomic
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.core.text_files import read_utf8_file
 
@@ -184,6 +185,17 @@ def wordlist_problems(
                 f"{name}: {len(entries)} entries, fewer than the minimum {minimums[name]}"
             )
     return problems
+
+
+def save_wordlists(path: Path, lists: Wordlists, language_key: str) -> None:
+    """Store parsed lists as the `wordlists` asset's `wordlists.json` (atomically)."""
+    write_json_atomic(path, {
+        "language": language_key,
+        "source_dir": lists.source_dir,
+        "counts": lists.counts(),
+        "combinations": lists.combination_count,
+        "lists": lists.as_dict(),
+    })
 
 
 def read_stored_wordlists(path: Path) -> dict:
