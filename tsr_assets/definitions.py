@@ -18,7 +18,7 @@ from tsr_assets.defs.resources import (
     DataLakeResource,
     JudgeResource,
     LLMResource,
-    WandbSettings,
+    WandbResource,
     WarehouseResource,
 )
 from tsr_assets.defs.stories import build_stories_defs
@@ -64,7 +64,7 @@ def build_definitions(
         sensors=build_sensors(jobs[LANGUAGE_TOKENIZER_JOB], jobs[REPORTS_JOB],
                               partitions.tokenizer.get_partition_keys()),
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
-                   "warehouse": WarehouseResource(), "wandb": WandbSettings(),
+                   "warehouse": WarehouseResource(), "wandb": WandbResource(),
                    "judge": JudgeResource(),
                    "pipes_subprocess_client": dg.PipesSubprocessClient()},
         executor=executor or dg.in_process_executor,

@@ -167,7 +167,7 @@ class JudgeResource(LLMResource):
         """`automatic`, or `llm:<model>` for an LLM judge."""
         return "automatic" if self.source == "automatic" else f"llm:{self.model}"
 
-class WandbSettings(dg.ConfigurableResource):
+class WandbResource(dg.ConfigurableResource):
     """Where training runs log to W&B. The API key comes from an environment variable only.
 
     Without a key, runs log in offline mode into the checkpoint folder (`wandb sync` later).

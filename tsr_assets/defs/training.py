@@ -11,7 +11,7 @@ from tsr_assets.core.journal import read_jsonl
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
-from tsr_assets.defs.resources import DataLakeResource, WandbSettings, WarehouseResource
+from tsr_assets.defs.resources import DataLakeResource, WandbResource, WarehouseResource
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
 from tsr_assets.model.train_config import TRAIN_DEFAULTS as TRAIN
@@ -108,7 +108,7 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
         config: TrainingConfig,
         data_lake: DataLakeResource,
         warehouse: WarehouseResource,
-        wandb: WandbSettings,
+        wandb: WandbResource,
         pipes_subprocess_client: dg.PipesSubprocessClient,
     ) -> dg.MaterializeResult:
         language, key = partition_keys(context)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 # Other torchrun ranks must not talk to Dagster: drop the Pipes variables before anything
@@ -77,6 +78,29 @@ class Telemetry:
             except Exception as exc:
                 self.log(f"W&B logging stopped: {exc}")
                 self._wandb = None
+
+    def log_artifact(self, name: str, kind: str, paths: list[Path]) -> None:
+        """Upload files as a W&B Artifact when the run is online; offline, say why not.
+
+        Offline runs would copy every checkpoint into the local W&B folder for a later sync,
+        doubling the disk a large model needs, so they skip it. Never fails the run.
+        """
+        if self._wandb is None:
+            return
+        if self._wandb.settings.mode != "online":
+            self.log(f"W&B is {self._wandb.settings.mode}: {name} was not uploaded as an "
+                     "artifact (only online runs upload checkpoints)")
+            return
+        try:
+            import wandb
+
+            artifact = wandb.Artifact(name, type=kind)
+            for path in paths:
+                artifact.add_file(str(path))
+            self._wandb.log_artifact(artifact)
+            self.log(f"W&B artifact {name} ({kind}) uploaded")
+        except Exception as exc:  # W&B is never a hard dependency of a run
+            self.log(f"W&B artifact {name} not uploaded: {type(exc).__name__}: {exc}")
 
     def report_summary(self, summary: dict) -> None:
         """Report the materialization through Pipes (when launched by Dagster)."""

@@ -390,6 +390,9 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
         "metrics": str(run.files.metrics),
     }
     write_json_atomic(run.files.summary, summary)
+    run.telemetry.log_artifact(
+        f"{run.cfg.wandb_run_name or run.cfg.preset}-checkpoint", "model",
+        [run.files.checkpoint("best"), run.files.summary])
     run.telemetry.report_summary(summary)
     return summary
 

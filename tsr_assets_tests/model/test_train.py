@@ -158,7 +158,7 @@ def test_fine_tuning_starts_from_given_weights(byte_bins: Path, tmp_path: Path) 
 
 
 def test_wandb_logs_offline_without_a_key(byte_bins: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
     summary = train(_config(byte_bins, tmp_path, max_steps=3, eval_every=3,
@@ -166,3 +166,6 @@ def test_wandb_logs_offline_without_a_key(byte_bins: Path, tmp_path: Path,
     assert summary["steps"] == 3
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    # Offline runs say they did not upload the checkpoint, and copy no checkpoint.
+    assert "was not uploaded as an artifact" in capsys.readouterr().out
+    assert not list((tmp_path / "wandb").rglob("*.pt"))
