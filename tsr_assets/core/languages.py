@@ -32,6 +32,7 @@ class Language:
         digits: the script's own ten digits, zero first.
         extra_chars: non-ASCII characters that are not in `script_ranges` yet belong to the
             language's text (for example the Devanagari danda that Bengali uses).
+        iso_code: ISO 639-1 code ("hi"), used to find a word list for the lexicon.
         data_dir: folder with the packaged data; default `tsr_assets/data/<key>`.
     """
 
@@ -44,6 +45,7 @@ class Language:
     digits: str
     extra_chars: str = ""
     data_dir: Path | None = field(default=None)
+    iso_code: str = ""
 
     def __post_init__(self) -> None:
         if not self.key or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.key):
@@ -115,6 +117,7 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         script_ranges=DEVANAGARI,
         sentence_terminators=("।", "॥", "?", "!", "."),
         digits="०१२३४५६७८९",
+        iso_code="hi",
     ),
     Language(
         key="marathi",
@@ -124,6 +127,7 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         script_ranges=DEVANAGARI,
         sentence_terminators=(".", "।", "?", "!"),
         digits="०१२३४५६७८९",
+        iso_code="mr",
     ),
     Language(
         key="bengali",
@@ -135,6 +139,7 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         sentence_terminators=("।", "॥", "?", "!"),
         digits="০১২৩৪৫৬৭৮৯",
         extra_chars="।॥",
+        iso_code="bn",
     ),
 )
 

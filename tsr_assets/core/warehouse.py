@@ -110,6 +110,27 @@ TABLES: dict[str, str] = {
         run_id VARCHAR,
         created_at TIMESTAMPTZ
     """,
+    "generation_runs": """
+        run_id VARCHAR NOT NULL,
+        language VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,
+        source VARCHAR,
+        model VARCHAR,
+        requested BIGINT,
+        succeeded BIGINT,
+        failed BIGINT,
+        rejected BIGINT,
+        rejections_by_reason VARCHAR,
+        failures_by_reason VARCHAR,
+        prompt_tokens BIGINT,
+        completion_tokens BIGINT,
+        usage_estimated BOOLEAN,
+        cost DOUBLE,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        outcome VARCHAR,
+        error VARCHAR
+    """,
 }
 
 # Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard

@@ -10,12 +10,19 @@ from pydantic import Field
 from tsr_assets.core.atomic_files import atomic_path
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import Language, get_language
+from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
-from tsr_assets.defs.resources import DataLakeResource, JudgeResource, WarehouseResource
+from tsr_assets.defs.resources import (
+    JUDGE_MAX_TOKENS,
+    DataLakeResource,
+    JudgeResource,
+    WarehouseResource,
+)
 from tsr_assets.evaluation.judging import Judgments, automatic_judgments, llm_judgments
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER, sample_openers
+from tsr_assets.llm.generation_runs import BREAKER_OPEN
 from tsr_assets.model.checkpoints import CheckpointError
 from tsr_assets.model.run_summary import read_summary
 from tsr_assets.model.sample import SamplingSettings, load_model, resolve_device
@@ -153,8 +160,8 @@ def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, jour
            log) -> Judgments:
     if judge.source == "automatic":
         return automatic_judgments(samples, language)
-    return llm_judgments(samples, language, judge.make_source(), judge.runner_settings(),
-                         journal, judge.repeats, log=log)
+    return llm_judgments(samples, language, judge.make_source(JUDGE_MAX_TOKENS),
+                         judge.runner_settings(), journal, judge.repeats, log=log)
 
 
 def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -192,6 +199,13 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
         journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
                                      samples["run_id"][0])
         judgments = _judge(samples, language, judge, journal, context.log.info)
+        if judgments.run is not None:
+            record_generation_run(warehouse, judgments.run, context.run.run_id, language_key)
+            if judgments.run.outcome == BREAKER_OPEN:
+                raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: "
+                                 f"{judgments.run.error}\nJudgments so far are kept in "
+                                 f"{journal}; a rerun asks only for the missing ones.",
+                                 allow_retries=False)
         if judgments.scores.is_empty():
             first = dict(list(judgments.failures.items())[:5])
             raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "
@@ -213,6 +227,7 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
             "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
             "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
             "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
+            **(usage_metadata(judgments.run, "judgment") if judgments.run else {}),
             "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
             "path": dg.MetadataValue.path(str(out)),
         })

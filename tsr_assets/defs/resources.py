@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 import duckdb
@@ -18,8 +18,19 @@ from pydantic import Field
 
 from tsr_assets.core import warehouse as warehouse_tables
 from tsr_assets.core.lake import Lake, data_lake_root
+from tsr_assets.llm.circuit_breaker import BreakerSettings
 from tsr_assets.llm.request_runner import RunnerSettings
-from tsr_assets.llm.sources import ChatSource, G4FSource, OpenAICompatibleSource
+from tsr_assets.llm.sources import (
+    ChatSource,
+    G4FSource,
+    GenerationControls,
+    OpenAICompatibleSource,
+    Prices,
+)
+
+BREAKER = BreakerSettings()
+#: Judgments are one small JSON object.
+JUDGE_MAX_TOKENS = 200
 
 
 class DataLakeResource(dg.ConfigurableResource):
@@ -98,6 +109,21 @@ class LLMResource(dg.ConfigurableResource):
         default="TSR_LLM_API_KEY", description="Environment variable holding the API key."
     )
     temperature: float | None = Field(default=None, description="Sampling temperature.")
+    max_tokens: int | None = Field(
+        default=None, description="Longest answer in tokens. Empty: for stories, sized from "
+        "the prompt template's word target (words x 6 + 64); for the judge, 200.")
+    stop: list[str] = Field(default_factory=list, description="Stop sequences.")
+    system_prompt: str | None = Field(default=None, description="A system message first.")
+    seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    response_format: str | None = Field(
+        default=None, description="json_object: the endpoint's JSON mode, where supported.")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra request fields passed through as is (e.g. vLLM guided_json).")
+    price_input_per_million: float | None = Field(
+        default=None, description="Price per million prompt tokens (for cost figures).")
+    price_output_per_million: float | None = Field(
+        default=None, description="Price per million completion tokens.")
     requests_per_minute: float | None = Field(
         default=None, description="Rate limit; empty for none."
     )
@@ -107,9 +133,16 @@ class LLMResource(dg.ConfigurableResource):
     backoff_base_s: float = Field(default=1.0, description="First retry delay (doubles).")
     backoff_max_s: float = Field(default=60.0, description="Longest retry delay.")
     progress_every_s: float = Field(default=30.0, description="Seconds between progress lines.")
+    breaker_enabled: bool = Field(default=True, description="Stop early when answers are bad.")
+    breaker_first_answers: int = Field(
+        default=BREAKER.first_answers, description="Breaker: judge the first N answers ...")
+    breaker_max_bad_share: float = Field(
+        default=BREAKER.max_bad_share, description="... and open at this share of bad ones.")
+    breaker_max_consecutive_bad: int = Field(
+        default=BREAKER.max_consecutive_bad, description="Breaker: open after N bad in a row.")
 
     def runner_settings(self) -> RunnerSettings:
-        """The request runner's limits from this configuration."""
+        """The request runner's limits, breaker and prices from this configuration."""
         return RunnerSettings(
             requests_per_period=self.requests_per_minute,
             period_s=60.0,
@@ -119,25 +152,33 @@ class LLMResource(dg.ConfigurableResource):
             backoff_base_s=self.backoff_base_s,
             backoff_max_s=self.backoff_max_s,
             progress_every_s=self.progress_every_s,
+            breaker=BreakerSettings(self.breaker_first_answers, self.breaker_max_bad_share,
+                                    self.breaker_max_consecutive_bad, self.breaker_enabled),
+            prices=Prices(self.price_input_per_million, self.price_output_per_million),
         )
 
-    def make_source(self) -> ChatSource:
+    def controls(self, default_max_tokens: int | None = None) -> GenerationControls:
+        """What each request asks of the model (`max_tokens` falls back to the default)."""
+        return GenerationControls(
+            max_tokens=self.max_tokens or default_max_tokens, temperature=self.temperature,
+            stop=tuple(self.stop), system_prompt=self.system_prompt, seed=self.seed,
+            response_format=self.response_format, extra_body=dict(self.extra_body),
+        )
+
+    def make_source(self, default_max_tokens: int | None = None) -> ChatSource:
         """A chat source for `openai` or `g4f` (the offline writer is not a chat source)."""
         api_key = os.environ.get(self.api_key_env_var) or None
+        controls = self.controls(default_max_tokens)
         if self.source == "openai":
             if not self.base_url:
                 raise ValueError(
                     "LLMResource: source 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)"
                 )
-            return OpenAICompatibleSource(
-                self.base_url, self.model, api_key=api_key, temperature=self.temperature,
-                max_connections=self.concurrency,
-            )
+            return OpenAICompatibleSource(self.base_url, self.model, api_key=api_key,
+                                          controls=controls, max_connections=self.concurrency)
         if self.source == "g4f":
-            return G4FSource(
-                self.model, provider_name=self.g4f_provider, base_url=self.base_url,
-                api_key=api_key,
-            )
+            return G4FSource(self.model, provider_name=self.g4f_provider,
+                             base_url=self.base_url, api_key=api_key, controls=controls)
         raise ValueError(f"LLMResource: source {self.source!r} has no chat client")
 
 

@@ -10,12 +10,15 @@ from pydantic import Field
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
-from tsr_assets.defs.resources import DataLakeResource, LLMResource
+from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
+from tsr_assets.llm.generation_runs import GenerationRun
+from tsr_assets.prompts.templates import answer_token_limit
 from tsr_assets.prompts.wordlists import read_stored_wordlists
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.stories.generation import GenerationReport, generate_stories
+from tsr_assets.stories.generation import generate_stories
 from tsr_assets.stories.importing import import_stories, iter_hf_texts, iter_local_texts
 from tsr_assets.stories.parsing import StoryLimits, script_share
 from tsr_assets.stories.store import load_limits, read_table, save_limits
@@ -52,7 +55,7 @@ class StoriesConfig(dg.Config):
 
 
 def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
-                        llm: LLMResource, log) -> GenerationReport:
+                        llm: LLMResource, log) -> GenerationRun:
     """Run the configured source into the language's story store."""
     folder = lake.stories_dir(language.key)
     if config.import_path or config.import_hf_dataset:
@@ -72,14 +75,16 @@ def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
     if not prompts_path.is_file():
         raise dg.Failure(f"{prompts_path} not found: materialize `prompts` first")
     features_en = read_stored_wordlists(lake.wordlists_file(language.key))["lists"]["features_en"]
+    template = pl.read_parquet(prompts_path, columns=["template"], n_rows=1)["template"]
+    max_tokens = answer_token_limit(template[0] if template.len() else "")
     return generate_stories(
         language, folder, prompts_path, features_en,
-        None if llm.source == "offline" else llm.make_source(),
+        None if llm.source == "offline" else llm.make_source(max_tokens),
         llm.runner_settings(), config.limits(), config.max_prompts, log=log,
     )
 
 
-def _stories_metadata(folder: Path, run: GenerationReport) -> dict:
+def _stories_metadata(folder: Path, run: GenerationRun) -> dict:
     table = read_table(folder, "story")
     lengths = table["story"].str.len_chars()
     preview = [[r["prompt_id"], r["provider"], r["story"]] for r in table.head(3).to_dicts()]
@@ -91,6 +96,7 @@ def _stories_metadata(folder: Path, run: GenerationReport) -> dict:
         "failures_by_reason": dg.MetadataValue.json(run.failures),
         "rejections_by_reason": dg.MetadataValue.json(run.rejections),
         "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
+        **usage_metadata(run, "story"),
         "provider": dg.MetadataValue.text(run.provider),
         "model": dg.MetadataValue.text(run.model),
         "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),
@@ -114,6 +120,7 @@ def build_stories_defs(partitions: Partitions) -> list:
         config: StoriesConfig,
         data_lake: DataLakeResource,
         llm: LLMResource,
+        warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         """Children's stories for each prompt, cleaned and validated, in the language's script.
 
@@ -130,6 +137,13 @@ def build_stories_defs(partitions: Partitions) -> list:
         folder.mkdir(parents=True, exist_ok=True)
         save_limits(lake.story_limits_file(language.key), config.limits())
         run = _generate_or_import(config, lake, language, llm, context.log.info)
+        record_generation_run(warehouse, run, context.run.run_id, language.key)
+        if run.failed:
+            stored = read_table(folder, "story", ["prompt_id"]).height
+            raise dg.Failure(
+                description=f"stories for {language.key}: {run.error}\nEverything written is "
+                f"kept ({stored:,} stories stored); a rerun continues with the prompts that "
+                "have no story yet.", allow_retries=False)
         return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
 
     return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]

@@ -22,24 +22,11 @@ from __future__ import annotations
 import unicodedata
 
 from tsr_assets.core.languages import Language
+from tsr_assets.core.words import words
 from tsr_assets.stories.parsing import script_share
 
 AUTOMATIC_METRICS = ("continuity", "completeness", "script_purity", "distinct_2",
                      "repetition_rate", "length_words")
-
-
-def words(text: str) -> list[str]:
-    """Whitespace-separated words with surrounding punctuation removed (empty ones dropped)."""
-    out = []
-    for token in text.split():
-        start, end = 0, len(token)
-        while start < end and unicodedata.category(token[start])[0] in "PS":
-            start += 1
-        while end > start and unicodedata.category(token[end - 1])[0] in "PS":
-            end -= 1
-        if start < end:
-            out.append(token[start:end])
-    return out
 
 
 def _base_letters(word: str) -> int:

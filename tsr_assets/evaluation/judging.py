@@ -15,6 +15,7 @@ import polars as pl
 from tsr_assets.core.languages import Language
 from tsr_assets.evaluation.automatic_judge import automatic_scores
 from tsr_assets.evaluation.llm_judging import StoryToJudge, judge_stories
+from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import RunnerSettings
 from tsr_assets.llm.sources import ChatSource
 
@@ -28,6 +29,8 @@ class Judgments:
 
     scores: pl.DataFrame
     failures: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: Requests, tokens and cost of an LLM judge (None for the automatic judge).
+    run: GenerationRun | None = None
 
     @property
     def judged_samples(self) -> int:
@@ -78,4 +81,4 @@ def llm_judgments(
                            log=log)
     per_sample = {keyed[key]: scores for key, scores in report.scores.items()}
     failures = {keyed[key]: reason for key, reason in report.failures.items()}
-    return Judgments(_long_form(per_sample), failures)
+    return Judgments(_long_form(per_sample), failures, report.run)

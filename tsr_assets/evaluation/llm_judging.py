@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.evaluation.rubric import JudgeAnswerError, judge_prompt, parse_scores
+from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings, run_requests
 from tsr_assets.llm.sources import ChatSource
 
@@ -38,6 +39,7 @@ class JudgingReport:
     judged_before: int = 0
     requests: int = 0
     rejections: Counter = field(default_factory=Counter)
+    run: GenerationRun | None = None
 
 
 def judged_before(journal: Path) -> dict[tuple[str, int], dict[str, float]]:
@@ -70,6 +72,7 @@ def judge_stories(
     todo = [RequestItem(f"{s.key}|{r}", judge_prompt(language_name, s.opener, s.story))
             for s in stories for r in range(repeats) if (s.key, r) not in done]
     report = JudgingReport(judged_before=len({k for k, _ in done if k in by_key}))
+    record = GenerationRun("judge", source.provider, source.model, requested=len(todo))
     log(f"judging {len(stories)} stories x {repeats}: {len(done)} judgments in the journal, "
         f"{len(todo)} to request from {source.provider} ({source.model})")
     last_failure: dict[str, str] = {}
@@ -79,7 +82,10 @@ def judge_stories(
             key, repeat = outcome.prompt_id.rsplit("|", 1)
             if outcome.result is not None:
                 scores = done[(key, int(repeat))] = json.loads(outcome.result)
-                writer.write({"key": key, "repeat": int(repeat), "scores": scores})
+                writer.write({"key": key, "repeat": int(repeat), "scores": scores,
+                              "prompt_tokens": outcome.usage.prompt_tokens,
+                              "completion_tokens": outcome.usage.completion_tokens,
+                              "usage_estimated": outcome.usage.estimated})
             else:
                 last_failure[key] = outcome.failure_reason or "unknown"
                 writer.write({"key": key, "repeat": int(repeat), "failure": last_failure[key]})
@@ -95,6 +101,7 @@ def judge_stories(
         stats = asyncio.run(run())
     report.requests = stats.requests
     report.rejections = stats.rejections
+    report.run = record.conclude(stats)
     _average_into(report, done, list(by_key), last_failure)
     return report
 

@@ -2,7 +2,9 @@
 
 Work is pulled lazily from an iterator by `concurrency` worker coroutines, so memory does not
 grow with the number of prompts. Every prompt ends in exactly one `Outcome`: a result, or a
-failure with its reason after at most `max_attempts` attempts. Nothing loops forever.
+failure with its reason after at most `max_attempts` attempts. Nothing loops forever, and a
+circuit breaker stops the run early when a source clearly does not work (`stats.breaker`):
+prompts still pending then get no outcome, so a rerun sends them again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from tsr_assets.llm.sources import PermanentError, RateLimited, SourceError
+from tsr_assets.llm.circuit_breaker import BreakerSettings, CircuitBreaker
+from tsr_assets.llm.sources import (
+    ChatAnswer,
+    PermanentError,
+    Prices,
+    RateLimited,
+    SourceError,
+    Usage,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class Rejection:
     attempt: int
     reason: str
     snippet: str
+    usage: Usage = Usage()
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class Outcome:
     attempts: int
     latency_s: float
     failure_reason: str | None = None
+    #: Tokens of the accepted answer (rejected attempts are in their `Rejection`s).
+    usage: Usage = Usage()
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class RunnerSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     progress_every_s: float = 30.0
+    breaker: BreakerSettings = BreakerSettings()
+    prices: Prices = Prices()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -82,6 +97,9 @@ class RunStats:
     failures: Counter = field(default_factory=Counter)
     rejections: Counter = field(default_factory=Counter)
     requests: int = 0
+    usage: Usage = Usage()
+    prices: Prices = Prices()
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -89,15 +107,25 @@ class RunStats:
         """Seconds since the run started."""
         return time.monotonic() - self.started
 
+    @property
+    def cost(self) -> float | None:
+        """What the answers so far cost (None without prices)."""
+        return self.prices.cost(self.usage)
+
     def progress_line(self) -> str:
-        """done / total, results per minute, ETA and failures so far."""
+        """done / total, results per minute, ETA, failures, tokens/s and cost so far."""
         rate = self.done / self.elapsed_s * 60 if self.elapsed_s > 0 else 0.0
         left = self.total - self.done
         eta = f"{left / rate:.1f} min" if rate > 0 else "unknown"
+        tokens_per_s = (self.usage.completion_tokens / self.elapsed_s
+                        if self.elapsed_s > 0 else 0.0)
+        cost = f", cost so far {self.cost:,.4f}" if self.cost is not None else ""
+        estimated = " (estimated)" if self.usage.estimated else ""
         return (
             f"{self.done:,}/{self.total:,} done, {self.succeeded:,} succeeded, "
             f"{rate:,.1f}/min, ETA {eta}, failures {sum(self.failures.values()):,}, "
-            f"rejected answers {sum(self.rejections.values()):,}"
+            f"rejected answers {sum(self.rejections.values()):,}, "
+            f"{tokens_per_s:,.0f} completion tokens/s{estimated}{cost}"
         )
 
 
@@ -124,11 +152,26 @@ def backoff_delay(attempt: int, settings: RunnerSettings, rng: random.Random) ->
     return base * rng.uniform(0.5, 1.5)
 
 
+def failure_label(exc: SourceError | TimeoutError) -> str:
+    """A short, countable name for a failed request (the breaker's reasons)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    text = str(exc)
+    if "connection failed" in text or "Connect" in text:
+        return "connection_failed"
+    for status, label in (("401", "auth"), ("403", "auth"), ("404", "not_found")):
+        if f"HTTP {status}" in text:
+            return label
+    if "HTTP 5" in text:
+        return "server_error"
+    return exc.reason
+
+
 class _Attempts:
     """Sends one item until it yields a valid result or runs out of attempts."""
 
-    def __init__(self, answer: Callable[[RequestItem], Awaitable[str]], validate: Validator,
-                 settings: RunnerSettings, stats: RunStats,
+    def __init__(self, answer: Callable[[RequestItem], Awaitable[ChatAnswer]],
+                 validate: Validator, settings: RunnerSettings, stats: RunStats,
                  on_rejection: Callable[[Rejection], None], seed: int) -> None:
         self.answer, self.validate, self.settings = answer, validate, settings
         self.stats, self.on_rejection = stats, on_rejection
@@ -136,7 +179,7 @@ class _Attempts:
         self.rng = random.Random(seed)
         self.paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
 
-    async def _send(self, item: RequestItem) -> str:
+    async def _send(self, item: RequestItem) -> ChatAnswer:
         wait = self.paused_until - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -145,15 +188,33 @@ class _Attempts:
         self.stats.requests += 1
         return await asyncio.wait_for(self.answer(item), self.settings.timeout_s)
 
-    async def run(self, item: RequestItem) -> Outcome:
-        """The item's outcome after at most `max_attempts` attempts."""
+    def _judge_answer(self, item: RequestItem, attempt: int, answer: ChatAnswer,
+                      latency: float) -> tuple[Outcome | None, str]:
+        """The outcome of an accepted answer, or None and the rejection's reason."""
+        self.stats.usage += answer.usage
+        if answer.finish_reason == "length":
+            result, reason, snippet = None, "truncated", answer.text[-300:]
+        else:
+            result, reason, snippet = self.validate(answer.text)
+        if result is not None:
+            self.stats.breaker.record(True)
+            return Outcome(item.prompt_id, result, attempt, latency, usage=answer.usage), ""
+        reason = reason or "invalid"
+        self.stats.rejections[reason] += 1
+        self.stats.breaker.record(False, reason, snippet)
+        self.on_rejection(Rejection(item.prompt_id, attempt, reason, snippet, answer.usage))
+        return None, reason
+
+    async def run(self, item: RequestItem) -> Outcome | None:
+        """The item's outcome after at most `max_attempts` attempts; None when the breaker
+        opened before it finished (the item is left for the next run)."""
         last_reason = "unknown"
         for attempt in range(1, self.settings.max_attempts + 1):
+            if self.stats.breaker.is_open:
+                return None
             started = time.monotonic()
             try:
-                raw = await self._send(item)
-            except TimeoutError:
-                last_reason = "timeout"
+                answer = await self._send(item)
             except RateLimited as exc:
                 last_reason = exc.reason
                 if exc.retry_after is not None:
@@ -161,16 +222,17 @@ class _Attempts:
                                             time.monotonic() + exc.retry_after)
                     continue
             except PermanentError as exc:
+                self.stats.breaker.record(False, failure_label(exc), str(exc))
                 return Outcome(item.prompt_id, None, attempt, 0.0, f"{exc.reason}: {exc}")
-            except SourceError as exc:
-                last_reason = f"{exc.reason}: {exc}"
+            except (SourceError, TimeoutError) as exc:
+                self.stats.breaker.record(False, failure_label(exc), str(exc))
+                last_reason = ("timeout" if isinstance(exc, TimeoutError)
+                               else f"{exc.reason}: {exc}")
             else:
-                result, reason, snippet = self.validate(raw)
-                if result is not None:
-                    return Outcome(item.prompt_id, result, attempt, time.monotonic() - started)
-                last_reason = reason or "invalid"
-                self.stats.rejections[last_reason] += 1
-                self.on_rejection(Rejection(item.prompt_id, attempt, last_reason, snippet))
+                outcome, last_reason = self._judge_answer(item, attempt, answer,
+                                                          time.monotonic() - started)
+                if outcome is not None:
+                    return outcome
                 continue  # a bad answer is retried at once; the rate limiter still applies
             if attempt < self.settings.max_attempts:
                 await asyncio.sleep(backoff_delay(attempt, self.settings, self.rng))
@@ -179,7 +241,7 @@ class _Attempts:
 
 async def run_requests(
     items: Iterable[RequestItem],
-    answer: Callable[[RequestItem], Awaitable[str]],
+    answer: Callable[[RequestItem], Awaitable[ChatAnswer]],
     validate: Validator,
     settings: RunnerSettings,
     *,
@@ -189,20 +251,28 @@ async def run_requests(
     log: Callable[[str], None] = print,
     seed: int = 0,
 ) -> RunStats:
-    """Send every item through `answer`, validate, retry within limits, report each outcome."""
-    stats = RunStats(total=total)
+    """Send every item through `answer`, validate, retry within limits, report each outcome.
+
+    Stops taking new items once the circuit breaker opens; requests in flight finish.
+    """
+    stats = RunStats(total=total, prices=settings.prices,
+                     breaker=CircuitBreaker(settings.breaker))
     attempts = _Attempts(answer, validate, settings, stats, on_rejection, seed)
     iterator: Iterator[RequestItem] = iter(items)
 
     async def worker() -> None:
         for item in iterator:
             outcome = await attempts.run(item)
+            if outcome is None:
+                return
             stats.done += 1
             if outcome.result is not None:
                 stats.succeeded += 1
             else:
                 stats.failures[(outcome.failure_reason or "unknown").split(":")[0]] += 1
             on_outcome(outcome)
+            if stats.breaker.is_open:
+                return
 
     async def progress() -> None:
         while True:
@@ -215,4 +285,6 @@ async def run_requests(
     finally:
         reporter.cancel()
     log(stats.progress_line())
+    if stats.breaker.is_open:
+        log(f"circuit breaker open: {stats.breaker.trip}")
     return stats

@@ -8,7 +8,8 @@ connections: worth retrying) or `PermanentError` (other 4xx: retrying will not h
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -41,19 +42,117 @@ class PermanentError(SourceError):
     reason = "permanent"
 
 
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one answer cost. `estimated`: the endpoint reported none, so they were guessed
+    from the text's length (`estimate_tokens`)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.estimated or other.estimated)
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    """One answer: its text, what it cost, and why the model stopped (`length`: cut off at
+    `max_tokens`)."""
+
+    text: str
+    usage: Usage = Usage()
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Prices per million input (prompt) and output (completion) tokens; None: unknown."""
+
+    input_per_million: float | None = None
+    output_per_million: float | None = None
+
+    def cost(self, usage: Usage) -> float | None:
+        """What `usage` costs, or None when no price is set."""
+        if self.input_per_million is None and self.output_per_million is None:
+            return None
+        return (usage.prompt_tokens * (self.input_per_million or 0.0)
+                + usage.completion_tokens * (self.output_per_million or 0.0)) / 1e6
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for endpoints that report none: one token per 4 UTF-8 bytes.
+
+    BPE vocabularies of chat models give English about 4 bytes per token and Indic scripts
+    (3 bytes per character) about 3-8; the estimate is marked as such wherever it is stored.
+    """
+    return max(1, -(-len(text.encode("utf-8")) // 4)) if text else 0
+
+
+@dataclass(frozen=True)
+class GenerationControls:
+    """What every request asks of the model besides the prompt."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    system_prompt: str | None = None
+    seed: int | None = None
+    #: `json_object` asks the endpoint for JSON mode (where it supports it).
+    response_format: str | None = None
+    #: Passed through into the request body as is (e.g. vLLM's `guided_json`).
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.response_format not in (None, "json_object", "text"):
+            raise ValueError(f"response_format {self.response_format!r}: use json_object, text "
+                             "or leave it empty")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        """The chat messages: the optional system prompt, then the prompt."""
+        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*system, {"role": "user", "content": prompt}]
+
+    def request_fields(self) -> dict[str, Any]:
+        """The OpenAI-style request fields these controls set (unset ones left out)."""
+        fields: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            fields["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            fields["temperature"] = self.temperature
+        if self.stop:
+            fields["stop"] = list(self.stop)
+        if self.seed is not None:
+            fields["seed"] = self.seed
+        if self.response_format:
+            fields["response_format"] = {"type": self.response_format}
+        return {**fields, **self.extra_body}
+
+
 class ChatSource(Protocol):
     """Anything that can answer a prompt."""
 
     provider: str
     model: str
 
-    async def complete(self, prompt: str) -> str:
-        """The model's answer text for one user prompt."""
+    async def complete(self, prompt: str) -> ChatAnswer:
+        """The model's answer to one user prompt."""
         ...
 
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+def answer_usage(prompt_text: str, answer: str, reported: dict | None) -> Usage:
+    """Usage as the endpoint reported it, else estimated from the texts."""
+    if isinstance(reported, dict) and isinstance(reported.get("completion_tokens"), int):
+        return Usage(int(reported.get("prompt_tokens") or 0), reported["completion_tokens"])
+    return Usage(estimate_tokens(prompt_text), estimate_tokens(answer), estimated=True)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -74,14 +173,14 @@ class OpenAICompatibleSource:
         base_url: str,
         model: str,
         api_key: str | None = None,
-        temperature: float | None = None,
+        controls: GenerationControls = GenerationControls(),
         max_connections: int = 64,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.provider = f"openai-compatible:{self.base_url}"
+        self.controls = controls
         self._api_key = api_key
-        self._temperature = temperature
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -91,24 +190,24 @@ class OpenAICompatibleSource:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    async def complete(self, prompt: str) -> str:
-        """POST one chat completion and return the first choice's message content."""
+    async def _post(self, body: dict) -> tuple[int, str, float | None]:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections)
-            )
-        body: dict = {"model": self.model, "messages": [{"role": "user", "content": prompt}]}
-        if self._temperature is not None:
-            body["temperature"] = self._temperature
+                connector=aiohttp.TCPConnector(limit=self._max_connections))
         try:
-            async with self._session.post(
-                f"{self.base_url}/chat/completions", json=body, headers=self._headers()
-            ) as response:
-                text = await response.text()
-                status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            async with self._session.post(f"{self.base_url}/chat/completions", json=body,
+                                          headers=self._headers()) as response:
+                return (response.status, await response.text(),
+                        parse_retry_after(response.headers.get("Retry-After")))
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise TransientError(f"connection failed: {type(exc).__name__}") from None
+
+    async def complete(self, prompt: str) -> ChatAnswer:
+        """POST one chat completion and return the first choice's message, usage and
+        finish reason."""
+        messages = self.controls.messages(prompt)
+        body = {"model": self.model, "messages": messages, **self.controls.request_fields()}
+        status, text, retry_after = await self._post(body)
         if status == 429:
             raise RateLimited("HTTP 429", retry_after)
         if status >= 500 or status == 408:
@@ -116,10 +215,15 @@ class OpenAICompatibleSource:
         if status >= 400:
             raise PermanentError(f"HTTP {status}: {text[:200]}")
         try:
-            content = json.loads(text)["choices"][0]["message"]["content"]
+            data = json.loads(text)
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise TransientError("response is not a chat completion") from None
-        return content if isinstance(content, str) else ""
+        content = content if isinstance(content, str) else ""
+        prompt_text = "\n".join(m["content"] for m in messages)
+        return ChatAnswer(content, answer_usage(prompt_text, content, data.get("usage")),
+                          choice.get("finish_reason"))
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -141,12 +245,14 @@ class G4FSource:
         provider_name: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
+        controls: GenerationControls = GenerationControls(),
     ) -> None:
         import g4f
         from g4f.client import AsyncClient
         from g4f.client.factory import create_custom_provider
 
         self.model = model
+        self.controls = controls
         if base_url:
             provider = create_custom_provider(base_url, api_key=api_key)
             self._client = AsyncClient(provider=provider, base_url=base_url, api_key=api_key)
@@ -156,14 +262,14 @@ class G4FSource:
             self._client = AsyncClient(provider=provider, api_key=api_key)
             self.provider = f"g4f:{provider_name or 'auto'}"
 
-    async def complete(self, prompt: str) -> str:
+    async def complete(self, prompt: str) -> ChatAnswer:
         """Ask g4f for one completion, mapping its errors onto the source error classes."""
         from g4f import errors
 
+        messages = self.controls.messages(prompt)
         try:
             response = await self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": prompt}]
-            )
+                model=self.model, messages=messages, **self.controls.request_fields())
         except errors.RateLimitError as exc:
             raise RateLimited(f"g4f: {type(exc).__name__}") from None
         except (errors.ModelNotFoundError, errors.MissingAuthError, errors.PaymentRequiredError,
@@ -175,10 +281,16 @@ class G4FSource:
                 raise RateLimited(f"g4f: {text[:200]}") from None
             raise TransientError(f"g4f: {type(exc).__name__}: {text[:200]}") from None
         try:
-            content = response.choices[0].message.content
+            choice = response.choices[0]
+            content = choice.message.content
         except (AttributeError, IndexError):
             raise TransientError("g4f returned no choices") from None
-        return content if isinstance(content, str) else ""
+        content = content if isinstance(content, str) else ""
+        usage = getattr(response, "usage", None)
+        reported = usage.model_dump() if hasattr(usage, "model_dump") else usage
+        prompt_text = "\n".join(m["content"] for m in messages)
+        return ChatAnswer(content, answer_usage(prompt_text, content, reported),
+                          getattr(choice, "finish_reason", None))
 
     async def close(self) -> None:
         """g4f manages its own sessions per request."""

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
-from tsr_assets.core.journal import read_jsonl
+from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.core.lake import CheckpointFiles
 from tsr_assets.model.batches import Bins
 from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -112,17 +112,16 @@ class MetricsLog:
     def __init__(self, run: Run, history: list[dict]) -> None:
         self._telemetry = run.telemetry
         self._grad_accum = run.cfg.grad_accum
-        self._file = None
+        self._journal = None
         if run.dist.is_main:
             write_text_atomic(run.files.metrics, "".join(json.dumps(r) + "\n" for r in history))
-            self._file = run.files.metrics.open("a", encoding="utf-8")
+            self._journal = Journal(run.files.metrics)
         self._pending: list[tuple[dict, torch.Tensor]] = []
 
     def write(self, row: dict) -> None:
         """Append one row now."""
-        if self._file:
-            self._file.write(json.dumps(row) + "\n")
-            self._file.flush()
+        if self._journal:
+            self._journal.write(row)
         self._telemetry.wandb_log(row)
 
     def add_step(self, row: dict, loss: torch.Tensor) -> None:
@@ -141,8 +140,8 @@ class MetricsLog:
 
     def close(self) -> None:
         """Close the file."""
-        if self._file:
-            self._file.close()
+        if self._journal:
+            self._journal.close()
 
 
 def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:

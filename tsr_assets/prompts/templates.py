@@ -20,13 +20,26 @@ Answer with a JSON object only, exactly in this shape:
 {{"story": "<the whole story here>"}}"""
 
 
+#: Tokens per word of chat-model tokenizers on Indic scripts, at the high end (Devanagari and
+#: Bengali take 2-3 tokens per word in large vocabularies, up to 6-8 in byte-fallback ones).
+TOKENS_PER_WORD = 6
+#: Room for the JSON wrapper and a short preamble.
+ANSWER_OVERHEAD_TOKENS = 64
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
-    """One named way of asking for a story."""
+    """One named way of asking for a story; `max_words` is the longest story it asks for."""
 
     name: str
     summary: str
     text: str
+    max_words: int = 300
+
+    @property
+    def max_tokens(self) -> int:
+        """The answer-length limit that fits the longest story this template asks for."""
+        return self.max_words * TOKENS_PER_WORD + ANSWER_OVERHEAD_TOKENS
 
 
 TEMPLATES: dict[str, PromptTemplate] = {
@@ -78,6 +91,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
                 "Words must be simple and sentences short; no difficult or borrowed words when "
                 "a simple {language} word exists." + _JSON_ANSWER
             ),
+            max_words=350,
         ),
         PromptTemplate(
             name="dialogue_themes",
@@ -129,6 +143,13 @@ TEMPLATES: dict[str, PromptTemplate] = {
 }
 
 DEFAULT_TEMPLATE = "structured"
+
+
+def answer_token_limit(template_name: str) -> int:
+    """`max_tokens` for answers to prompts made with `template_name` (a packaged template's
+    own; 300 words' worth for any other)."""
+    template = TEMPLATES.get(template_name)
+    return template.max_tokens if template else PromptTemplate("", "", "").max_tokens
 
 
 def get_template(name: str) -> PromptTemplate:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 
 from tsr_assets.core.journal import Journal
 from tsr_assets.core.languages import Language
+from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import (
     Outcome,
     Rejection,
@@ -24,7 +24,7 @@ from tsr_assets.llm.request_runner import (
     RunnerSettings,
     run_requests,
 )
-from tsr_assets.llm.sources import ChatSource
+from tsr_assets.llm.sources import ChatAnswer, ChatSource, Usage
 from tsr_assets.stories.offline_writer import (
     PROVIDER_NAME,
     load_sentence_banks,
@@ -34,24 +34,6 @@ from tsr_assets.stories.parsing import StoryLimits, snippet, validate_story
 from tsr_assets.stories.store import compact, now_utc, open_journal, stored_prompt_ids
 
 OFFLINE_MODEL = "sentence-banks-v1"
-
-
-@dataclass
-class GenerationReport:
-    """What one generation or import run did."""
-
-    provider: str
-    model: str
-    requested: int = 0
-    generated: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    rejections: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def stories_per_minute(self) -> float:
-        """Throughput of this run."""
-        return self.generated / self.seconds * 60 if self.seconds else 0.0
 
 
 def pending_items(
@@ -82,22 +64,28 @@ def pending_items(
     return total, items()
 
 
-Answer = Callable[[RequestItem], Awaitable[str]]
+Answer = Callable[[RequestItem], Awaitable[ChatAnswer]]
 
 
 def offline_answer(language: Language, features_en: list[str]) -> Answer:
     """The offline template writer as an answer function (deterministic per prompt_id)."""
     banks = load_sentence_banks(language.package_data_dir)
 
-    async def answer(item: RequestItem) -> str:
+    async def answer(item: RequestItem) -> ChatAnswer:
         ctx = item.context
         story = write_offline_story(
             item.prompt_id, ctx["noun"], ctx["verb"], ctx["adjective"], ctx["feature_index"],
             banks, feature_count=len(features_en),
         )
-        return json.dumps({"story": story}, ensure_ascii=False)
+        return ChatAnswer(json.dumps({"story": story}, ensure_ascii=False), Usage(), "stop")
 
     return answer
+
+
+def usage_fields(usage: Usage) -> dict:
+    """The token columns of a story or rejection row."""
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "usage_estimated": usage.estimated}
 
 
 def journal_outcome(journal: Journal, provider: str, model: str, outcome: Outcome) -> None:
@@ -106,7 +94,8 @@ def journal_outcome(journal: Journal, provider: str, model: str, outcome: Outcom
         journal.write({
             "kind": "story", "prompt_id": outcome.prompt_id, "story": outcome.result,
             "provider": provider, "model": model, "attempts": outcome.attempts,
-            "latency_s": round(outcome.latency_s, 4), "created_at": now_utc(),
+            "latency_s": round(outcome.latency_s, 4), **usage_fields(outcome.usage),
+            "created_at": now_utc(),
         })
     else:
         journal.write({
@@ -119,7 +108,8 @@ def journal_rejection(journal: Journal, rejection: Rejection) -> None:
     """Record an answer that failed validation."""
     journal.write({
         "kind": "rejection", "prompt_id": rejection.prompt_id, "attempt": rejection.attempt,
-        "reason": rejection.reason, "snippet": rejection.snippet, "created_at": now_utc(),
+        "reason": rejection.reason, "snippet": rejection.snippet,
+        **usage_fields(rejection.usage), "created_at": now_utc(),
     })
 
 
@@ -133,11 +123,13 @@ def generate_stories(
     limits: StoryLimits,
     limit: int | None = None,
     log: Callable[[str], None] = print,
-) -> GenerationReport:
+) -> GenerationRun:
     """Generate a story for every prompt that has none yet; `source=None` = offline writer.
 
     Finished stories, rejected answers and failed prompts are journaled as they arrive and
-    compacted into parquet at the end (or at the start of the next run, after a kill).
+    compacted into parquet at the end (or at the start of the next run, after a kill). The
+    returned run says whether it failed (circuit breaker open, or no story at all); what was
+    written is kept either way.
     """
     compact(folder)
     done = stored_prompt_ids(folder)
@@ -149,7 +141,7 @@ def generate_stories(
     else:
         provider, model = source.provider, source.model
 
-        async def answer(item: RequestItem) -> str:
+        async def answer(item: RequestItem) -> ChatAnswer:
             return await source.complete(item.prompt)
 
     def validate(raw: str) -> tuple[str | None, str | None, str]:
@@ -158,6 +150,7 @@ def generate_stories(
 
     log(f"{language.key}: {len(done):,} stories already stored, {total:,} to generate "
         f"with {provider} ({model})")
+    record = GenerationRun("stories", provider, model, requested=total)
     journal = open_journal(folder)
 
     async def run():
@@ -176,8 +169,4 @@ def generate_stories(
     finally:
         journal.close()
         compact(folder)
-    return GenerationReport(
-        provider=provider, model=model, requested=total, generated=stats.succeeded,
-        failures=dict(stats.failures), rejections=dict(stats.rejections),
-        seconds=stats.elapsed_s,
-    )
+    return record.conclude(stats)

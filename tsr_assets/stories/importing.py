@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from tsr_assets.core.languages import Language
-from tsr_assets.stories.generation import GenerationReport
+from tsr_assets.llm.generation_runs import NO_RESULTS, GenerationRun
 from tsr_assets.stories.parsing import StoryLimits, snippet, validate_story
 from tsr_assets.stories.store import compact, now_utc, open_journal, stored_prompt_ids
 
@@ -92,11 +92,16 @@ def import_stories(
     limits: StoryLimits,
     limit: int | None = None,
     log: Callable[[str], None] = print,
-) -> GenerationReport:
-    """Clean and validate existing story texts into the store (ids are hashes of the text)."""
+) -> GenerationRun:
+    """Clean and validate existing story texts into the store (ids are hashes of the text).
+
+    The quality gates apply as to generated stories. A source that yields texts but not one
+    usable story fails the run (`outcome`).
+    """
     compact(folder)
     done = stored_prompt_ids(folder)
-    report = GenerationReport(provider=provider, model="")
+    report = GenerationRun("stories", provider=provider, model="")
+    already = 0
     with open_journal(folder) as journal:
         try:
             for text in texts:
@@ -105,6 +110,7 @@ def import_stories(
                 report.requested += 1
                 prompt_id = imported_prompt_id(text)
                 if prompt_id in done:
+                    already += 1
                     continue
                 story, reason = validate_story(json.dumps({"story": text}), language, limits)
                 if story is None:
@@ -123,4 +129,9 @@ def import_stories(
             compact(folder)
     log(f"imported {report.generated:,} of {report.requested:,} texts; "
         f"rejected {report.rejections}")
+    if report.requested > already and report.generated == 0:
+        report.outcome = NO_RESULTS
+        top = sorted(report.rejections.items(), key=lambda kv: -kv[1])[:3]
+        report.error = (f"none of {report.requested - already:,} new texts passed validation; "
+                        f"rejections by reason: {dict(top)}")
     return report

@@ -15,12 +15,27 @@ import unicodedata
 from dataclasses import dataclass
 
 from tsr_assets.core.languages import JOINERS, Language
+from tsr_assets.stories.lexicon import lexicon_for
+from tsr_assets.stories.quality_gates import (
+    REJECT_REPETITIVE,
+    REJECT_UNKNOWN_WORDS,
+    gate_rejection,
+    gate_scores,
+)
 
 REJECT_NO_JSON = "no_json"
 REJECT_EMPTY = "empty"
 REJECT_TOO_SHORT = "too_short"
 REJECT_TOO_LONG = "too_long"
 REJECT_WRONG_SCRIPT = "wrong_script"
+REJECT_STARTS_WITH_MARK = "starts_with_mark"
+REJECT_TRUNCATED = "truncated"  # decided by the request runner (finish_reason "length")
+
+
+#: Every reason a story can be rejected for.
+REJECT_REASONS = (REJECT_NO_JSON, REJECT_EMPTY, REJECT_WRONG_SCRIPT, REJECT_STARTS_WITH_MARK,
+                  REJECT_TOO_SHORT, REJECT_TOO_LONG, REJECT_REPETITIVE, REJECT_UNKNOWN_WORDS,
+                  REJECT_TRUNCATED)
 
 # Answers longer than this are cut before parsing; a real story is a few thousand characters.
 MAX_INPUT_CHARS = 400_000
@@ -263,13 +278,63 @@ def script_share(text: str, language: Language) -> float:
     return sum(1 for c in letters if language.in_script(c)) / len(letters)
 
 
+_FENCE_LINE = re.compile(r"^\s*```.*$", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE)
+_LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+", re.MULTILINE)
+_EMPHASIS = re.compile(r"\*\*|__")
+
+
+def strip_markdown(text: str) -> str:
+    """Remove Markdown code-fence lines, heading marks, list markers and bold marks."""
+    text = _FENCE_LINE.sub("", text)
+    text = _HEADING.sub("", text)
+    text = _LIST_MARKER.sub("", text)
+    return _EMPHASIS.sub("", text)
+
+
 @dataclass(frozen=True)
 class StoryLimits:
-    """Acceptance limits for a generated story (lengths in characters of the cleaned text)."""
+    """What a story must satisfy to be kept (lengths in characters of the cleaned text).
+
+    Besides script and length: the quality gates (`quality_gates.py`). `min_known_word_share`
+    None means the lexicon's default; `lexicon_path` adds your own word list to the lexicon.
+    """
 
     min_chars: int = 200
     max_chars: int = 6000
     min_script_share: float = 0.9
+    max_repeated_sentence_share: float = 0.3
+    max_repeated_ngram_share: float = 0.35
+    min_known_word_share: float | None = None
+    lexicon_path: str | None = None
+
+    def known_word_minimum(self, language: Language) -> float:
+        """The known-word share a story of `language` needs."""
+        if self.min_known_word_share is not None:
+            return self.min_known_word_share
+        return lexicon_for(language.key, self.lexicon_path).default_min_share
+
+
+def _first_problem(raw_answer: str, language: Language, limits: StoryLimits
+                   ) -> tuple[str | None, str | None]:
+    story = extract_story(raw_answer)
+    if story is None:
+        return None, REJECT_NO_JSON
+    story = strip_markdown(story)
+    if not _letters(story):
+        return None, REJECT_EMPTY
+    if script_share(story, language) < limits.min_script_share:
+        return None, REJECT_WRONG_SCRIPT
+    cleaned = clean_story(story, language)
+    if not cleaned:
+        return None, REJECT_EMPTY
+    if unicodedata.category(cleaned[0])[0] == "M":
+        return None, REJECT_STARTS_WITH_MARK
+    if len(cleaned) < limits.min_chars:
+        return None, REJECT_TOO_SHORT
+    if len(cleaned) > limits.max_chars:
+        return None, REJECT_TOO_LONG
+    return cleaned, None
 
 
 def validate_story(
@@ -278,25 +343,19 @@ def validate_story(
     """Extract, check and clean the story in an LLM answer.
 
     Returns (clean story, None) when it is kept, or (None, reason) with reason one of the
-    `REJECT_*` constants. The script share is measured on the extracted story before cleaning,
-    since cleaning would remove an English answer's letters and hide it; a story with no
-    letters at all counts as empty. Lengths are measured on the cleaned story.
+    `REJECT_*` constants (the quality gates' included). Markdown marks are stripped first.
+    The script share is measured on the extracted story before cleaning, since cleaning would
+    remove an English answer's letters and hide it; a story with no letters at all counts as
+    empty. Lengths and the gates are measured on the cleaned story.
     """
-    story = extract_story(raw_answer)
-    if story is None:
-        return None, REJECT_NO_JSON
-    if not _letters(story):
-        return None, REJECT_EMPTY
-    if script_share(story, language) < limits.min_script_share:
-        return None, REJECT_WRONG_SCRIPT
-    cleaned = clean_story(story, language)
-    if not cleaned:
-        return None, REJECT_EMPTY
-    if len(cleaned) < limits.min_chars:
-        return None, REJECT_TOO_SHORT
-    if len(cleaned) > limits.max_chars:
-        return None, REJECT_TOO_LONG
-    return cleaned, None
+    cleaned, reason = _first_problem(raw_answer, language, limits)
+    if cleaned is None:
+        return None, reason
+    lexicon = lexicon_for(language.key, limits.lexicon_path)
+    reason = gate_rejection(gate_scores(cleaned, language, lexicon),
+                            limits.max_repeated_sentence_share,
+                            limits.max_repeated_ngram_share, limits.known_word_minimum(language))
+    return (None, reason) if reason else (cleaned, None)
 
 
 def snippet(raw: str, limit: int = 300) -> str:

@@ -6,8 +6,9 @@ Layout under `<data lake>/stories/<language>/`:
                               and flushed as results arrive (a kill loses only requests in
                               flight; a torn last line is ignored)
     shards/part-*.parquet     the stories dataset: prompt_id, story, provider, model, attempts,
-                              latency_s, created_at (each written atomically)
-    rejections/part-*.parquet answers that failed validation: reason and a raw snippet
+                              latency_s, prompt_tokens, completion_tokens, usage_estimated,
+                              created_at (each written atomically)
+    rejections/part-*.parquet answers that failed validation: reason, a raw snippet, tokens
     failures/part-*.parquet   prompts that used up their attempts, with the last reason
 
 `compact()` moves journal lines into parquet shards, skipping prompt_ids already stored, so a
@@ -38,6 +39,9 @@ STORY_SCHEMA = {
     "model": pl.String,
     "attempts": pl.Int32,
     "latency_s": pl.Float64,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "usage_estimated": pl.Boolean,
     "created_at": pl.Datetime("us", "UTC"),
 }
 REJECTION_SCHEMA = {
@@ -45,6 +49,9 @@ REJECTION_SCHEMA = {
     "attempt": pl.Int32,
     "reason": pl.String,
     "snippet": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "usage_estimated": pl.Boolean,
     "created_at": pl.Datetime("us", "UTC"),
 }
 FAILURE_SCHEMA = {
@@ -91,7 +98,8 @@ def read_table(folder: Path, kind: str = "story", columns: list[str] | None = No
     if not files:
         empty = pl.DataFrame(schema=schema)
         return empty.select(columns) if columns else empty
-    return pl.read_parquet(files, columns=columns)
+    # Shards written before a column existed read it as nulls.
+    return pl.read_parquet(files, columns=columns, missing_columns="insert")
 
 
 def stored_prompt_ids(folder: Path) -> set[str]:

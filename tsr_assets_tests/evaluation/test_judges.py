@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tsr_assets.core.languages import get_language
-from tsr_assets.evaluation.automatic_judge import AUTOMATIC_METRICS, automatic_scores, words
+from tsr_assets.core.words import words
+from tsr_assets.evaluation.automatic_judge import AUTOMATIC_METRICS, automatic_scores
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.evaluation.rubric import LLM_METRICS, JudgeAnswerError, judge_prompt, parse_scores
 

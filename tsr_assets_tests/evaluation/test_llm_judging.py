@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tsr_assets.evaluation.llm_judging import StoryToJudge, judge_stories
 from tsr_assets.llm.request_runner import RunnerSettings
-from tsr_assets.llm.sources import OpenAICompatibleSource
+from tsr_assets.llm.sources import GenerationControls, OpenAICompatibleSource
 from tsr_assets_tests.chat_server import Reply, running_chat_server
 
 SETTINGS = RunnerSettings(concurrency=4, max_attempts=3, backoff_base_s=0.01,
@@ -46,7 +46,8 @@ def test_good_garbage_out_of_range_missing_and_429(tmp_path: Path) -> None:
         return Reply(_scores(4))
 
     with running_chat_server(policy) as server:
-        source = OpenAICompatibleSource(server.base_url, "test-judge", temperature=0.0)
+        source = OpenAICompatibleSource(server.base_url, "test-judge",
+                                        controls=GenerationControls(temperature=0.0))
         report = judge_stories(_stories(6), "Hindi", source, SETTINGS, tmp_path / "j.jsonl")
     assert report.scores["opener-000#0"]["overall"] == 8.0
     assert report.scores["opener-001#0"]["grammar"] == 6.0

@@ -1,0 +1,34 @@
+"""Recording LLM-backed runs in DuckDB `generation_runs`, and their usage as metadata."""
+
+import dagster as dg
+import polars as pl
+
+from tsr_assets.defs.resources import WarehouseResource
+from tsr_assets.llm.generation_runs import GenerationRun
+
+
+def record_generation_run(warehouse: WarehouseResource, run: GenerationRun, run_id: str,
+                          language: str) -> None:
+    """One `generation_runs` row per Dagster run, stage and language (replaced on retry)."""
+    warehouse.replace_rows("generation_runs",
+                           {"run_id": run_id, "language": language, "stage": run.stage},
+                           pl.DataFrame([run.warehouse_row(run_id, language)]))
+
+
+def usage_metadata(run: GenerationRun, unit: str) -> dict:
+    """Tokens and cost of a run, per `unit` (story, judgment) and per 1,000 of them."""
+    estimated = " (estimated)" if run.usage.estimated else ""
+    per_unit = run.tokens_per_result
+    cost_per_1000 = run.cost_per_1000
+    return {
+        "prompt_tokens": dg.MetadataValue.int(run.usage.prompt_tokens),
+        "completion_tokens": dg.MetadataValue.int(run.usage.completion_tokens),
+        "usage": dg.MetadataValue.text("estimated from text length" if run.usage.estimated
+                                       else "reported by the endpoint"),
+        f"completion_tokens_per_{unit}": dg.MetadataValue.text(
+            f"{per_unit:,.1f}{estimated}" if per_unit is not None else "n/a"),
+        "cost": dg.MetadataValue.text(f"{run.cost:,.4f}" if run.cost is not None
+                                      else "no prices configured"),
+        f"cost_per_1000_{unit}s": dg.MetadataValue.text(
+            f"{cost_per_1000:,.4f}" if cost_per_1000 is not None else "n/a"),
+    }
