@@ -3,6 +3,9 @@
 It speaks `POST /v1/chat/completions` and `GET /v1/models`. What it answers is decided by a
 `policy(prompt, call_number)` function returning a `Reply`, so a test can script good stories,
 non-JSON, wrong script, empty answers, 429 with Retry-After, 500s and slow answers per prompt.
+Like a real server it honours `max_tokens` (a token is a whitespace-separated word here): a
+longer answer is cut and ends with `finish_reason: length`; a `runaway` reply never stops on
+its own. It reports `usage` (words of the messages and of the answer) unless told not to.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     raw_body: str | None = None
+    usage: bool = True
+    runaway: bool = False
+
+
+#: What a model that never stops writes, until `max_tokens` (or this many words) ends it.
+RUNAWAY_WORDS = 20_000
 
 
 def prompt_noun(prompt: str) -> str:
@@ -71,6 +80,7 @@ class ChatServer:
         self.max_in_flight = 0
         self.request_times: list[float] = []
         self.auth_headers: list[str | None] = []
+        self.bodies: list[dict] = []
         self.port = 0
 
     @property
@@ -85,6 +95,7 @@ class ChatServer:
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.bodies.append(body)
         prompt = body["messages"][-1]["content"]
         self.calls[prompt] += 1
         self.request_times.append(time.monotonic())
@@ -102,13 +113,30 @@ class ChatServer:
         if reply.status != 200:
             return web.json_response({"error": {"message": "scripted error"}},
                                      status=reply.status, headers=reply.headers)
-        return web.json_response({
+        content, finish = _answer(reply, body.get("max_tokens"))
+        response = {
             "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test-model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": reply.content or ""}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }, headers=reply.headers)
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": content}}],
+        }
+        if reply.usage:
+            prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+            completion_tokens = len(content.split())
+            response["usage"] = {"prompt_tokens": prompt_tokens,
+                                 "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}
+        return web.json_response(response, headers=reply.headers)
+
+
+def _answer(reply: Reply, max_tokens: int | None) -> tuple[str, str]:
+    """The reply's content cut at `max_tokens` words, and why it ended."""
+    words = ("सोनू बगीचे में खेलता रहा और खेलता रहा। " * (RUNAWAY_WORDS // 6)).split() \
+        if reply.runaway else (reply.content or "").split(" ")
+    limit = min(max_tokens or RUNAWAY_WORDS, RUNAWAY_WORDS)
+    if len(words) > limit or reply.runaway:
+        return " ".join(words[:limit]), "length"
+    return reply.content or "", "stop"
 
 
 @contextmanager

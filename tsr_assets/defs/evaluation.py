@@ -227,7 +227,7 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
             "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
             "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
             "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
-            **(usage_metadata(judgments.run, "judgment") if judgments.run else {}),
+            **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
             "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
             "path": dg.MetadataValue.path(str(out)),
         })

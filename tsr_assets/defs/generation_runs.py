@@ -15,8 +15,8 @@ def record_generation_run(warehouse: WarehouseResource, run: GenerationRun, run_
                            pl.DataFrame([run.warehouse_row(run_id, language)]))
 
 
-def usage_metadata(run: GenerationRun, unit: str) -> dict:
-    """Tokens and cost of a run, per `unit` (story, judgment) and per 1,000 of them."""
+def usage_metadata(run: GenerationRun, unit: str, units: str) -> dict:
+    """Tokens and cost of a run, per `unit` (story, judgment) and per 1,000 `units`."""
     estimated = " (estimated)" if run.usage.estimated else ""
     per_unit = run.tokens_per_result
     cost_per_1000 = run.cost_per_1000
@@ -29,6 +29,6 @@ def usage_metadata(run: GenerationRun, unit: str) -> dict:
             f"{per_unit:,.1f}{estimated}" if per_unit is not None else "n/a"),
         "cost": dg.MetadataValue.text(f"{run.cost:,.4f}" if run.cost is not None
                                       else "no prices configured"),
-        f"cost_per_1000_{unit}s": dg.MetadataValue.text(
+        f"cost_per_1000_{units}": dg.MetadataValue.text(
             f"{cost_per_1000:,.4f}" if cost_per_1000 is not None else "n/a"),
     }

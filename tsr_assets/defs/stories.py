@@ -20,7 +20,9 @@ from tsr_assets.prompts.wordlists import read_stored_wordlists
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.generation import generate_stories
 from tsr_assets.stories.importing import import_stories, iter_hf_texts, iter_local_texts
+from tsr_assets.stories.lexicon import lexicon_for
 from tsr_assets.stories.parsing import StoryLimits, script_share
+from tsr_assets.stories.quality_gates import gate_scores
 from tsr_assets.stories.store import load_limits, read_table, save_limits
 
 
@@ -49,9 +51,25 @@ class StoriesConfig(dg.Config):
     import_text_column: str = Field(default="story", description="Column holding the text.")
     import_limit: int | None = Field(default=None, description="Import at most this many.")
 
+    max_repeated_sentence_share: float = Field(
+        default=StoryLimits.max_repeated_sentence_share,
+        description="Gate: reject when more of the sentences repeat an earlier one.")
+    max_repeated_ngram_share: float = Field(
+        default=StoryLimits.max_repeated_ngram_share,
+        description="Gate: reject when more of the word 4-grams repeat an earlier one.")
+    min_known_word_share: float | None = Field(
+        default=StoryLimits.min_known_word_share,
+        description="Gate: least share of words found in the language's lexicon. Empty: 0.8 "
+        "with a wordfreq list (Hindi, Bengali), 0.35 with the packaged data only (Marathi).")
+    lexicon_path: str | None = Field(
+        default=StoryLimits.lexicon_path,
+        description="A word list (one word per line) added to the language's lexicon.")
+
     def limits(self) -> StoryLimits:
-        """Validation limits."""
-        return StoryLimits(self.min_chars, self.max_chars, self.min_script_share)
+        """Validation limits and quality-gate thresholds."""
+        return StoryLimits(self.min_chars, self.max_chars, self.min_script_share,
+                           self.max_repeated_sentence_share, self.max_repeated_ngram_share,
+                           self.min_known_word_share, self.lexicon_path)
 
 
 def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
@@ -96,7 +114,7 @@ def _stories_metadata(folder: Path, run: GenerationRun) -> dict:
         "failures_by_reason": dg.MetadataValue.json(run.failures),
         "rejections_by_reason": dg.MetadataValue.json(run.rejections),
         "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
-        **usage_metadata(run, "story"),
+        **usage_metadata(run, "story", "stories"),
         "provider": dg.MetadataValue.text(run.provider),
         "model": dg.MetadataValue.text(run.model),
         "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),
@@ -229,5 +247,34 @@ def stories_failure_rate(lake: Lake, language: str) -> dg.AssetCheckResult:
     )
 
 
+def stories_quality_gates(lake: Lake, language_key: str) -> dg.AssetCheckResult:
+    """Each quality gate over the stored stories, with the thresholds the last run used:
+    how many stories would fail it now, and the spread of what it measures. Stories are
+    gated when written, so failures here mean older data or changed thresholds (warns)."""
+    language = get_language(language_key)
+    limits = load_limits(lake.story_limits_file(language.key))
+    lexicon = lexicon_for(language.key, limits.lexicon_path)
+    scores = [gate_scores(s, language, lexicon) for s in _stories(lake, language.key)["story"]]
+    minimum = limits.known_word_minimum(language)
+    gates = {
+        "repeated_sentences": ([x.repeated_sentence_share for x in scores],
+                               lambda v: v > limits.max_repeated_sentence_share),
+        "repeated_4grams": ([x.repeated_ngram_share for x in scores],
+                            lambda v: v > limits.max_repeated_ngram_share),
+        "known_words": ([x.known_word_share for x in scores], lambda v: v < minimum),
+    }
+    rows = [[name, sum(map(fails, values)), f"{min(values, default=0):.3f}",
+             f"{sum(values) / len(values) if values else 0:.3f}", f"{max(values, default=0):.3f}"]
+            for name, (values, fails) in gates.items()]
+    return dg.AssetCheckResult(
+        passed=bool(scores) and all(row[1] == 0 for row in rows),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"stories": len(scores), "lexicon": lexicon.source,
+                  "min_known_word_share": minimum,
+                  "gates": dg.MetadataValue.md(markdown_table(
+                      rows, ["gate", "failing", "min", "mean", "max"]))},
+    )
+
+
 STORIES_CHECKS = (stories_script_purity, stories_no_duplicates, stories_length_distribution,
-                  stories_use_prompt_words, stories_failure_rate)
+                  stories_use_prompt_words, stories_failure_rate, stories_quality_gates)
