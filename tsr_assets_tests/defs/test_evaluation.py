@@ -80,6 +80,16 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> No
     assert set(server.auth_headers) == {"Bearer sk-judge-secret"}
     logs = " ".join(str(e.user_message) for e in instance.all_logs(llm.run_id))
     assert "sk-judge-secret" not in logs
+    # The judge's requests, tokens and outcome are recorded like the stories'.
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        judge_run = con.execute(
+            "SELECT requested, succeeded, completion_tokens, outcome, model FROM generation_runs "
+            "WHERE stage = 'judge'").fetchall()
+    (requested, succeeded, completion_tokens, outcome, model), = judge_run
+    assert (requested, succeeded, outcome, model) == (OPENERS * 2, OPENERS * 2, "succeeded",
+                                                      "test-judge")
+    assert completion_tokens >= OPENERS * 2 * 12  # twelve words per six-score answer
+    assert {b["max_tokens"] for b in server.bodies} == {200}
 
     # spm samples with the automatic judge, so tokenizers can be compared.
     assert _run(instance, ["samples_tiny", "judge_scores_tiny"],
