@@ -96,7 +96,7 @@ def make_prompts(lake: Path, count: int) -> tuple[Path, list[str]]:
     write_prompts_parquet(
         prompt_frames(lists, hindi, get_template("structured"), count, seed=1), path
     )
-    return path, list(lists.features_en)
+    return path, list(lists.features)
 
 
 def generate(
@@ -136,7 +136,7 @@ def worker(base_url: str, prompts_path: str, concurrency: int) -> None:
     from tsr_assets.prompts.wordlists import load_wordlists
 
     hindi = get_language("hindi")
-    features = list(load_wordlists(hindi.package_data_dir, hindi).features_en)
+    features = list(load_wordlists(hindi.package_data_dir, hindi).features)
     figures = generate(base_url, Path(prompts_path), features, concurrency, None)
     figures["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(figures))

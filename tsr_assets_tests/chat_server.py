@@ -59,8 +59,11 @@ def prompt_noun(prompt: str) -> str:
 
 
 def good_story(prompt: str, index: int = 0) -> str:
-    """A valid Hindi story answer, made unique per prompt, wrapped in JSON."""
-    story = f"{prompt_noun(prompt)} की कहानी। {HINDI_BODY}"
+    """A valid Hindi story answer, made unique per prompt (it names every quoted word of the
+    prompt, and prompts differ in at least one), wrapped in JSON."""
+    quoted = [q for q in re.findall(r'"([^"]+)"', prompt) if not q.isascii()]
+    quoted = quoted or [prompt_noun(prompt)]
+    story = f"{' '.join(dict.fromkeys(quoted))} की कहानी। {HINDI_BODY}"
     return json.dumps({"story": story}, ensure_ascii=False)
 
 

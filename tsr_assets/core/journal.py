@@ -57,9 +57,11 @@ def read_jsonl(path: Path) -> Iterator[dict]:
     Stops at a last line without its newline (a write cut by a kill) and skips lines that are
     not JSON objects, so a journal or metrics file is always readable.
     """
-    if not path.is_file():
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:  # absent, or compacted away a moment ago
         return
-    with path.open(encoding="utf-8") as handle:
+    with handle:
         for line in handle:
             if not line.endswith("\n"):
                 break

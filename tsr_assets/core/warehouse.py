@@ -103,6 +103,7 @@ TABLES: dict[str, str] = {
         preset VARCHAR NOT NULL,
         parameters BIGINT,
         judge VARCHAR NOT NULL,
+        rubric_hash VARCHAR,
         metric VARCHAR NOT NULL,
         value DOUBLE,
         prompt_id VARCHAR NOT NULL,
@@ -211,10 +212,24 @@ def connect(path: Path, read_only: bool = False, wait_s: float = 120.0,
         con.close()
 
 
+def table_columns(table: str) -> dict[str, str]:
+    """Column name -> type of a table as `TABLES` declares it."""
+    columns = {}
+    for line in TABLES[table].strip().splitlines():
+        name, kind = line.strip().rstrip(",").split()[:2]
+        columns[name] = kind
+    return columns
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table and view that does not exist yet."""
+    """Create every table and view that does not exist yet, and add the columns a newer
+    version declares to tables an older one created (existing rows get NULL)."""
     for table, columns in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        present = {row[1] for row in con.execute(f"PRAGMA table_info('{table}')").fetchall()}
+        for name, kind in table_columns(table).items():
+            if name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
     for view, sql in VIEWS.items():  # replaced every time, so a changed definition lands
         con.execute(f"CREATE OR REPLACE VIEW {view} AS {sql}")
 

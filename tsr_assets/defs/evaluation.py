@@ -21,6 +21,7 @@ from tsr_assets.defs.resources import (
 )
 from tsr_assets.evaluation.judging import Judgments, automatic_judgments, llm_judgments
 from tsr_assets.evaluation.openers import OpenersError, load_openers
+from tsr_assets.evaluation.rubric import RubricError
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER, sample_openers
 from tsr_assets.llm.generation_runs import BREAKER_OPEN
 from tsr_assets.model.checkpoints import CheckpointError
@@ -105,38 +106,40 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
         data_lake: DataLakeResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        language_key, key = partition_keys(context)
-        lake = data_lake.lake
-        path = lake.checkpoint(language_key, key, preset).checkpoint(config.checkpoint)
-        try:
-            tok = load_tokenizer(lake.tokenizer_dir(language_key, key))
-            model, state = load_model(path, resolve_device(config.device))
-            openers = load_openers(get_language(language_key), config.openers_path)
-        except (CheckpointError, OpenersError, FileNotFoundError, ValueError) as exc:
-            raise dg.Failure(f"{preset_asset('samples', preset)} {language_key}|{key}: {exc}"
-                             ) from exc
-        trained_with = state["bins_meta"]["tokenizer"]["version"]
-        if trained_with != tok.version:
-            raise dg.Failure(f"{path} was trained with tokenizer {trained_with}, the stored one "
-                             f"is {tok.version}: retrain {preset_asset('checkpoint', preset)}")
-        openers = openers[: config.max_openers] if config.max_openers else openers
-        result = sample_openers(model, tok, openers, config.sampling(),
-                                config.samples_per_opener, config.batch_rows, config.seed)
-        if result.openers_cut_to_fit:
-            context.log.warning(f"{result.openers_cut_to_fit} openers are longer than half the "
-                                "context and were cut to their last tokens")
-        frame = result.frame.with_columns(
-            language=pl.lit(language_key), tokenizer=pl.lit(key), preset=pl.lit(preset),
-            checkpoint_step=pl.lit(state["step"], dtype=pl.Int64),
-            run_id=pl.lit(context.run.run_id), created_at=pl.lit(datetime.now(UTC)))
-        out = lake.samples_file(language_key, key, preset)
-        with atomic_path(out) as tmp:
-            frame.write_parquet(tmp)
-        warehouse.replace_rows("samples", {"language": language_key, "tokenizer": key,
-                                           "preset": preset}, frame)
-        return dg.MaterializeResult(metadata=_samples_metadata(
-            frame, result.openers_cut_to_fit, result.seconds, len(openers), state["step"],
-            path, out))
+        with data_lake.writing_partition_of(context):
+            language_key, key = partition_keys(context)
+            lake = data_lake.lake
+            path = lake.checkpoint(language_key, key, preset).checkpoint(config.checkpoint)
+            try:
+                tok = load_tokenizer(lake.tokenizer_dir(language_key, key))
+                model, state = load_model(path, resolve_device(config.device))
+                openers = load_openers(get_language(language_key), config.openers_path)
+            except (CheckpointError, OpenersError, FileNotFoundError, ValueError) as exc:
+                raise dg.Failure(f"{preset_asset('samples', preset)} {language_key}|{key}: {exc}"
+                                 ) from exc
+            trained_with = state["bins_meta"]["tokenizer"]["version"]
+            if trained_with != tok.version:
+                raise dg.Failure(
+                    f"{path} was trained with tokenizer {trained_with}, the stored one is "
+                    f"{tok.version}: retrain {preset_asset('checkpoint', preset)}")
+            openers = openers[: config.max_openers] if config.max_openers else openers
+            result = sample_openers(model, tok, openers, config.sampling(),
+                                    config.samples_per_opener, config.batch_rows, config.seed)
+            if result.openers_cut_to_fit:
+                context.log.warning(f"{result.openers_cut_to_fit} openers are longer than half the "
+                                    "context and were cut to their last tokens")
+            frame = result.frame.with_columns(
+                language=pl.lit(language_key), tokenizer=pl.lit(key), preset=pl.lit(preset),
+                checkpoint_step=pl.lit(state["step"], dtype=pl.Int64),
+                run_id=pl.lit(context.run.run_id), created_at=pl.lit(datetime.now(UTC)))
+            out = lake.samples_file(language_key, key, preset)
+            with atomic_path(out) as tmp:
+                frame.write_parquet(tmp)
+            warehouse.replace_rows("samples", {"language": language_key, "tokenizer": key,
+                                               "preset": preset}, frame)
+            return dg.MaterializeResult(metadata=_samples_metadata(
+                frame, result.openers_cut_to_fit, result.seconds, len(openers), state["step"],
+                path, out))
 
     return samples
 
@@ -161,7 +164,8 @@ def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, jour
     if judge.source == "automatic":
         return automatic_judgments(samples, language)
     return llm_judgments(samples, language, judge.make_source(JUDGE_MAX_TOKENS),
-                         judge.runner_settings(), journal, judge.repeats, log=log)
+                         judge.runner_settings(), journal, judge.repeats, log=log,
+                         rubric=judge.rubric())
 
 
 def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -187,49 +191,59 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
         warehouse: WarehouseResource,
         judge: JudgeResource,
     ) -> dg.MaterializeResult:
-        language_key, key = partition_keys(context)
-        language, lake = get_language(language_key), data_lake.lake
-        samples_path = lake.samples_file(language_key, key, preset)
-        if not samples_path.is_file():
-            raise dg.Failure(f"{samples_path} not found: materialize "
-                             f"{preset_asset('samples', preset)} for {language_key}|{key} first")
-        samples = pl.read_parquet(samples_path)
-        summary_file = lake.checkpoint(language_key, key, preset).summary
-        parameters = read_summary(summary_file)["parameters"] if summary_file.is_file() else None
-        journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
-                                     samples["run_id"][0])
-        judgments = _judge(samples, language, judge, journal, context.log.info)
-        if judgments.run is not None:
-            record_generation_run(warehouse, judgments.run, context.run.run_id, language_key)
-            if judgments.run.outcome == BREAKER_OPEN:
-                raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: "
-                                 f"{judgments.run.error}\nJudgments so far are kept in "
-                                 f"{journal}; a rerun asks only for the missing ones.",
-                                 allow_retries=False)
-        if judgments.scores.is_empty():
-            first = dict(list(judgments.failures.items())[:5])
-            raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "
-                             f"story could be judged; failures: {first}")
-        partition = {"language": language_key, "tokenizer": key, "preset": preset,
-                     "judge": judge.judge_name}
-        frame = judgments.scores.with_columns(
-            **{k: pl.lit(v) for k, v in partition.items()},
-            parameters=pl.lit(parameters, dtype=pl.Int64), run_id=pl.lit(context.run.run_id),
-            created_at=pl.lit(datetime.now(UTC)))
-        out = lake.judge_scores_file(language_key, key, preset)
-        with atomic_path(out) as tmp:
-            frame.write_parquet(tmp)
-        warehouse.replace_rows("judge_scores", partition, frame)
-        means = _means_table(warehouse, partition,
-                             judgments.scores["metric"].unique(maintain_order=True).to_list())
-        return dg.MaterializeResult(metadata={
-            "judge": judge.judge_name,
-            "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
-            "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
-            "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
-            **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
-            "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
-            "path": dg.MetadataValue.path(str(out)),
-        })
+        with data_lake.writing_partition_of(context):
+            language_key, key = partition_keys(context)
+            language, lake = get_language(language_key), data_lake.lake
+            samples_path = lake.samples_file(language_key, key, preset)
+            if not samples_path.is_file():
+                raise dg.Failure(f"{samples_path} not found: materialize "
+                                 f"{preset_asset('samples', preset)} for {language_key}|{key} "
+                                 "first")
+            samples = pl.read_parquet(samples_path)
+            try:
+                rubric_hash = None if judge.source == "automatic" else judge.rubric().text_hash
+            except (RubricError, FileNotFoundError) as exc:
+                raise dg.Failure(f"judge rubric: {exc}", allow_retries=False) from exc
+            summary_file = lake.checkpoint(language_key, key, preset).summary
+            parameters = (read_summary(summary_file)["parameters"] if summary_file.is_file()
+                          else None)
+            journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
+                                         samples["run_id"][0])
+            judgments = _judge(samples, language, judge, journal, context.log.info)
+            if judgments.run is not None:
+                record_generation_run(warehouse, judgments.run, context.run.run_id, language_key)
+                if judgments.run.outcome == BREAKER_OPEN:
+                    raise dg.Failure(f"{preset_asset('judge_scores', preset)} "
+                                     f"{language_key}|{key}: {judgments.run.error}\n"
+                                     f"Judgments so far are kept in {journal}; a rerun asks "
+                                     "only for the missing ones.",
+                                     allow_retries=False)
+            if judgments.scores.is_empty():
+                first = dict(list(judgments.failures.items())[:5])
+                raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "
+                                 f"story could be judged; failures: {first}")
+            partition = {"language": language_key, "tokenizer": key, "preset": preset,
+                         "judge": judge.judge_name}
+            frame = judgments.scores.with_columns(
+                **{k: pl.lit(v) for k, v in partition.items()},
+                parameters=pl.lit(parameters, dtype=pl.Int64), run_id=pl.lit(context.run.run_id),
+                rubric_hash=pl.lit(rubric_hash, dtype=pl.String),
+                created_at=pl.lit(datetime.now(UTC)))
+            out = lake.judge_scores_file(language_key, key, preset)
+            with atomic_path(out) as tmp:
+                frame.write_parquet(tmp)
+            warehouse.replace_rows("judge_scores", partition, frame)
+            means = _means_table(warehouse, partition,
+                                 judgments.scores["metric"].unique(maintain_order=True).to_list())
+            return dg.MaterializeResult(metadata={
+                "judge": judge.judge_name,
+                "rubric_hash": rubric_hash or "none (automatic metrics)",
+                "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
+                "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
+                "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
+                **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
+                "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
+                "path": dg.MetadataValue.path(str(out)),
+            })
 
     return judge_scores

@@ -1,6 +1,7 @@
 """`wordlists` and `prompts` (language partitions): the words stories are built from, and
 unique word combinations rendered into story requests."""
 
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -19,11 +20,18 @@ from tsr_assets.prompts.building import (
     prompt_frames,
     write_prompts_parquet,
 )
-from tsr_assets.prompts.templates import DEFAULT_TEMPLATE, TEMPLATES, get_template
+from tsr_assets.prompts.templates import (
+    DEFAULT_TEMPLATE,
+    TEMPLATES,
+    TemplateError,
+    get_template,
+    load_template_file,
+)
 from tsr_assets.prompts.wordlists import (
     MIN_COUNTS,
     WORDLIST_FILES,
     WordlistError,
+    WordlistPolicies,
     load_wordlists,
     read_stored_wordlists,
     resolve_source_dir,
@@ -35,16 +43,21 @@ from tsr_assets.reports.markdown import frame_preview, markdown_table
 
 
 class WordlistsConfig(dg.Config):
-    """Where the wordlists come from."""
+    """Where the word lists come from, and what to do with duplicate or invalid entries."""
 
     source_dir: str | None = Field(
         default=None,
         description=(
-            "Your own wordlist folder holding nouns.txt, verbs.txt, adjectives.txt, "
-            "features.txt and features_en.txt (or one such folder per language, named by "
-            "language key). Empty: the lists packaged with tsr_assets."
+            "Your own word-list folder holding nouns.txt, verbs.txt, adjectives.txt, "
+            "features.txt and features_en.txt, or <language>-nouns.txt ... and "
+            "english-features.txt (or one such folder per language, named by language key). "
+            "Empty: the lists packaged with tsr_assets."
         ),
     )
+    on_duplicate: Literal["drop", "error"] = Field(
+        default="drop", description="drop: keep the first, list each dropped line; error: fail.")
+    on_invalid: Literal["error", "drop"] = Field(
+        default="error", description="error: fail listing every invalid entry; drop: skip them.")
 
 
 def build_wordlists_defs(
@@ -67,33 +80,43 @@ def build_wordlists_defs(
         script (English features in Latin letters), no duplicates. A bad file fails the run
         with its file name, line and the problem. Output: `wordlists/<language>/wordlists.json`.
         """
-        language = get_language(context.partition_key)
-        folder = resolve_source_dir(config.source_dir, language.key)
-        try:
-            lists = load_wordlists(folder, language)
-        except WordlistError as exc:
-            raise dg.Failure(description=f"wordlists for {language.key!r}: {exc}") from exc
-        out = data_lake.lake.wordlists_file(language.key)
-        save_wordlists(out, lists, language.key)
-        counts = lists.counts()
-        preview_rows = [
-            [i + 1, *(getattr(lists, n)[i] if i < counts[n] else "" for n in WORDLIST_FILES)]
-            for i in range(8)
-        ]
-        context.log.info(
-            f"{language.display_name}: {counts} -> {lists.combination_count:,} combinations"
-        )
-        return dg.MaterializeResult(
-            metadata={
-                **{f"{name}_count": dg.MetadataValue.int(n) for name, n in counts.items()},
-                "combinations": dg.MetadataValue.int(lists.combination_count),
-                "source_dir": dg.MetadataValue.path(str(folder)),
-                "path": dg.MetadataValue.path(str(out)),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(preview_rows, ["#", *WORDLIST_FILES], max_chars=40)
-                ),
-            }
-        )
+        with data_lake.writing_partition_of(context):
+            language = get_language(context.partition_key)
+            folder = resolve_source_dir(config.source_dir, language.key)
+            try:
+                lists = load_wordlists(folder, language,
+                                       WordlistPolicies(config.on_duplicate, config.on_invalid))
+            except WordlistError as exc:
+                raise dg.Failure(description=f"wordlists for {language.key!r}: {exc}") from exc
+            if lists.dropped:
+                context.log.warning(f"{len(lists.dropped)} entries dropped:\n"
+                                    + "\n".join(f"- {p}" for p in lists.dropped))
+            out = data_lake.lake.wordlists_file(language.key)
+            save_wordlists(out, lists, language.key)
+            counts = lists.counts()
+            preview_rows = [
+                [i + 1, *(getattr(lists, n)[i] if i < counts[n] else "" for n in WORDLIST_FILES)]
+                for i in range(8)
+            ]
+            context.log.info(
+                f"{language.display_name}: {counts} -> {lists.combination_count:,} combinations"
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    **{f"{name}_count": dg.MetadataValue.int(n) for name, n in counts.items()},
+                    "combinations": dg.MetadataValue.int(lists.combination_count),
+                    "source_dir": dg.MetadataValue.path(str(folder)),
+                    "path": dg.MetadataValue.path(str(out)),
+                    "preview": dg.MetadataValue.md(
+                        markdown_table(preview_rows, ["#", *WORDLIST_FILES], max_chars=40)
+                    ),
+                    "dropped": dg.MetadataValue.int(len(lists.dropped)),
+                    "dropped_entries": dg.MetadataValue.md(markdown_table(
+                        [[Path(p.file).name, p.line, p.entry, p.problem] for p in lists.dropped],
+                        ["file", "line", "entry", "why"]) if lists.dropped else "none"),
+                    "features_aligned": dg.MetadataValue.bool(lists.features_aligned),
+                }
+            )
 
     return [wordlists, *lake_checks(wordlists, partitions.language, [wordlists_valid])]
 
@@ -131,6 +154,13 @@ class PromptsConfig(dg.Config):
     template: str = Field(
         default=DEFAULT_TEMPLATE, description="Prompt template: " + ", ".join(TEMPLATES)
     )
+    template_path: str | None = Field(
+        default=None,
+        description="Your own template file instead (placeholders {noun} {verb} {adjective} "
+        "{feature} {language} {script}; {{ and }} for literal braces).")
+    template_max_words: int = Field(
+        default=300, description="For template_path: the longest story it asks for, in words "
+        "(sizes the LLM's max_tokens).")
     feature_language: Literal["native", "english"] = Field(
         default="native",
         description="Word the story feature in the target language or in English.",
@@ -154,36 +184,42 @@ def build_prompts_defs(partitions: Partitions) -> list[dg.AssetsDefinition]:
         Sampled without replacement from the full product of the wordlists, deterministic for
         a seed; `prompt_id` is a hash of the four words. Stored as
         `prompts/<language>/prompts.parquet` with prompt_id, noun, verb, adjective, feature,
-        feature_en, template and prompt.
+        feature_en, template, template_hash, max_words and prompt. The template is a packaged
+        one or your own file (`template_path`).
         """
-        language = get_language(context.partition_key)
-        lists = stored_wordlists(data_lake.lake.wordlists_file(language.key))
-        try:
-            template = get_template(config.template)
-            frames = prompt_frames(
-                lists, language, template, config.count, config.seed, config.feature_language
+        with data_lake.writing_partition_of(context):
+            language = get_language(context.partition_key)
+            lists = stored_wordlists(data_lake.lake.wordlists_file(language.key))
+            try:
+                template = (load_template_file(config.template_path, config.template_max_words)
+                            if config.template_path else get_template(config.template))
+                frames = prompt_frames(
+                    lists, language, template, config.count, config.seed, config.feature_language
+                )
+                out = data_lake.lake.prompts_file(language.key)
+                rows = write_prompts_parquet(frames, out)
+            except (PromptCountError, TemplateError, ValueError, KeyError) as exc:
+                raise dg.Failure(
+                    description=f"prompts for {language.key!r}: {exc.args[0]}") from exc
+            head = pl.read_parquet(out, n_rows=5)
+            total = lists.combination_count
+            context.log.info(f"wrote {rows:,} prompts to {out}")
+            return dg.MaterializeResult(
+                metadata={
+                    "count": dg.MetadataValue.int(rows),
+                    "combinations": dg.MetadataValue.int(total),
+                    "share_of_product": dg.MetadataValue.float(rows / total),
+                    "template": dg.MetadataValue.text(template.name),
+                    "template_hash": dg.MetadataValue.text(template.text_hash),
+                    "seed": dg.MetadataValue.int(config.seed),
+                    "feature_language": dg.MetadataValue.text(config.feature_language),
+                    "path": dg.MetadataValue.path(str(out)),
+                    "preview": dg.MetadataValue.md(
+                        frame_preview(head.drop("prompt"), max_chars=30)),
+                    "example_prompt": dg.MetadataValue.md(
+                        "```\n" + head["prompt"][0] + "\n```" if rows else "(none)"
+                    ),
+                }
             )
-            out = data_lake.lake.prompts_file(language.key)
-            rows = write_prompts_parquet(frames, out)
-        except (PromptCountError, KeyError) as exc:
-            raise dg.Failure(description=f"prompts for {language.key!r}: {exc.args[0]}") from exc
-        head = pl.read_parquet(out, n_rows=5)
-        total = lists.combination_count
-        context.log.info(f"wrote {rows:,} prompts to {out}")
-        return dg.MaterializeResult(
-            metadata={
-                "count": dg.MetadataValue.int(rows),
-                "combinations": dg.MetadataValue.int(total),
-                "share_of_product": dg.MetadataValue.float(rows / total),
-                "template": dg.MetadataValue.text(template.name),
-                "seed": dg.MetadataValue.int(config.seed),
-                "feature_language": dg.MetadataValue.text(config.feature_language),
-                "path": dg.MetadataValue.path(str(out)),
-                "preview": dg.MetadataValue.md(frame_preview(head.drop("prompt"), max_chars=30)),
-                "example_prompt": dg.MetadataValue.md(
-                    "```\n" + head["prompt"][0] + "\n```" if rows else "(none)"
-                ),
-            }
-        )
 
     return [prompts]

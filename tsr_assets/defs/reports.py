@@ -42,7 +42,10 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
             raise dg.Failure("no judge scores in the warehouse yet: materialize samples_<preset> "
                              "and judge_scores_<preset> for at least one partition first")
         lake = data_lake.lake
-        sections = [*comparison_sections(tokenizers, sizes), *loss_curve_sections(lake)]
+        rubrics = dict(warehouse.query(
+            "SELECT judge, string_agg(DISTINCT rubric_hash, ', ') FROM judge_scores "
+            "WHERE rubric_hash IS NOT NULL GROUP BY judge").rows())
+        sections = [*comparison_sections(tokenizers, sizes, rubrics), *loss_curve_sections(lake)]
         sources = story_sources(lake, tokenizers["language"].unique().sort().to_list())
         report = write_report(lake.reports_dir(), sources, sections)
         return dg.MaterializeResult(metadata={

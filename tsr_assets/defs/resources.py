@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,8 @@ from pydantic import Field
 
 from tsr_assets.core import warehouse as warehouse_tables
 from tsr_assets.core.lake import Lake, data_lake_root
+from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
+from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, LLM_METRICS, Rubric, load_rubric
 from tsr_assets.llm.circuit_breaker import BreakerSettings
 from tsr_assets.llm.request_runner import RunnerSettings
 from tsr_assets.llm.sources import (
@@ -44,10 +46,29 @@ class DataLakeResource(dg.ConfigurableResource):
         description="Data lake folder. Empty: $TSR_DATA_DIR, else <repo>/data_lake.",
     )
 
+    lock_wait_s: float = Field(
+        default=0.0, description="How long a run waits for another run that is writing the "
+        "same partition before it fails (0: fail at once, naming the other run).")
+
     @property
     def lake(self) -> Lake:
         """The data lake's layout under the resolved root."""
         return Lake(Path(self.root).expanduser().resolve() if self.root else data_lake_root())
+
+    def writing_partition_of(self, context: dg.AssetExecutionContext
+                             ) -> AbstractContextManager[Lake]:
+        """`writing` for the asset and partition a step materializes."""
+        return self.writing(context.asset_key.to_user_string(), str(context.partition_key),
+                            context.run.run_id)
+
+    @contextmanager
+    def writing(self, asset: str, partition: str, run_id: str) -> Iterator[Lake]:
+        """Hold the partition's writer lock for the block (see `core/partition_lock.py`)."""
+        try:
+            with partition_lock(self.lake.root, asset, partition, run_id, self.lock_wait_s):
+                yield self.lake
+        except PartitionBusy as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
 class WarehouseResource(DuckDBResource):
@@ -202,11 +223,30 @@ class JudgeResource(LLMResource):
         default=0.0, description="0 for repeatable judgments; empty where a model refuses it."
     )
     repeats: int = Field(default=1, description="Judgments per story, averaged.")
+    rubric_path: str | None = Field(
+        default=None, description="Your own rubric file ({story} {opener} {language}); empty: "
+        "the packaged rubric.")
+    rubric_keys: list[str] = Field(
+        default_factory=lambda: list(LLM_METRICS),
+        description="Score keys the rubric's answers must hold (each 1-10).")
+
+    def rubric(self) -> Rubric:
+        """The rubric the LLM judge uses (checked when loaded)."""
+        if not self.rubric_path:
+            return DEFAULT_RUBRIC if tuple(self.rubric_keys) == LLM_METRICS else \
+                Rubric(DEFAULT_RUBRIC.text, tuple(self.rubric_keys))
+        return load_rubric(self.rubric_path, self.rubric_keys)
 
     @property
     def judge_name(self) -> str:
-        """`automatic`, or `llm:<model>` for an LLM judge."""
-        return "automatic" if self.source == "automatic" else f"llm:{self.model}"
+        """`automatic`; `llm:<model>` for an LLM judge with the packaged rubric, and
+        `llm:<model>+rubric-<hash>` with another one (scores under different rubrics are not
+        pooled)."""
+        if self.source == "automatic":
+            return "automatic"
+        rubric = self.rubric()
+        suffix = "" if rubric == DEFAULT_RUBRIC else f"+rubric-{rubric.text_hash[:8]}"
+        return f"llm:{self.model}{suffix}"
 
 class WandbResource(dg.ConfigurableResource):
     """Where training runs log to W&B. The API key comes from an environment variable only.

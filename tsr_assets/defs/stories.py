@@ -15,6 +15,7 @@ from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
 from tsr_assets.llm.generation_runs import GenerationRun
+from tsr_assets.prompts.building import prompts_max_words
 from tsr_assets.prompts.templates import answer_token_limit
 from tsr_assets.prompts.wordlists import read_stored_wordlists
 from tsr_assets.reports.markdown import markdown_table
@@ -92,11 +93,10 @@ def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
     prompts_path = lake.prompts_file(language.key)
     if not prompts_path.is_file():
         raise dg.Failure(f"{prompts_path} not found: materialize `prompts` first")
-    features_en = read_stored_wordlists(lake.wordlists_file(language.key))["lists"]["features_en"]
-    template = pl.read_parquet(prompts_path, columns=["template"], n_rows=1)["template"]
-    max_tokens = answer_token_limit(template[0] if template.len() else "")
+    features = read_stored_wordlists(lake.wordlists_file(language.key))["lists"]["features"]
+    max_tokens = answer_token_limit(prompts_max_words(prompts_path))
     return generate_stories(
-        language, folder, prompts_path, features_en,
+        language, folder, prompts_path, features,
         None if llm.source == "offline" else llm.make_source(max_tokens),
         llm.runner_settings(), config.limits(), config.max_prompts, log=log,
     )
@@ -149,20 +149,21 @@ def build_stories_defs(partitions: Partitions) -> list:
         as they arrive and compacted into parquet shards under `stories/<language>/shards/`;
         re-materializing generates only prompts that have no story yet.
         """
-        language = get_language(context.partition_key)
-        lake = data_lake.lake
-        folder = lake.stories_dir(language.key)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_limits(lake.story_limits_file(language.key), config.limits())
-        run = _generate_or_import(config, lake, language, llm, context.log.info)
-        record_generation_run(warehouse, run, context.run.run_id, language.key)
-        if run.failed:
-            stored = read_table(folder, "story", ["prompt_id"]).height
-            raise dg.Failure(
-                description=f"stories for {language.key}: {run.error}\nEverything written is "
-                f"kept ({stored:,} stories stored); a rerun continues with the prompts that "
-                "have no story yet.", allow_retries=False)
-        return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
+        with data_lake.writing_partition_of(context):
+            language = get_language(context.partition_key)
+            lake = data_lake.lake
+            folder = lake.stories_dir(language.key)
+            folder.mkdir(parents=True, exist_ok=True)
+            save_limits(lake.story_limits_file(language.key), config.limits())
+            run = _generate_or_import(config, lake, language, llm, context.log.info)
+            record_generation_run(warehouse, run, context.run.run_id, language.key)
+            if run.failed:
+                stored = read_table(folder, "story", ["prompt_id"]).height
+                raise dg.Failure(
+                    description=f"stories for {language.key}: {run.error}\nEverything written is "
+                    f"kept ({stored:,} stories stored); a rerun continues with the prompts that "
+                    "have no story yet.", allow_retries=False)
+            return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
 
     return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]
 

@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from tsr_assets.core.lake import Lake
-from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
@@ -119,33 +119,35 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
         `sutra`: `transformers.AutoTokenizer` from a local folder or the hub, saved here.
         Other registered backends build their own way.
         """
-        language, key = partition_keys(context)
-        shards = shard_files(data_lake.lake.stories_dir(language))
-        inputs = BuildInputs(key, lambda: iter_split_texts(shards, "train", config.val_share),
-                             config.settings(), context.log.info)
-        try:
-            tok, source = get_backend(key).build(inputs)
-        except TokenizerUnavailable as exc:
-            raise dg.Failure(description=f"tokenizer {language}|{key}: {exc}",
-                             allow_retries=False) from exc
-        except ValueError as exc:
-            raise dg.Failure(f"tokenizer {language}|{key}: {exc}; materialize `stories` for "
-                             f"{language} first if it has none") from exc
-        folder = data_lake.lake.tokenizer_dir(language, key)
-        descriptor = save_tokenizer(tok, folder, source)
-        sample = next(iter_split_texts(shards, "train", config.val_share), "") if shards else ""
-        sample = sample.split("\n")[0][:120]
-        return dg.MaterializeResult(metadata={
-            "name": descriptor["name"],
-            "version": descriptor["version"],
-            "vocab_size": dg.MetadataValue.int(descriptor["vocab_size"]),
-            "bos_id": dg.MetadataValue.int(descriptor["bos_id"]),
-            "eos_id": dg.MetadataValue.int(descriptor["eos_id"]),
-            "source": source,
-            "path": dg.MetadataValue.path(str(folder)),
-            "sample_pieces": dg.MetadataValue.md(
-                f"`{sample}`\n\n" + _pieces_preview(tok, sample) if sample else "(no stories)"),
-        })
+        with data_lake.writing_partition_of(context):
+            language, key = partition_keys(context)
+            require_passing_checks(context, "stories", language)
+            shards = shard_files(data_lake.lake.stories_dir(language))
+            inputs = BuildInputs(key, lambda: iter_split_texts(shards, "train", config.val_share),
+                                 config.settings(), context.log.info)
+            try:
+                tok, source = get_backend(key).build(inputs)
+            except TokenizerUnavailable as exc:
+                raise dg.Failure(description=f"tokenizer {language}|{key}: {exc}",
+                                 allow_retries=False) from exc
+            except ValueError as exc:
+                raise dg.Failure(f"tokenizer {language}|{key}: {exc}; materialize `stories` for "
+                                 f"{language} first if it has none") from exc
+            folder = data_lake.lake.tokenizer_dir(language, key)
+            descriptor = save_tokenizer(tok, folder, source)
+            sample = next(iter_split_texts(shards, "train", config.val_share), "") if shards else ""
+            sample = sample.split("\n")[0][:120]
+            return dg.MaterializeResult(metadata={
+                "name": descriptor["name"],
+                "version": descriptor["version"],
+                "vocab_size": dg.MetadataValue.int(descriptor["vocab_size"]),
+                "bos_id": dg.MetadataValue.int(descriptor["bos_id"]),
+                "eos_id": dg.MetadataValue.int(descriptor["eos_id"]),
+                "source": source,
+                "path": dg.MetadataValue.path(str(folder)),
+                "sample_pieces": dg.MetadataValue.md(
+                    f"`{sample}`\n\n" + _pieces_preview(tok, sample) if sample else "(no stories)"),
+            })
 
     return tokenizer
 
@@ -170,40 +172,42 @@ def build_token_bins_defs(partitions: Partitions) -> list:
         encoded in batches (one thread per CPU) and streamed to disk; files are renamed into place
         when complete.
         """
-        language, key = partition_keys(context)
-        tok = _load_or_fail(data_lake, language, key)
-        shards = shard_files(data_lake.lake.stories_dir(language))
-        if not shards:
-            raise dg.Failure(f"no stories for {language}: materialize `stories` first")
-        folder = data_lake.lake.bins_dir(language, key)
-        started = time.monotonic()
-        try:
-            meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
-                                    config.val_share, log=context.log.info,
-                                    workers=config.workers or None)
-        except ValueError as exc:
-            raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
-        seconds = time.monotonic() - started
-        splits = meta["splits"]
-        rows = [[split, s["stories"], s["tokens"], s["bytes"],
-                 round(s["tokens"] / s["stories"], 1) if s["stories"] else 0]
-                for split, s in splits.items()]
-        first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
-        return dg.MaterializeResult(metadata={
-            "splits": dg.MetadataValue.md(markdown_table(
-                rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
-            "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
-            "val_tokens": dg.MetadataValue.int(splits["val"]["tokens"]),
-            "dtype": meta["dtype"],
-            "vocab_size": dg.MetadataValue.int(tok.vocab_size),
-            "tokenizer_version": tok.version,
-            "tokens_per_second": dg.MetadataValue.float(
-                round(sum(s["tokens"] for s in splits.values()) / seconds, 1)),
-            "seconds": dg.MetadataValue.float(round(seconds, 2)),
-            "path": dg.MetadataValue.path(str(folder)),
-            "first_story_decoded": dg.MetadataValue.text(
-                tok.decode(first[0].tolist())[:400] if first else ""),
-        })
+        with data_lake.writing_partition_of(context):
+            language, key = partition_keys(context)
+            require_passing_checks(context, "stories", language)
+            tok = _load_or_fail(data_lake, language, key)
+            shards = shard_files(data_lake.lake.stories_dir(language))
+            if not shards:
+                raise dg.Failure(f"no stories for {language}: materialize `stories` first")
+            folder = data_lake.lake.bins_dir(language, key)
+            started = time.monotonic()
+            try:
+                meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
+                                        config.val_share, log=context.log.info,
+                                        workers=config.workers or None)
+            except ValueError as exc:
+                raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
+            seconds = time.monotonic() - started
+            splits = meta["splits"]
+            rows = [[split, s["stories"], s["tokens"], s["bytes"],
+                     round(s["tokens"] / s["stories"], 1) if s["stories"] else 0]
+                    for split, s in splits.items()]
+            first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
+            return dg.MaterializeResult(metadata={
+                "splits": dg.MetadataValue.md(markdown_table(
+                    rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
+                "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
+                "val_tokens": dg.MetadataValue.int(splits["val"]["tokens"]),
+                "dtype": meta["dtype"],
+                "vocab_size": dg.MetadataValue.int(tok.vocab_size),
+                "tokenizer_version": tok.version,
+                "tokens_per_second": dg.MetadataValue.float(
+                    round(sum(s["tokens"] for s in splits.values()) / seconds, 1)),
+                "seconds": dg.MetadataValue.float(round(seconds, 2)),
+                "path": dg.MetadataValue.path(str(folder)),
+                "first_story_decoded": dg.MetadataValue.text(
+                    tok.decode(first[0].tolist())[:400] if first else ""),
+            })
 
     return [token_bins, *lake_checks(token_bins, partitions.language_tokenizer,
                                      [token_bins_round_trip])]

@@ -111,34 +111,35 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
         wandb: WandbResource,
         pipes_subprocess_client: dg.PipesSubprocessClient,
     ) -> dg.MaterializeResult:
-        language, key = partition_keys(context)
-        lake = data_lake.lake
-        bins = lake.bins_dir(language, key)
-        if not lake.bins_meta_file(language, key).is_file():
-            raise dg.Failure(f"{lake.bins_meta_file(language, key)} not found: materialize "
-                             f"`token_bins` for {language}|{key} first")
-        files = lake.checkpoint(language, key, preset)
-        train_config = {
-            **config.model_dump(exclude={"gpus"}),
-            "bins_dir": str(bins), "out_dir": str(files.folder), "preset": preset,
-            "tags": {"language": language, "tokenizer": key},
-            "wandb_project": wandb.project, "wandb_mode": wandb.mode,
-            "wandb_run_name": f"{language}-{key}-{preset}",
-        }
-        reported = pipes_subprocess_client.run(
-            command=trainer_command(json.dumps(train_config), config.gpus), context=context,
-            env=wandb.subprocess_env(),
-        ).get_materialize_result()
-        summary = read_summary(files.summary)
-        png = loss_curves_png({preset: list(read_jsonl(files.metrics))},
-                              f"{language} | {key} | {preset}")
-        files.loss_curve.write_bytes(png)
-        row = training_run_row(summary, context.run.run_id, language, key, preset)
-        warehouse.replace_rows("training_runs", {"run_id": context.run.run_id,
-                                                 "language": language, "tokenizer": key,
-                                                 "preset": preset}, pl.DataFrame([row]))
-        # What the trainer reported through Pipes, then the readable versions.
-        return dg.MaterializeResult(metadata={**(reported.metadata or {}),
-                                              **_metadata(summary, png)})
+        with data_lake.writing_partition_of(context):
+            language, key = partition_keys(context)
+            lake = data_lake.lake
+            bins = lake.bins_dir(language, key)
+            if not lake.bins_meta_file(language, key).is_file():
+                raise dg.Failure(f"{lake.bins_meta_file(language, key)} not found: materialize "
+                                 f"`token_bins` for {language}|{key} first")
+            files = lake.checkpoint(language, key, preset)
+            train_config = {
+                **config.model_dump(exclude={"gpus"}),
+                "bins_dir": str(bins), "out_dir": str(files.folder), "preset": preset,
+                "tags": {"language": language, "tokenizer": key},
+                "wandb_project": wandb.project, "wandb_mode": wandb.mode,
+                "wandb_run_name": f"{language}-{key}-{preset}",
+            }
+            reported = pipes_subprocess_client.run(
+                command=trainer_command(json.dumps(train_config), config.gpus), context=context,
+                env=wandb.subprocess_env(),
+            ).get_materialize_result()
+            summary = read_summary(files.summary)
+            png = loss_curves_png({preset: list(read_jsonl(files.metrics))},
+                                  f"{language} | {key} | {preset}")
+            files.loss_curve.write_bytes(png)
+            row = training_run_row(summary, context.run.run_id, language, key, preset)
+            warehouse.replace_rows("training_runs", {"run_id": context.run.run_id,
+                                                     "language": language, "tokenizer": key,
+                                                     "preset": preset}, pl.DataFrame([row]))
+            # What the trainer reported through Pipes, then the readable versions.
+            return dg.MaterializeResult(metadata={**(reported.metadata or {}),
+                                                  **_metadata(summary, png)})
 
     return checkpoint

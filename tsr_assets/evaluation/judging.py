@@ -15,6 +15,7 @@ import polars as pl
 from tsr_assets.core.languages import Language
 from tsr_assets.evaluation.automatic_judge import automatic_scores
 from tsr_assets.evaluation.llm_judging import StoryToJudge, judge_stories
+from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, Rubric
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import RunnerSettings
 from tsr_assets.llm.sources import ChatSource
@@ -71,14 +72,16 @@ def llm_judgments(
     journal: Path,
     repeats: int = 1,
     log: Callable[[str], None] = print,
+    rubric: Rubric = DEFAULT_RUBRIC,
 ) -> Judgments:
-    """Every sample judged by an LLM `repeats` times (averaged), resuming from `journal`."""
+    """Every sample judged by an LLM with `rubric`, `repeats` times (averaged), resuming from
+    `journal`."""
     keyed = {f"{r['prompt_id']}#{r['sample_index']}": (r["prompt_id"], r["sample_index"])
              for r in samples.iter_rows(named=True)}
     stories = [StoryToJudge(key, row["opener"], row["story"])
                for key, row in zip(keyed, samples.iter_rows(named=True), strict=True)]
     report = judge_stories(stories, language.display_name, source, settings, journal, repeats,
-                           log=log)
+                           log=log, rubric=rubric)
     per_sample = {keyed[key]: scores for key, scores in report.scores.items()}
     failures = {keyed[key]: reason for key, reason in report.failures.items()}
     return Judgments(_long_form(per_sample), failures, report.run)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsr_assets.core.journal import Journal, read_jsonl
-from tsr_assets.evaluation.rubric import JudgeAnswerError, judge_prompt, parse_scores
+from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, JudgeAnswerError, Rubric
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings, run_requests
 from tsr_assets.llm.sources import ChatSource
@@ -48,11 +48,14 @@ def judged_before(journal: Path) -> dict[tuple[str, int], dict[str, float]]:
             if "scores" in row}
 
 
-def _validate(raw: str) -> tuple[str | None, str | None, str]:
-    try:
-        return json.dumps(parse_scores(raw)), None, raw[:300]
-    except JudgeAnswerError as exc:
-        return None, exc.reason, raw[:300]
+def _validator(rubric: Rubric):
+    def validate(raw: str) -> tuple[str | None, str | None, str]:
+        try:
+            return json.dumps(rubric.parse(raw)), None, raw[:300]
+        except JudgeAnswerError as exc:
+            return None, exc.reason, raw[:300]
+
+    return validate
 
 
 def judge_stories(
@@ -63,13 +66,14 @@ def judge_stories(
     journal: Path,
     repeats: int = 1,
     log: Callable[[str], None] = print,
+    rubric: Rubric = DEFAULT_RUBRIC,
 ) -> JudgingReport:
-    """Judge every story `repeats` times (averaged), resuming from `journal`."""
+    """Judge every story `repeats` times with `rubric` (averaged), resuming from `journal`."""
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     done = judged_before(journal)
     by_key = {s.key: s for s in stories}
-    todo = [RequestItem(f"{s.key}|{r}", judge_prompt(language_name, s.opener, s.story))
+    todo = [RequestItem(f"{s.key}|{r}", rubric.prompt(language_name, s.opener, s.story))
             for s in stories for r in range(repeats) if (s.key, r) not in done]
     report = JudgingReport(judged_before=len({k for k, _ in done if k in by_key}))
     record = GenerationRun("judge", source.provider, source.model, requested=len(todo))
@@ -93,7 +97,7 @@ def judge_stories(
         async def run():
             try:
                 return await run_requests(todo, lambda item: source.complete(item.prompt),
-                                          _validate, settings, total=len(todo),
+                                          _validator(rubric), settings, total=len(todo),
                                           on_outcome=on_outcome, log=log)
             finally:
                 await source.close()

@@ -1,10 +1,23 @@
-"""The LLM judge's rubric prompt and the strict parser of its answers."""
+"""The LLM judge's rubric: the packaged one or a user's file, and the strict parser of answers.
+
+A rubric is a prompt with the placeholders `{story}`, `{opener}` and `{language}` and the list
+of score keys its answer must hold (each a number from 1 to 10). Besides the keys, every
+judgment gets `mean_of_criteria`: the mean of the keys other than `overall` (published tables
+report both).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsr_assets.core.text_files import read_utf8_file
+from tsr_assets.core.text_templates import placeholder_problems
 
 LLM_METRICS = ("context_awareness", "completeness", "grammar", "fluency", "creativity",
                "overall")
@@ -41,9 +54,64 @@ class JudgeAnswerError(ValueError):
         self.reason = reason
 
 
+MEAN_OF_CRITERIA = "mean_of_criteria"
+RUBRIC_SLOTS = ("story", "opener", "language")
+
+
+class RubricError(ValueError):
+    """A rubric file cannot be used; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """A judge prompt and the score keys its answers must hold."""
+
+    text: str
+    keys: tuple[str, ...]
+    source: str = "packaged"
+
+    @property
+    def text_hash(self) -> str:
+        """A short hash of the prompt and keys: which exact rubric made a score."""
+        payload = self.text + "\n" + ",".join(self.keys)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def prompt(self, language_name: str, opener: str, story: str) -> str:
+        """The rubric filled in for one story."""
+        return self.text.format(language=language_name, opener=opener, story=story)
+
+    def parse(self, raw: str) -> dict[str, float]:
+        """The answer's scores (see `parse_scores`), plus `mean_of_criteria`."""
+        scores = parse_scores(raw, self.keys)
+        criteria = [v for k, v in scores.items() if k != "overall"] or list(scores.values())
+        return {**scores, MEAN_OF_CRITERIA: sum(criteria) / len(criteria)}
+
+
+DEFAULT_RUBRIC = Rubric(RUBRIC, LLM_METRICS)
+
+
+def load_rubric(path: str | Path, keys: Sequence[str] = LLM_METRICS) -> Rubric:
+    """A rubric from a UTF-8 text file with `{story}`, `{opener}` and `{language}`.
+
+    Raises:
+        RubricError: naming the file and every problem (unbalanced braces, unknown
+            placeholders, no `{story}`, no keys).
+    """
+    path = Path(path).expanduser()
+    text = read_utf8_file(path, RubricError, "rubric", ["a .txt rubric file"])
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    problems = placeholder_problems(text, RUBRIC_SLOTS, ("story",))
+    normalized = tuple(k.strip().lower().replace(" ", "_") for k in keys if k.strip())
+    if not normalized:
+        problems.append("no score keys: list the keys the judge must answer with")
+    if problems:
+        raise RubricError(f"{path}: " + "; ".join(problems))
+    return Rubric(text, normalized, f"file {path.name}")
+
+
 def judge_prompt(language_name: str, opener: str, story: str) -> str:
-    """The rubric filled in for one story."""
-    return RUBRIC.format(language=language_name, opener=opener, story=story)
+    """The packaged rubric filled in for one story."""
+    return DEFAULT_RUBRIC.prompt(language_name, opener, story)
 
 
 _OBJECT = re.compile(r"\{[^{}]*\}", re.DOTALL)
@@ -63,8 +131,9 @@ def _number(value) -> float:
     return number
 
 
-def parse_scores(raw: str) -> dict[str, float]:
-    """The six scores of an answer: numbers or numeric strings, each within 1-10.
+def parse_scores(raw: str, keys: Sequence[str] = LLM_METRICS) -> dict[str, float]:
+    """The scores of an answer for `keys` (default the six): numbers or numeric strings, each
+    within 1-10.
 
     Accepts the JSON object alone, in a code fence or with text around it. Raises
     `JudgeAnswerError` with reason no_json, missing_keys, not_numeric or out_of_range.
@@ -82,11 +151,11 @@ def parse_scores(raw: str) -> dict[str, float]:
     if data is None:
         raise JudgeAnswerError("no_json", raw[:120])
     normalized = {str(k).strip().lower().replace(" ", "_"): v for k, v in data.items()}
-    missing = [m for m in LLM_METRICS if m not in normalized]
+    missing = [m for m in keys if m not in normalized]
     if missing:
         raise JudgeAnswerError("missing_keys", ", ".join(missing))
     scores = {}
-    for metric in LLM_METRICS:
+    for metric in keys:
         try:
             scores[metric] = _number(normalized[metric])
         except ValueError as exc:

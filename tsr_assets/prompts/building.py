@@ -28,7 +28,8 @@ from tsr_assets.prompts.wordlists import Wordlists
 
 FeatureLanguage = Literal["native", "english"]
 PROMPT_COLUMNS = (
-    "prompt_id", "noun", "verb", "adjective", "feature", "feature_en", "template", "prompt",
+    "prompt_id", "noun", "verb", "adjective", "feature", "feature_en", "template",
+    "template_hash", "max_words", "prompt",
 )
 DEFAULT_CHUNK_ROWS = 50_000
 #: Prompts per language when nobody asks for a number (the offline main job).
@@ -77,7 +78,15 @@ def prompt_frames(
     sizes = [len(x) for x in lists]
     hashes = [word_hashes(words, role) for words, role in zip(lists, ROLES, strict=True)]
     words = [pl.Series(values=list(x), dtype=pl.String) for x in lists]
-    features_en = pl.Series(values=list(wordlists.features_en), dtype=pl.String)
+    if feature_language == "english" and not wordlists.features_aligned:
+        raise ValueError(
+            f"features in English were asked for, but the word lists hold "
+            f"{len(wordlists.features)} features and {len(wordlists.features_en)} English ones: "
+            "the two files must list the same features line for line (or word features in "
+            "the language: feature_language 'native')")
+    # Unaligned English features cannot be paired with the native ones: left empty.
+    features_en = pl.Series(values=list(wordlists.features_en) if wordlists.features_aligned
+                            else [None] * len(wordlists.features), dtype=pl.String)
     pieces = template_pieces(template, language)
     feature_col = "feature" if feature_language == "native" else "feature_en"
     prompt_expr = pl.concat_str(
@@ -106,7 +115,10 @@ def prompt_frames(
             }
         )
         yield frame.with_columns(
-            pl.lit(template.name).alias("template"), prompt_expr.alias("prompt")
+            pl.lit(template.name).alias("template"),
+            pl.lit(template.text_hash).alias("template_hash"),
+            pl.lit(template.max_words, dtype=pl.Int32).alias("max_words"),
+            prompt_expr.alias("prompt"),
         ).select(PROMPT_COLUMNS)
 
 
@@ -136,3 +148,13 @@ def write_prompts_parquet(frames: Iterator[pl.DataFrame], path: str | Path) -> i
                 "two prompts hashed to the same prompt_id; change the seed and re-run"
             )
     return rows
+
+
+def prompts_max_words(path: Path) -> int:
+    """The longest story the prompts at `path` ask for (300 words for tables made before the
+    column existed)."""
+    columns = pq.ParquetFile(path).schema_arrow.names
+    if "max_words" not in columns:
+        return PromptTemplate("", "", "").max_words
+    first = pl.read_parquet(path, columns=["max_words"], n_rows=1)["max_words"]
+    return int(first[0]) if first.len() else PromptTemplate("", "", "").max_words

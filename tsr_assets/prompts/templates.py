@@ -7,13 +7,18 @@ template asks for a JSON object with a single `story` field.
 
 from __future__ import annotations
 
+import hashlib
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 from tsr_assets.core.languages import Language
+from tsr_assets.core.text_files import read_utf8_file
+from tsr_assets.core.text_templates import placeholder_problems
 
 SLOTS = ("language", "script", "noun", "verb", "adjective", "feature")
 WORD_SLOTS = ("noun", "verb", "adjective", "feature")
+REQUIRED_SLOTS = ("noun", "verb", "adjective")
 
 _JSON_ANSWER = """
 Answer with a JSON object only, exactly in this shape:
@@ -39,7 +44,43 @@ class PromptTemplate:
     @property
     def max_tokens(self) -> int:
         """The answer-length limit that fits the longest story this template asks for."""
-        return self.max_words * TOKENS_PER_WORD + ANSWER_OVERHEAD_TOKENS
+        return answer_token_limit(self.max_words)
+
+    @property
+    def text_hash(self) -> str:
+        """A short hash of the template's text: which exact wording made a prompt."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+
+
+class TemplateError(ValueError):
+    """A template file cannot be used; the message lists every problem found."""
+
+
+def answer_token_limit(max_words: int) -> int:
+    """`max_tokens` for answers that may hold a story of `max_words` words."""
+    return max_words * TOKENS_PER_WORD + ANSWER_OVERHEAD_TOKENS
+
+
+def check_template_text(text: str) -> list[str]:
+    """Every problem of a template's text: unbalanced braces, unknown placeholders, and
+    missing `{noun}`, `{verb}` or `{adjective}` (every story needs them)."""
+    return placeholder_problems(text, SLOTS, REQUIRED_SLOTS)
+
+
+def load_template_file(path: str | Path, max_words: int = 300) -> PromptTemplate:
+    """A prompt template from a UTF-8 text file, checked.
+
+    Raises:
+        TemplateError: naming the file and every problem (with line numbers).
+    """
+    path = Path(path).expanduser()
+    text = read_utf8_file(path, TemplateError, "template", ["a .txt template file"])
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    problems = check_template_text(text)
+    if problems:
+        raise TemplateError(f"{path}: " + "; ".join(problems))
+    return PromptTemplate(name=f"file:{path.name}", summary=f"your template {path}", text=text,
+                          max_words=max_words)
 
 
 TEMPLATES: dict[str, PromptTemplate] = {
@@ -143,13 +184,6 @@ TEMPLATES: dict[str, PromptTemplate] = {
 }
 
 DEFAULT_TEMPLATE = "structured"
-
-
-def answer_token_limit(template_name: str) -> int:
-    """`max_tokens` for answers to prompts made with `template_name` (a packaged template's
-    own; 300 words' worth for any other)."""
-    template = TEMPLATES.get(template_name)
-    return template.max_tokens if template else PromptTemplate("", "", "").max_tokens
 
 
 def get_template(name: str) -> PromptTemplate:

@@ -74,10 +74,12 @@ def wide_table(frame: pl.DataFrame, keys: Sequence[str], extra: Sequence[str]) -
     return markdown_table(lines, [*keys, *metrics, *extra], max_chars=40)
 
 
-def judge_note(judge: str) -> str:
-    """What a judge's numbers are, in words."""
-    return ("automatic metrics (not LLM ratings; see the README for definitions)"
-            if judge == "automatic" else f"LLM judge `{judge}`, scores 1-10")
+def judge_note(judge: str, rubric_hash: str | None = None) -> str:
+    """What a judge's numbers are, in words (with the LLM judge's rubric hash)."""
+    if judge == "automatic":
+        return "automatic metrics (not LLM ratings; see the README for definitions)"
+    rubric = f", rubric {rubric_hash}" if rubric_hash else ""
+    return f"LLM judge `{judge}`{rubric}, scores 1-10 (`mean_of_criteria`: mean of all but overall)"
 
 
 def _comparison(frame: pl.DataFrame, *, title: str, note: str, name: str, keys: list[str],
@@ -86,11 +88,13 @@ def _comparison(frame: pl.DataFrame, *, title: str, note: str, name: str, keys: 
                    wide_table(frame, keys, extra))
 
 
-def comparison_sections(tokenizers: pl.DataFrame, sizes: pl.DataFrame) -> list[Section]:
+def comparison_sections(tokenizers: pl.DataFrame, sizes: pl.DataFrame,
+                        rubrics: dict[str, str] | None = None) -> list[Section]:
     """Per judge: a tokenizer table per preset and a size table per tokenizer."""
     sections = []
     for (judge,), frame in tokenizers.group_by("judge", maintain_order=True):
-        note, slug = judge_note(judge), judge.replace(":", "_").replace("/", "_")
+        note = judge_note(judge, (rubrics or {}).get(judge))
+        slug = judge.replace(":", "_").replace("/", "_").replace("+", "_")
         for (preset,), at_preset in frame.group_by("preset", maintain_order=True):
             sections.append(_comparison(
                 at_preset, title=f"Tokenizer comparison, preset {preset}, judge {judge}",

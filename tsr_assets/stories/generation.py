@@ -58,7 +58,7 @@ def pending_items(
                 sent += 1
                 yield RequestItem(row["prompt_id"], row["prompt"], {
                     "noun": row["noun"], "verb": row["verb"], "adjective": row["adjective"],
-                    "feature_index": feature_index[row["feature_en"]],
+                    "feature_index": feature_index[row["feature"]],
                 })
 
     return total, items()
@@ -67,7 +67,7 @@ def pending_items(
 Answer = Callable[[RequestItem], Awaitable[ChatAnswer]]
 
 
-def offline_answer(language: Language, features_en: list[str]) -> Answer:
+def offline_answer(language: Language, features: list[str]) -> Answer:
     """The offline template writer as an answer function (deterministic per prompt_id)."""
     banks = load_sentence_banks(language.package_data_dir)
 
@@ -75,7 +75,7 @@ def offline_answer(language: Language, features_en: list[str]) -> Answer:
         ctx = item.context
         story = write_offline_story(
             item.prompt_id, ctx["noun"], ctx["verb"], ctx["adjective"], ctx["feature_index"],
-            banks, feature_count=len(features_en),
+            banks, feature_count=len(features),
         )
         return ChatAnswer(json.dumps({"story": story}, ensure_ascii=False), Usage(), "stop")
 
@@ -117,7 +117,7 @@ def generate_stories(
     language: Language,
     folder: Path,
     prompts_path: Path,
-    features_en: list[str],
+    features: list[str],
     source: ChatSource | None,
     settings: RunnerSettings,
     limits: StoryLimits,
@@ -133,11 +133,11 @@ def generate_stories(
     """
     compact(folder)
     done = stored_prompt_ids(folder)
-    feature_index = {feature: i for i, feature in enumerate(features_en)}
+    feature_index = {feature: i for i, feature in enumerate(features)}
     total, items = pending_items(prompts_path, done, limit, feature_index)
     if source is None:
         provider, model = PROVIDER_NAME, OFFLINE_MODEL
-        answer = offline_answer(language, features_en)
+        answer = offline_answer(language, features)
     else:
         provider, model = source.provider, source.model
 

@@ -7,7 +7,7 @@ It assembles a short story from a language's sentence banks (packaged in
 
 Bank lines hold the slots `{name}`, `{noun}`, `{verb}` and `{adjective}` and gender
 alternations `{m:X|f:Y}` (X after a boy's name, Y after a girl's). `tone_lines.txt` holds one
-line per story feature, in the order of `features_en.txt`. `names.txt` holds `name<TAB>m|f`.
+line per story feature, in the order of `features.txt`. `names.txt` holds `name<TAB>m|f`.
 Every choice comes from a hash of the prompt id, so a prompt always gets the same story.
 """
 
@@ -213,7 +213,7 @@ def write_offline_story(
     the feature's tone line followed by an ending.
 
     Args:
-        feature_index: position of the prompt's feature in features.txt / features_en.txt.
+        feature_index: position of the prompt's feature in features.txt.
         feature_count: number of features; when given, the tone lines must match it.
 
     Raises:
@@ -223,7 +223,7 @@ def write_offline_story(
         raise ValueError(
             f"the sentence banks hold {len(banks.tone_lines)} tone lines but there are "
             f"{feature_count} features: tone_lines.txt needs one line per feature, in the "
-            "order of features_en.txt"
+            "order of features.txt"
         )
     if not 0 <= feature_index < len(banks.tone_lines):
         raise ValueError(

@@ -133,6 +133,7 @@ def compact(folder: Path, rows_per_shard: int = 5000) -> dict[str, int]:
     the journal is. Stories whose prompt_id is already stored are dropped, so the dataset never
     holds a duplicate. Returns how many rows of each kind were added.
     """
+    deduplicate_shards(folder, rows_per_shard)
     journals = _journal_files(folder)
     added = {kind: 0 for kind in KINDS}
     if not journals:
@@ -156,8 +157,27 @@ def compact(folder: Path, rows_per_shard: int = 5000) -> dict[str, int]:
         _write_shard(folder, kind, kind_rows)
         added[kind] += len(kind_rows)
     for journal in journals:
-        journal.unlink()
+        journal.unlink(missing_ok=True)
     return added
+
+
+def deduplicate_shards(folder: Path, rows_per_shard: int = 5000) -> int:
+    """Keep one story per prompt_id (the oldest) if the shards hold a prompt_id twice, e.g.
+    written by two runs at once before partitions had one writer. Returns how many rows were
+    dropped. New shards are written before the old ones are deleted, so a kill in between
+    leaves duplicates for the next compaction, never a loss."""
+    old = shard_files(folder, "story")
+    ids = read_table(folder, "story", ["prompt_id"])["prompt_id"]
+    if ids.n_unique() == ids.len():
+        return 0
+    table = read_table(folder, "story").unique("prompt_id", keep="first", maintain_order=True)
+    for start in range(0, table.height, rows_per_shard):
+        name = f"part-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:6]}"
+        with atomic_path(folder / KINDS["story"][0] / f"{name}.parquet") as tmp:
+            table.slice(start, rows_per_shard).write_parquet(tmp)
+    for path in old:
+        path.unlink(missing_ok=True)
+    return ids.len() - table.height
 
 
 def save_limits(path: Path, limits: StoryLimits) -> None:

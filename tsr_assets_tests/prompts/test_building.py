@@ -92,3 +92,20 @@ def test_parquet_is_written_atomically(tmp_path: Path) -> None:
     # The earlier file is untouched and no temporary file is left behind.
     assert pl.read_parquet(out).height == 50
     assert [p.name for p in tmp_path.iterdir()] == ["prompts.parquet"]
+
+
+def test_unaligned_features_work_natively_but_not_in_english() -> None:
+    unaligned = Wordlists(**{**LISTS.__dict__, "features_en": ("a happy ending",)})
+    frames = prompt_frames(unaligned, HINDI, get_template("structured"), 10, 0)
+    table = pl.concat(list(frames))
+    assert table.height == 10 and table["feature_en"].null_count() == 10
+    with pytest.raises(ValueError, match="2 features and 1 English ones.*line for line"):
+        list(prompt_frames(unaligned, HINDI, get_template("structured"), 10, 0,
+                           feature_language="english"))
+
+
+def test_the_template_hash_and_word_target_travel_with_the_prompts() -> None:
+    table = _table(5)
+    template = get_template("structured")
+    assert set(table["template_hash"]) == {template.text_hash}
+    assert set(table["max_words"]) == {template.max_words}

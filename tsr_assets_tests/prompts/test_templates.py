@@ -62,3 +62,39 @@ def test_unknown_slot_is_rejected() -> None:
     bad = PromptTemplate(name="bad", summary="", text="Write about {animal}.")
     with pytest.raises(ValueError, match="unknown slot"):
         template_pieces(bad, BUILTIN_LANGUAGES[0])
+
+
+def test_a_template_file_of_your_own(tmp_path) -> None:
+    from tsr_assets.core.languages import get_language
+    from tsr_assets.prompts.templates import load_template_file
+
+    path = tmp_path / "original.txt"
+    path.write_text("\ufeffWrite a {language} story ({script}) with {noun}, {verb} and "
+                    "{adjective}, {feature}.\r\nReturn {{\"story\": \"...\"}}\r\n",
+                    encoding="utf-8")
+    template = load_template_file(path, max_words=250)
+    assert template.name == "file:original.txt" and template.max_tokens == 250 * 6 + 64
+    text = render_prompt(template, get_language("hindi"), "घर", "खेलना", "लाल", "अंत")
+    assert text.startswith("Write a Hindi story (Devanagari) with घर, खेलना and लाल, अंत.")
+    assert text.endswith('Return {"story": "..."}')
+    other = tmp_path / "other.txt"
+    other.write_text(path.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    assert load_template_file(other).text_hash == template.text_hash  # same words, same hash
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Story about {noun} {verb} {adjective} in {colour}.", "line 1: unknown placeholder {colour}"),
+    ("Story about {noun} and {adjective}.", "placeholder {verb} is missing"),
+    ("Story about {noun} {verb}\n{adjective} and {feature.", "line 2: '{' never closed"),
+    ("Answer as {\"story\": ...} about {noun} {verb} {adjective}",
+     "unknown placeholder {\"story\"}"),
+    ("{noun} {verb} {adjective} }", "line 1: '}' without an opening '{'"),
+])
+def test_template_file_mistakes_are_named(tmp_path, text: str, message: str) -> None:
+    from tsr_assets.prompts.templates import TemplateError, load_template_file
+
+    path = tmp_path / "bad.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TemplateError) as err:
+        load_template_file(path)
+    assert str(path) in str(err.value) and message in str(err.value)
