@@ -92,6 +92,7 @@ TABLES: dict[str, str] = {
         story VARCHAR,
         tokens INTEGER,
         ended_at_eos BOOLEAN,
+        slid BOOLEAN,
         seconds DOUBLE,
         checkpoint_step BIGINT,
         run_id VARCHAR,

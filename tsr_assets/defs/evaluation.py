@@ -47,7 +47,10 @@ class SamplesConfig(dg.Config):
                                              description="CTRL-style penalty; empty = off.")
     max_new_tokens: int = Field(
         default=SAMPLING.max_new_tokens,
-        description="Most new tokens (also limited by the model's context).")
+        description="Most new tokens (past the model's context with a sliding window).")
+    sliding_window: bool = Field(
+        default=SAMPLING.sliding_window,
+        description="Past the context, go on from the last block_size tokens (else stop).")
     batch_rows: int = Field(default=64, description="Rows (opener x sample) per batch.")
     seed: int = Field(default=0, description="Sampling seed.")
     openers_path: str | None = Field(
@@ -59,7 +62,8 @@ class SamplesConfig(dg.Config):
     def sampling(self) -> SamplingSettings:
         """The sampler's settings."""
         return SamplingSettings(self.temperature, self.top_k, self.top_p,
-                                self.repetition_penalty, self.max_new_tokens)
+                                self.repetition_penalty, self.max_new_tokens,
+                                self.sliding_window)
 
 
 def _samples_metadata(frame: pl.DataFrame, cut: int, seconds: float, openers: int, step: int,
@@ -75,6 +79,7 @@ def _samples_metadata(frame: pl.DataFrame, cut: int, seconds: float, openers: in
         "ended_at_eos_share": dg.MetadataValue.float(
             round(float(frame["ended_at_eos"].mean()), 4)),
         "mean_tokens": dg.MetadataValue.float(round(tokens / frame.height, 1)),
+        "samples_slid": dg.MetadataValue.int(int(frame["slid"].sum())),
         "checkpoint": dg.MetadataValue.path(str(checkpoint)),
         "checkpoint_step": dg.MetadataValue.int(step),
         "path": dg.MetadataValue.path(str(out)),

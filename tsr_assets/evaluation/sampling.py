@@ -59,7 +59,7 @@ def sample_openers(
     """`samples_per_opener` stories from every opener, batched with a key/value cache.
 
     Columns: prompt_id, opener_index, sample_index, opener, continuation, story, tokens,
-    ended_at_eos, seconds.
+    ended_at_eos, slid (it outgrew the context and went on with a sliding window), seconds.
     """
     prompts, cropped = opener_prompts(tokenizer, openers, model.config.block_size)
     started = time.perf_counter()
@@ -75,6 +75,6 @@ def sample_openers(
             "sample_index": record.sample_index, "opener": opener.text,
             "continuation": continuation, "story": opener.text + continuation,
             "tokens": len(record.ids), "ended_at_eos": record.ended_at_eos,
-            "seconds": record.seconds,
+            "slid": record.slid, "seconds": record.seconds,
         })
     return OpenerSamples(pl.DataFrame(rows), cropped, seconds)

@@ -2,7 +2,9 @@
 
 Prompts of different lengths share a batch through left padding (masked out of attention,
 positions counted from each row's first real token). Each step feeds only the newest token
-of every row; a row stops at eos and the batch stops when every row has.
+of every row; a row stops at eos and the batch stops when every row has. A sample that grows
+past the model's context continues with a sliding window (`sliding_window`): each further
+token is predicted from the last `block_size` tokens, recomputed, as nanoGPT does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class SamplingSettings:
     top_p: float | None = None
     repetition_penalty: float | None = None
     max_new_tokens: int = 350
+    #: Past the context: keep going on the last `block_size` tokens (else stop there).
+    sliding_window: bool = True
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -44,6 +48,8 @@ class Generated:
 
     ids: list[int]
     ended_at_eos: bool
+    #: Some of its tokens were predicted from a sliding window (it outgrew the context).
+    slid: bool = False
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -89,6 +95,19 @@ def pick_next(logits: torch.Tensor, settings: SamplingSettings, generator: torch
     return ids.gather(-1, choice).squeeze(-1)
 
 
+def _window_logits(model: GPT, steps: list[torch.Tensor], idx: torch.Tensor,
+                   pad: torch.Tensor | None) -> torch.Tensor:
+    """Last-position logits from the last `block_size` tokens of every row (no cache)."""
+    sequence = torch.cat([idx, torch.stack(steps, dim=1)], dim=1)
+    block = model.config.block_size
+    dropped = sequence.size(1) - block
+    window_pad = (pad - dropped).clamp(min=0) if pad is not None else None
+    if window_pad is not None and not bool(window_pad.any()):
+        window_pad = None
+    logits, _ = model(sequence[:, -block:], pad=window_pad)
+    return logits
+
+
 @torch.no_grad()
 def generate(
     model: GPT,
@@ -99,24 +118,26 @@ def generate(
 ) -> list[Generated]:
     """Continue every prompt (a list of ids, normally starting with bos) in one batch."""
     device = next(model.parameters()).device
+    block = model.config.block_size
     longest = max(len(p) for p in prompts)
-    if longest >= model.config.block_size:
-        raise ValueError(f"a prompt of {longest} tokens leaves no room in block_size "
-                         f"{model.config.block_size}")
-    max_new = min(settings.max_new_tokens, model.config.block_size - longest)
+    if longest >= block:
+        raise ValueError(f"a prompt of {longest} tokens leaves no room in block_size {block}")
+    max_new = (settings.max_new_tokens if settings.sliding_window
+               else min(settings.max_new_tokens, block - longest))
     pads = [longest - len(p) for p in prompts]
     # Without padding, plain causal attention (no explicit mask) is the faster kernel.
     pad = torch.tensor(pads, device=device) if any(pads) else None
     idx = torch.tensor([[eos_id] * (longest - len(p)) + list(p) for p in prompts], device=device)
-    dtype = next(model.parameters()).dtype
-    cache = KVCache(model.config, len(prompts), longest + max_new, device, dtype)
+    cache = KVCache(model.config, len(prompts), min(longest + max_new, block), device,
+                    next(model.parameters()).dtype)
     seen = None
     if settings.repetition_penalty is not None:
         seen = torch.zeros(len(prompts), model.config.vocab_size, dtype=torch.bool, device=device)
         seen.scatter_(1, idx, True)
     logits, _ = model(idx, cache=cache, start=0, pad=pad)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
-    steps = []
+    slid = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    steps: list[torch.Tensor] = []
     for t in range(max_new):
         token = pick_next(logits[:, -1, :], settings, generator, seen)
         token = torch.where(done, torch.full_like(token, eos_id), token)
@@ -126,14 +147,23 @@ def generate(
             break
         if seen is not None:
             seen.scatter_(1, token[:, None], True)
-        logits, _ = model(token[:, None], cache=cache, start=longest + t, pad=pad)
-    generated = torch.stack(steps, dim=1).tolist() if steps else [[] for _ in prompts]
-    results = []
-    for row in generated:
-        if eos_id in row:
-            results.append(Generated(row[: row.index(eos_id)], True))
+        if longest + t < block:  # the new token still fits the cache
+            logits, _ = model(token[:, None], cache=cache, start=longest + t, pad=pad)
         else:
-            results.append(Generated(row, False))
+            slid |= ~done
+            logits = _window_logits(model, steps, idx, pad)
+    return _results(steps, len(prompts), eos_id, slid.tolist())
+
+
+def _results(steps: list[torch.Tensor], rows: int, eos_id: int, slid: list[bool]
+             ) -> list[Generated]:
+    generated = torch.stack(steps, dim=1).tolist() if steps else [[] for _ in range(rows)]
+    results = []
+    for row, row_slid in zip(generated, slid, strict=True):
+        if eos_id in row:
+            results.append(Generated(row[: row.index(eos_id)], True, row_slid))
+        else:
+            results.append(Generated(row, False, row_slid))
     return results
 
 
@@ -146,6 +176,7 @@ class SampleRecord:
     ids: list[int]
     ended_at_eos: bool
     seconds: float
+    slid: bool = False
 
 
 def sample_many(
@@ -172,6 +203,6 @@ def sample_many(
         began = time.perf_counter()
         outputs = generate(model, [prompts[i] for i, _ in batch], eos_id, settings, generator)
         per_row = (time.perf_counter() - began) / len(batch)
-        records += [SampleRecord(i, s, out.ids, out.ended_at_eos, per_row)
+        records += [SampleRecord(i, s, out.ids, out.ended_at_eos, per_row, out.slid)
                     for (i, s), out in zip(batch, outputs, strict=True)]
     return sorted(records, key=lambda r: (r.prompt_index, r.sample_index))

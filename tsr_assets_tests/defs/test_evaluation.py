@@ -14,6 +14,7 @@ from tsr_assets.definitions import build_definitions
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB
 from tsr_assets.defs.partitions import language_tokenizer_key
 from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
+from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC
 from tsr_assets_tests.chat_server import Reply, running_chat_server
 
 OPENERS = 8
@@ -44,7 +45,8 @@ def _judge_answer(prompt: str, call: int) -> Reply:
                              "fluency": 7, "creativity": 4, "overall": sentences}))
 
 
-def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> None:
+def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
+                                   tmp_path: Path) -> None:
     language_job = build_definitions().resolve_job_def(LANGUAGE_JOB)
     assert language_job.execute_in_process(
         instance=instance, partition_key="hindi",
@@ -91,6 +93,31 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> No
     assert completion_tokens >= OPENERS * 2 * 12  # twelve words per six-score answer
     assert {b["max_tokens"] for b in server.bodies} == {200}
 
+    # A rubric of the researcher's own, with its own score keys, end to end over HTTP.
+    rubric = tmp_path / "rubric.txt"
+    rubric.write_text("Rate this {language} story for warmth and clarity, 1-10.\n"
+                      "Opening: {opener}\nStory: {story}\n"
+                      'Answer {{"warmth": n, "clarity": n, "overall": n}}', encoding="utf-8")
+
+    def rubric_answer(prompt: str, call: int) -> Reply:
+        assert prompt.startswith("Rate this Hindi story") and "Opening: " in prompt
+        return Reply(json.dumps({"Warmth": 8, "clarity": "6", "overall": 7}))
+
+    with running_chat_server(rubric_answer) as server:
+        custom = _run(instance, ["judge_scores_tiny"], {"resources": {"judge": {"config": {
+            "source": "openai", "base_url": server.base_url, "model": "test-judge",
+            "rubric_path": str(rubric), "rubric_keys": ["warmth", "clarity", "overall"],
+            "backoff_base_s": 0.01}}}})
+    assert custom.success
+    custom_meta = _meta(custom, "judge_scores_tiny")
+    assert custom_meta["judge"].startswith("llm:test-judge+rubric-")
+    assert custom_meta["judge"].endswith(custom_meta["rubric_hash"][:8])
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        means = dict(con.execute(
+            "SELECT metric, avg(value) FROM judge_scores WHERE judge = ? GROUP BY metric",
+            [custom_meta["judge"]]).fetchall())
+    assert means == {"warmth": 8.0, "clarity": 6.0, "overall": 7.0, "mean_of_criteria": 7.0}
+
     # spm samples with the automatic judge, so tokenizers can be compared.
     assert _run(instance, ["samples_tiny", "judge_scores_tiny"],
                 {"ops": {"samples_tiny": {"config": SAMPLES}}}, "spm").success
@@ -99,8 +126,10 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> No
         per_judge = con.execute(
             "SELECT tokenizer, judge, count(*) FROM judge_scores GROUP BY ALL ORDER BY ALL"
         ).fetchall()
+        # Six LLM scores and their mean of criteria; three keys and their mean for the rubric.
         assert per_judge == [("byte", "automatic", OPENERS * 2 * 6),
-                             ("byte", "llm:test-judge", OPENERS * 2 * 6),
+                             ("byte", "llm:test-judge", OPENERS * 2 * 7),
+                             ("byte", custom_meta["judge"], OPENERS * 2 * 4),
                              ("spm", "automatic", OPENERS * 2 * 6)]
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (OPENERS * 2 * 2,)
         comparison = con.execute(
@@ -122,7 +151,8 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch) -> No
     meta = _meta(report, "reports")
     text = (data_lake / "reports" / "report.md").read_text()
     assert "Tokenizer comparison, preset tiny, judge automatic" in text
-    assert "LLM judge `llm:test-judge`, scores 1-10" in text
+    assert f"LLM judge `llm:test-judge`, rubric {DEFAULT_RUBRIC.text_hash}, scores 1-10" in text
+    assert f"rubric {custom_meta['rubric_hash']}" in text
     assert "hindi: 60 from offline-template" in text  # which data the models were trained on
     assert meta["partitions_compared"] == 2
     assert meta["tokenizers_automatic_tiny"].count("data:image/png;base64,") == 1

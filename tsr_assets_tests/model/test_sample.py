@@ -46,10 +46,12 @@ def test_limits_on_new_tokens_and_context(counting_model: GPT) -> None:
     short = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=2)
     [out] = generate(counting_model, [[1, 3]], EOS, short, torch.Generator())
     assert out.ids == [4, 5] and not out.ended_at_eos
-    # A prompt near the context length can only grow to block_size.
+    # Without a sliding window a prompt near the context length can only grow to block_size.
     long_prompt = [1] + [3, 4, 5, 6, 7, 2, 1] * 4  # 29 tokens of 32
-    [out] = generate(counting_model, [long_prompt], 99, GREEDY, torch.Generator())
-    assert len(out.ids) == 32 - len(long_prompt)
+    capped = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=12,
+                              sliding_window=False)
+    [out] = generate(counting_model, [long_prompt], 99, capped, torch.Generator())
+    assert len(out.ids) == 32 - len(long_prompt) and not out.slid
     with pytest.raises(ValueError, match="no room"):
         generate(counting_model, [[1] * 32], EOS, GREEDY, torch.Generator())
 
@@ -81,3 +83,29 @@ def test_sample_many_is_seeded_and_ordered(counting_model: GPT) -> None:
         (p, s) for p in range(3) for s in range(3)]
     assert [r.ids for r in first] == [r.ids for r in again]
     assert all(len(r.ids) <= 6 and r.seconds > 0 for r in first)
+
+
+def _reference(model: GPT, prompt: list[int], new_tokens: int, eos: int) -> list[int]:
+    """nanoGPT's way: every token from the last block_size tokens, recomputed, one row."""
+    ids, out = list(prompt), []
+    for _ in range(new_tokens):
+        logits, _ = model(torch.tensor([ids[-model.config.block_size:]]))
+        token = int(logits[0, -1].argmax())
+        if token == eos:
+            break
+        out.append(token)
+        ids.append(token)
+    return out
+
+
+def test_sliding_window_matches_the_reference_past_the_context() -> None:
+    torch.manual_seed(5)
+    model = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+    prompts = [[1, 4, 9, 12, 20, 3, 8], [1, 7], [1, 25, 26, 27, 28]]
+    settings = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=40)
+    together = generate(model, prompts, 0, settings, torch.Generator())
+    for prompt, got in zip(prompts, together, strict=True):
+        expected = _reference(model, prompt, 40, eos=0)
+        assert got.ids == expected
+        assert got.slid == (len(prompt) + len(expected) > model.config.block_size)
+    assert sum(len(g.ids) for g in together) > 3 * 16  # well past the context
