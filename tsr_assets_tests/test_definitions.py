@@ -38,7 +38,8 @@ def graph_shape(defs: dg.Definitions) -> dict:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "kinds": sorted(node.kinds),
             "pools": sorted(node.pools or []),
-            "checks": sorted(c.name for c in node.check_keys),
+            "checks": {c.name: {"blocking": graph.get_check_spec(c).blocking}
+                       for c in sorted(node.check_keys, key=lambda c: c.name)},
             "has_description": bool(node.description),
         }
     jobs = {job.name: sorted(k.to_user_string() for k in

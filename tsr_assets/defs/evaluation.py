@@ -173,6 +173,36 @@ def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, jour
                          rubric=judge.rubric())
 
 
+def _check_judgments(judgments: Judgments, warehouse: WarehouseResource, run_id: str,
+                     language: str, journal: Path, label: str) -> None:
+    """Record an LLM judge's run, and fail when its breaker opened or nothing was judged."""
+    if judgments.run is not None:
+        record_generation_run(warehouse, judgments.run, run_id, language)
+        if judgments.run.outcome == BREAKER_OPEN:
+            raise dg.Failure(f"{label}: {judgments.run.error}\nJudgments so far are kept in "
+                             f"{journal}; a rerun asks only for the missing ones.",
+                             allow_retries=False)
+    if judgments.scores.is_empty():
+        first = dict(list(judgments.failures.items())[:5])
+        raise dg.Failure(f"{label}: no story could be judged; failures: {first}")
+
+
+def _judge_metadata(judgments: Judgments, warehouse: WarehouseResource,
+                    partition: dict[str, str], rubric_hash: str | None, out: Path) -> dict:
+    means = _means_table(warehouse, partition,
+                         judgments.scores["metric"].unique(maintain_order=True).to_list())
+    return {
+        "judge": partition["judge"],
+        "rubric_hash": rubric_hash or "none (automatic metrics)",
+        "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
+        "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
+        "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
+        **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
+        "means": dg.MetadataValue.md(f"judge: **{partition['judge']}**\n\n{means}"),
+        "path": dg.MetadataValue.path(str(out)),
+    }
+
+
 def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
     """`judge_scores_<preset>` (language x tokenizer)."""
 
@@ -215,18 +245,8 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
             journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
                                          samples["run_id"][0])
             judgments = _judge(samples, language, judge, journal, context.log.info)
-            if judgments.run is not None:
-                record_generation_run(warehouse, judgments.run, context.run.run_id, language_key)
-                if judgments.run.outcome == BREAKER_OPEN:
-                    raise dg.Failure(f"{preset_asset('judge_scores', preset)} "
-                                     f"{language_key}|{key}: {judgments.run.error}\n"
-                                     f"Judgments so far are kept in {journal}; a rerun asks "
-                                     "only for the missing ones.",
-                                     allow_retries=False)
-            if judgments.scores.is_empty():
-                first = dict(list(judgments.failures.items())[:5])
-                raise dg.Failure(f"{preset_asset('judge_scores', preset)} {language_key}|{key}: no "
-                                 f"story could be judged; failures: {first}")
+            _check_judgments(judgments, warehouse, context.run.run_id, language_key, journal,
+                             f"{preset_asset('judge_scores', preset)} {language_key}|{key}")
             partition = {"language": language_key, "tokenizer": key, "preset": preset,
                          "judge": judge.judge_name}
             frame = judgments.scores.with_columns(
@@ -238,17 +258,7 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
             with atomic_path(out) as tmp:
                 frame.write_parquet(tmp)
             warehouse.replace_rows("judge_scores", partition, frame)
-            means = _means_table(warehouse, partition,
-                                 judgments.scores["metric"].unique(maintain_order=True).to_list())
-            return dg.MaterializeResult(metadata={
-                "judge": judge.judge_name,
-                "rubric_hash": rubric_hash or "none (automatic metrics)",
-                "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
-                "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
-                "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
-                **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
-                "means": dg.MetadataValue.md(f"judge: **{judge.judge_name}**\n\n{means}"),
-                "path": dg.MetadataValue.path(str(out)),
-            })
+            return dg.MaterializeResult(metadata=_judge_metadata(
+                judgments, warehouse, partition, rubric_hash, out))
 
     return judge_scores

@@ -55,6 +55,35 @@ def check_prompt_count(count: int, wordlists: Wordlists, language: Language) -> 
         )
 
 
+def english_features(wordlists: Wordlists, feature_language: FeatureLanguage) -> pl.Series:
+    """The English feature per native feature; empty when the lists are not aligned (an
+    error when English wording is asked for)."""
+    if feature_language not in ("native", "english"):
+        raise ValueError(
+            f"feature_language must be 'native' or 'english', not {feature_language!r}"
+        )
+    if feature_language == "english" and not wordlists.features_aligned:
+        raise ValueError(
+            f"features in English were asked for, but the word lists hold "
+            f"{len(wordlists.features)} features and {len(wordlists.features_en)} English ones: "
+            "the two files must list the same features line for line (or word features in "
+            "the language: feature_language 'native')")
+    return pl.Series(values=list(wordlists.features_en) if wordlists.features_aligned
+                     else [None] * len(wordlists.features), dtype=pl.String)
+
+
+def prompt_expression(template: PromptTemplate, language: Language,
+                      feature_language: FeatureLanguage) -> pl.Expr:
+    """The template as one polars expression over the word columns (language slots filled)."""
+    feature_col = "feature" if feature_language == "native" else "feature_en"
+    return pl.concat_str([
+        part
+        for literal, slot in template_pieces(template, language)
+        for part in ([pl.lit(literal)] if literal else [])
+        + ([pl.col(feature_col if slot == "feature" else slot)] if slot else [])
+    ])
+
+
 def prompt_frames(
     wordlists: Wordlists,
     language: Language,
@@ -70,34 +99,12 @@ def prompt_frames(
     same seed and lists only appends rows.
     """
     check_prompt_count(count, wordlists, language)
-    if feature_language not in ("native", "english"):
-        raise ValueError(
-            f"feature_language must be 'native' or 'english', not {feature_language!r}"
-        )
+    features_en = english_features(wordlists, feature_language)
     lists = (wordlists.nouns, wordlists.verbs, wordlists.adjectives, wordlists.features)
     sizes = [len(x) for x in lists]
     hashes = [word_hashes(words, role) for words, role in zip(lists, ROLES, strict=True)]
     words = [pl.Series(values=list(x), dtype=pl.String) for x in lists]
-    if feature_language == "english" and not wordlists.features_aligned:
-        raise ValueError(
-            f"features in English were asked for, but the word lists hold "
-            f"{len(wordlists.features)} features and {len(wordlists.features_en)} English ones: "
-            "the two files must list the same features line for line (or word features in "
-            "the language: feature_language 'native')")
-    # Unaligned English features cannot be paired with the native ones: left empty.
-    features_en = pl.Series(values=list(wordlists.features_en) if wordlists.features_aligned
-                            else [None] * len(wordlists.features), dtype=pl.String)
-    pieces = template_pieces(template, language)
-    feature_col = "feature" if feature_language == "native" else "feature_en"
-    prompt_expr = pl.concat_str(
-        [
-            part
-            for literal, slot in pieces
-            for part in (
-                [pl.lit(literal)] if literal else []
-            ) + ([pl.col(feature_col if slot == "feature" else slot)] if slot else [])
-        ]
-    )
+    prompt_expr = prompt_expression(template, language, feature_language)
     total = wordlists.combination_count
     for start in range(0, count, chunk_rows):
         rows = min(chunk_rows, count - start)
