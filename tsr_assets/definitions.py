@@ -3,6 +3,7 @@ schedules and sensors."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 
@@ -13,9 +14,11 @@ from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB, build_jobs
 from tsr_assets.defs.partitions import build_partitions
 from tsr_assets.defs.prompts import build_prompts_defs, build_wordlists_defs
+from tsr_assets.defs.publishing import build_dataset_export, build_model_export
 from tsr_assets.defs.reports import build_reports_defs
 from tsr_assets.defs.resources import (
     DataLakeResource,
+    HuggingFaceResource,
     JudgeResource,
     LLMResource,
     WandbResource,
@@ -23,7 +26,8 @@ from tsr_assets.defs.resources import (
 )
 from tsr_assets.defs.stories import build_stories_defs
 from tsr_assets.defs.tokenizers import build_tokenizers_defs
-from tsr_assets.defs.training import build_checkpoint_asset
+from tsr_assets.defs.training import build_checkpoint_asset, build_import_asset
+from tsr_assets.model.imported_models import configured_imports
 from tsr_assets.model.presets import configured_presets
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them knowingly.
@@ -36,21 +40,28 @@ def build_definitions(
     languages: Sequence[str] | None = None,
     presets: Sequence[str] | None = None,
     executor: dg.ExecutorDefinition | None = None,
+    imports: dict[str, str] | None = None,
 ) -> dg.Definitions:
-    """Build the platform's definitions for `languages` (default: every registered language)
-    and model `presets` (default: `configured_presets()`). `executor` defaults to in-process
-    (one run, one process); `deploy/celery/definitions.py` passes Celery's."""
+    """Build the platform's definitions for `languages` (default: every registered language),
+    model `presets` (default: `configured_presets()`) and imported models (`name -> source`,
+    default: `configured_imports()`). `executor` defaults to in-process (one run, one
+    process); `deploy/celery/definitions.py` passes Celery's."""
     partitions = build_partitions(languages)
     preset_names = configured_presets(presets)
+    imported = configured_imports(imports, reserved=preset_names)
+    models = [*preset_names, *imported]
     assets_and_checks = [
         *build_wordlists_defs(partitions),
         *build_prompts_defs(partitions),
         *build_stories_defs(partitions),
         *build_tokenizers_defs(partitions),
         *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
-        *(build_samples_asset(partitions, preset) for preset in preset_names),
-        *(build_judge_asset(partitions, preset) for preset in preset_names),
-        *build_reports_defs(preset_names),
+        *(build_import_asset(partitions, name, source) for name, source in imported.items()),
+        *(build_samples_asset(partitions, model) for model in models),
+        *(build_judge_asset(partitions, model) for model in models),
+        *(build_model_export(partitions, model) for model in models),
+        build_dataset_export(partitions),
+        *build_reports_defs(models),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
     assets = [a for a in assets_and_checks if a not in checks]
@@ -66,6 +77,8 @@ def build_definitions(
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
                    "warehouse": WarehouseResource(), "wandb": WandbResource(),
                    "judge": JudgeResource(),
+                   "hub": HuggingFaceResource(
+                       token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
                    "pipes_subprocess_client": dg.PipesSubprocessClient()},
         executor=executor or dg.in_process_executor,
     )

@@ -13,6 +13,9 @@ The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset
                                              loss_curve.png
     samples/<language>/<tokenizer>/<preset>/samples.parquet
     judge_scores/<language>/<tokenizer>/<preset>/judge_scores.parquet, journal/
+    hf/datasets/<language>/                  data/{train,validation}-*.parquet, README.md
+    hf/models/<language>/<tokenizer>/<preset>/
+                                             config.json, model.safetensors, tokenizer, README.md
     reports/report.md and its PNGs
     warehouse.duckdb
 
@@ -43,7 +46,7 @@ REPORT_FILE = "report.md"
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 #: The assets that exist once per model preset, named `<stage>_<preset>`.
-PRESET_STAGES = ("checkpoint", "samples", "judge_scores")
+PRESET_STAGES = ("checkpoint", "samples", "judge_scores", "hf_model")
 
 
 def preset_asset(stage: str, preset: str) -> str:
@@ -176,6 +179,14 @@ class Lake:
         """The LLM judge's journal for one judge and one samples run."""
         name = f"{judge.replace('/', '_')}-{samples_run}.jsonl"
         return self.judge_dir(language, tokenizer, preset) / JOURNAL_FOLDER / name
+
+    def hf_dataset_dir(self, language: str) -> Path:
+        """A language's stories as a Hugging Face dataset folder."""
+        return self.root / "hf" / "datasets" / language
+
+    def hf_model_dir(self, language: str, tokenizer: str, preset: str) -> Path:
+        """A trained model as a `transformers` folder."""
+        return self.root / "hf" / "models" / language / tokenizer / preset
 
     def reports_dir(self) -> Path:
         """Where the report and its images go."""

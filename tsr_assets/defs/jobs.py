@@ -18,6 +18,8 @@ TOKENIZERS_GROUP = "tokenizers"
 TRAINING_GROUP = "training"
 EVALUATION_GROUP = "evaluation"
 REPORTS_GROUP = "reports"
+DATASET_EXPORT_GROUP = "dataset_export"
+MODEL_EXPORT_GROUP = "model_export"
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
@@ -25,16 +27,16 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
             LANGUAGE_JOB,
-            selection=dg.AssetSelection.groups(STORIES_GROUP),
-            description="Per-language chain: wordlists -> prompts -> stories.",
+            selection=dg.AssetSelection.groups(STORIES_GROUP, DATASET_EXPORT_GROUP),
+            description="Per-language chain: wordlists -> prompts -> stories -> hf_dataset.",
         ),
         dg.define_asset_job(
             LANGUAGE_TOKENIZER_JOB,
             selection=dg.AssetSelection.groups(TOKENIZERS_GROUP, TRAINING_GROUP,
-                                               EVALUATION_GROUP),
+                                               EVALUATION_GROUP, MODEL_EXPORT_GROUP),
             description="Per language x tokenizer chain: tokenizer -> token_bins -> "
             "tokenizer_stats -> checkpoint_<preset> -> samples_<preset> -> "
-            "judge_scores_<preset>.",
+            "judge_scores_<preset> -> hf_model_<preset>.",
         ),
         dg.define_asset_job(
             REPORTS_JOB, selection=dg.AssetSelection.groups(REPORTS_GROUP),

@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from tsr_assets.core import warehouse as warehouse_tables
+from tsr_assets.core.hub import PushResult, push_folder
 from tsr_assets.core.lake import Lake, data_lake_root
 from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, LLM_METRICS, Rubric, load_rubric
@@ -269,3 +270,22 @@ class WandbResource(dg.ConfigurableResource):
         if self.entity:
             env["WANDB_ENTITY"] = self.entity
         return env
+
+
+class HuggingFaceResource(dg.ConfigurableResource):
+    """Where exports are pushed on the Hugging Face Hub. The token comes from
+    `EnvVar("HF_TOKEN")` (a write token) and is never stored or logged."""
+
+    token: str | None = Field(default=None, description="Set with EnvVar('HF_TOKEN').")
+    namespace: str | None = Field(
+        default=None, description="User or organisation the repositories go under.")
+    private: bool = Field(default=True, description="Create new repositories as private.")
+
+    def repo_id(self, name: str) -> str:
+        """`<namespace>/<name>` (or the name alone)."""
+        return f"{self.namespace}/{name}" if self.namespace else name
+
+    def push(self, folder: Path, name: str, repo_type: str, run_id: str) -> PushResult:
+        """Upload `folder` as one commit that names the run (see `core/hub.py`)."""
+        return push_folder(folder, self.repo_id(name), repo_type, self.token, self.private,
+                           f"TinyStories Regional export from Dagster run {run_id}")

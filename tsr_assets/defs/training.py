@@ -12,6 +12,8 @@ from tsr_assets.core.lake import preset_asset
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, WandbResource, WarehouseResource
+from tsr_assets.model.hf_import import ExternalModelError
+from tsr_assets.model.imported_models import import_model
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
 from tsr_assets.model.train_config import TRAIN_DEFAULTS as TRAIN
@@ -143,3 +145,43 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
                                                   **_metadata(summary, png)})
 
     return checkpoint
+
+
+def build_import_asset(partitions: Partitions, name: str, source: str) -> dg.AssetsDefinition:
+    """`checkpoint_<name>` for a model made elsewhere: converted, evaluated, recorded."""
+
+    @dg.asset(
+        name=preset_asset("checkpoint", name),
+        partitions_def=partitions.language_tokenizer,
+        deps=["token_bins"],
+        group_name=TRAINING_GROUP,
+        kinds={"pytorch"},
+        description=(
+            f"The model `{name}` imported from `{source}` (a nanoGPT `.pt`, a `transformers` "
+            "GPT-2 folder or a Hub id; `$TSR_IMPORTED_MODELS`): converted to a platform "
+            "checkpoint under `checkpoint/<language>/<tokenizer>/" + name + "/`, evaluated "
+            "on this partition's validation bins (loss and bits per byte) and recorded in "
+            "DuckDB `training_runs` (stop reason `imported`), so its samples and judge scores "
+            "sit beside the platform's models in the comparison tables."),
+    )
+    def imported(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with data_lake.writing_partition_of(context) as lake:
+            language, key = partition_keys(context)
+            files = lake.checkpoint(language, key, name)
+            try:
+                summary = import_model(source, lake.bins_dir(language, key), files, name,
+                                       {"language": language, "tokenizer": key})
+            except (ExternalModelError, FileNotFoundError, ValueError) as exc:
+                raise dg.Failure(f"{preset_asset('checkpoint', name)} {language}|{key}: {exc}",
+                                 allow_retries=False) from exc
+            row = training_run_row(summary, context.run.run_id, language, key, name)
+            warehouse.replace_rows("training_runs", {"run_id": context.run.run_id,
+                                                     "language": language, "tokenizer": key,
+                                                     "preset": name}, pl.DataFrame([row]))
+            png = loss_curves_png({name: list(read_jsonl(files.metrics))},
+                                  f"{language} | {key} | {name}")
+            return dg.MaterializeResult(metadata={**_metadata(summary, png),
+                                                  "imported_from": source})
+
+    return imported

@@ -28,10 +28,16 @@ class GPTConfig:
     n_embd: int = 512
     dropout: float = 0.0
     bias: bool = False
+    #: GELU as PyTorch computes it: exact ("none", the default) or GPT-2's tanh approximation
+    #: ("tanh"), for models imported from GPT-2 checkpoints.
+    gelu_approximate: str = "none"
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if self.gelu_approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu_approximate must be 'none' or 'tanh', not "
+                             f"{self.gelu_approximate!r}")
 
     def to_dict(self) -> dict:
         """Plain dict (stored in checkpoints)."""
@@ -90,9 +96,10 @@ class MLP(nn.Module):
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.approximate = config.gelu_approximate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.proj(F.gelu(self.fc(x))))
+        return self.dropout(self.proj(F.gelu(self.fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):

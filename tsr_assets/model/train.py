@@ -46,6 +46,7 @@ from tsr_assets.model.distributed import (
     teardown,
 )
 from tsr_assets.model.gpt import GPT, GPTConfig
+from tsr_assets.model.hf_import import ExternalModelError, is_platform_checkpoint, load_external
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.telemetry import Telemetry
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte, lr_at
@@ -192,7 +193,7 @@ def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
 
 def check_compatible(state: dict, model_cfg: GPTConfig, path: Path) -> None:
     """A checkpoint's model shape must match the run's (dropout may differ)."""
-    stored = state["model_config"]
+    stored = GPTConfig(**state["model_config"]).to_dict()  # fields added since: defaults
     mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
                   if k != "dropout" and stored.get(k) != v}
     if mismatched:
@@ -219,11 +220,24 @@ def restore(run: Run) -> TrainState:
         state.resumed_from = state.step
         run.telemetry.log(f"resumed from {run.files.last} at step {state.step}")
     elif cfg.init_from:
-        saved = load_checkpoint(cfg.init_from, run.device)
+        saved = init_weights(cfg.init_from, run.device)
         check_compatible(saved, run.model_cfg, Path(cfg.init_from))
         run.raw_model.load_state_dict(saved["model"])
         run.telemetry.log(f"initialized weights from {cfg.init_from} (step {saved['step']})")
     return state
+
+
+def init_weights(source: str, device: torch.device) -> dict:
+    """Weights to start from: a platform checkpoint, or a nanoGPT `.pt`, a `transformers`
+    GPT-2 folder or a Hub id converted to the platform's layout."""
+    path = Path(source).expanduser()
+    if is_platform_checkpoint(path) or (path.suffix == ".pt" and not path.is_file()):
+        return load_checkpoint(path, device)
+    try:
+        model = load_external(source)
+    except ExternalModelError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return {"model": model.state_dict(), "model_config": model.config.to_dict(), "step": 0}
 
 
 def wrap_model(run: Run) -> None:

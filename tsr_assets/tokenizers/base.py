@@ -95,6 +95,11 @@ class Tokenizer(ABC):
         several threads at once. By default: `encode_batch`, one call at a time."""
         return locked_batch_framer(self)
 
+    def to_transformers(self):
+        """This tokenizer as a `transformers.PreTrainedTokenizerFast` giving the same ids, with
+        `<bos> ... <eos>` framing as its special-token template (see `hf_export.py`)."""
+        raise NotImplementedError(f"the {self.kind!r} tokenizer has no transformers export")
+
     def special_ids(self) -> set[int]:
         """Ids that are never part of a story's text."""
         return {self.bos_id, self.eos_id}

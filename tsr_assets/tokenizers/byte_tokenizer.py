@@ -52,6 +52,12 @@ class ByteTokenizer(Tokenizer):
         """Bytes need no encoder: the framing is a copy of the texts' UTF-8 buffer."""
         return self.encode_framed_spans
 
+    def to_transformers(self):
+        """UTF-8 bytes in the `tokenizers` library, framed with `<bos> ... <eos>`."""
+        from tsr_assets.tokenizers.hf_export import byte_fast, framed
+
+        return framed(byte_fast("<bos>", "<eos>"), "<bos>", "<eos>", BYTE_BOS, BYTE_EOS)
+
     def encode_framed(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
         """`<bos> bytes <eos>` per text (uint16), copied straight from the texts' UTF-8 buffer."""
         return self.encode_framed_spans(texts)[0]

@@ -28,6 +28,7 @@ from tsr_assets.tokenizers.base import (
 from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 
 GPT2_EOT = 50256
+EOT_TOKEN = "<|endoftext|>"
 GPT2_RANKS_ENV = "TSR_GPT2_RANKS"
 # GPT-2's pre-tokenization pattern (tiktoken's r50k pattern).
 GPT2_PATTERN = (
@@ -92,7 +93,7 @@ def load_gpt2_encoding(ranks_file: str | Path | None = None) -> tuple[tiktoken.E
             name="gpt2",
             pat_str=GPT2_PATTERN,
             mergeable_ranks=load_tiktoken_bpe(str(path)),
-            special_tokens={"<|endoftext|>": GPT2_EOT},
+            special_tokens={EOT_TOKEN: GPT2_EOT},
         )
         return encoding, str(path)
     try:
@@ -167,6 +168,18 @@ class GPT2Tokenizer(Tokenizer):
     def span_framer(self) -> SpanFramer:
         """Each distinct word is encoded once and its ids gathered (see `word_cache.py`)."""
         return WordCacheEncoder(self).encode_framed_spans
+
+    def to_transformers(self):
+        """GPT-2's BPE in the `tokenizers` library, framed with `<|endoftext|>` on both sides."""
+        import tempfile
+
+        from tsr_assets.tokenizers.hf_export import framed, tiktoken_fast
+
+        with tempfile.TemporaryDirectory() as tmp:
+            ranks = Path(tmp) / GPT2_FILE
+            ranks.write_bytes(self.ranks_bytes())
+            fast = tiktoken_fast(ranks, GPT2_PATTERN, EOT_TOKEN)
+        return framed(fast, EOT_TOKEN, EOT_TOKEN, GPT2_EOT, GPT2_EOT)
 
     def ranks_bytes(self) -> bytes:
         """The ranks in tiktoken's file format (base64 token, rank per line)."""

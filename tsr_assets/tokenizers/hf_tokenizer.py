@@ -12,14 +12,13 @@ import json
 import os
 import re
 import shutil
-import socket
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
 from tsr_assets.core.atomic_files import temp_path_for
+from tsr_assets.core.hub import hub_offline_reason
 from tsr_assets.tokenizers.base import (
     BuildInputs,
     Tokenizer,
@@ -42,17 +41,6 @@ def hub_source(key: str, local_path: str | None = None) -> str:
         raise ValueError(f"{key!r} is not a hub tokenizer; known: {', '.join(HUB_TOKENIZERS)}")
     hub_id, env_var = HUB_TOKENIZERS[key]
     return (local_path or os.environ.get(env_var, "").strip() or hub_id)
-
-
-def _hub_reachable(timeout_s: float) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _how_to_provide(source: str, key: str | None) -> str:
@@ -85,9 +73,8 @@ def load_auto_tokenizer(source: str, key: str | None = None, connect_timeout_s: 
         return AutoTokenizer.from_pretrained(source, local_files_only=True)
     except OSError:
         pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    if offline or not _hub_reachable(connect_timeout_s):
-        reason = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+    reason = hub_offline_reason(connect_timeout_s)
+    if reason:
         raise TokenizerUnavailable(
             f"tokenizer {source!r} is not in the local Hugging Face cache and {reason}. "
             + _how_to_provide(source, key)
@@ -162,6 +149,18 @@ class HFTokenizer(Tokenizer):
             if _BYTE_PIECE.match(token) or token_id == unk:
                 mask[token_id] = True
         return mask
+
+    def to_transformers(self):
+        """The stored tokenizer with the platform's framing as its special-token template."""
+        from tokenizers import Tokenizer as FastTokenizer
+
+        from tsr_assets.tokenizers.hf_export import framed
+
+        if not getattr(self._tok, "is_fast", False):
+            raise NotImplementedError(f"{self.name} is a slow tokenizer; only fast ones export")
+        fast = FastTokenizer.from_str(self._tok.backend_tokenizer.to_str())
+        bos, eos = self._tok.convert_ids_to_tokens([self._bos, self._eos])
+        return framed(fast, bos, eos, self._bos, self._eos)
 
     def save(self, folder: Path) -> None:
         """Save the tokenizer files (`save_pretrained`) so later stages need no hub."""

@@ -161,6 +161,16 @@ class SentencePieceTokenizer(Tokenizer):
         """Each distinct word is encoded once and its ids gathered (see `word_cache.py`)."""
         return WordCacheEncoder(self).encode_framed_spans
 
+    def to_transformers(self):
+        """The same model in the `tokenizers` library, framed with `<s> ... </s>`."""
+        from tsr_assets.tokenizers.hf_export import framed, sentencepiece_fast
+
+        sp = self._sp
+        pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+        fast = sentencepiece_fast(pieces, self._model_type, sp.unk_id())
+        return framed(fast, sp.id_to_piece(self.bos_id), sp.id_to_piece(self.eos_id),
+                      self.bos_id, self.eos_id)
+
     def model_bytes(self) -> bytes:
         """The serialized model."""
         return self._proto

@@ -102,7 +102,8 @@ def test_sliding_window_matches_the_reference_past_the_context() -> None:
     torch.manual_seed(5)
     model = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
     prompts = [[1, 4, 9, 12, 20, 3, 8], [1, 7], [1, 25, 26, 27, 28]]
-    settings = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=40)
+    settings = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=40,
+                                sliding_window=True)
     together = generate(model, prompts, 0, settings, torch.Generator())
     for prompt, got in zip(prompts, together, strict=True):
         expected = _reference(model, prompt, 40, eos=0)
