@@ -119,11 +119,14 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"[tsr]   wordlists: {lake.wordlists_file(language)}")
         print(f"[tsr]   prompts:   {lake.prompts_file(language)}")
         print(f"[tsr]   stories:   {lake.stories_dir(language)}")
+        print(f"[tsr]   dataset:   {lake.hf_dataset_dir(language)} (datasets.load_dataset)")
         for tokenizer in args.tokenizers:
             print(f"[tsr]   bins:      {lake.bins_dir(language, tokenizer)}")
             for preset in args.presets:
                 print(f"[tsr]   model:     {lake.checkpoint(language, tokenizer, preset).folder}")
                 print(f"[tsr]   samples:   {lake.samples_file(language, tokenizer, preset)}")
+                print(f"[tsr]   export:    {lake.hf_model_dir(language, tokenizer, preset)} "
+                      "(transformers)")
     print(f"[tsr] warehouse: {lake.warehouse_file()}")
     if args.tokenizers and args.presets:
         print(f"[tsr] report:    {lake.report_file()}")

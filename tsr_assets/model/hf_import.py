@@ -79,12 +79,15 @@ def from_nanogpt(path: Path) -> GPT:
     return _build(config, _from_gpt2_names(state, config, conv1d=False), str(path))
 
 
-def is_platform_checkpoint(path: Path) -> bool:
-    """True for a `.pt` file written by this platform's trainer (it has `model_config`)."""
+def is_nanogpt_checkpoint(path: Path) -> bool:
+    """True for a readable `.pt` file holding nanoGPT's `model_args`."""
     if path.suffix != ".pt" or not path.is_file():
         return False
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    return isinstance(saved, dict) and "model_config" in saved
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # a damaged file is the platform loader's to report
+        return False
+    return isinstance(saved, dict) and "model_args" in saved
 
 
 def load_external(source: str) -> GPT:

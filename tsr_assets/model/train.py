@@ -46,7 +46,7 @@ from tsr_assets.model.distributed import (
     teardown,
 )
 from tsr_assets.model.gpt import GPT, GPTConfig
-from tsr_assets.model.hf_import import ExternalModelError, is_platform_checkpoint, load_external
+from tsr_assets.model.hf_import import ExternalModelError, is_nanogpt_checkpoint, load_external
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.telemetry import Telemetry
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte, lr_at
@@ -231,8 +231,8 @@ def init_weights(source: str, device: torch.device) -> dict:
     """Weights to start from: a platform checkpoint, or a nanoGPT `.pt`, a `transformers`
     GPT-2 folder or a Hub id converted to the platform's layout."""
     path = Path(source).expanduser()
-    if is_platform_checkpoint(path) or (path.suffix == ".pt" and not path.is_file()):
-        return load_checkpoint(path, device)
+    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
+        return load_checkpoint(path, device)  # the platform's own (or a clear error)
     try:
         model = load_external(source)
     except ExternalModelError as exc:
