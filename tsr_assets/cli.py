@@ -16,8 +16,8 @@ from pathlib import Path
 from tsr_assets.core.lake import PRESET_STAGES, REPO_ROOT, Lake, preset_asset
 from tsr_assets.core.languages import DEFAULT_LANGUAGE, language_keys
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER
-from tsr_assets.model.presets import PRESETS, configured_presets
-from tsr_assets.model.train_config import TRAIN_DEFAULTS
+from tsr_assets.model.presets import PRESETS, configured_presets, get_preset
+from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, TRAIN_DEFAULTS
 from tsr_assets.prompts.building import DEFAULT_PROMPT_COUNT
 from tsr_assets.prompts.templates import DEFAULT_TEMPLATE
 from tsr_assets.tokenizers.registry import offline_tokenizer_keys, tokenizer_keys
@@ -70,6 +70,7 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
+    recipes = {p: args.recipe if get_preset(p).recipe is None else None for p in args.presets}
     sampling = {"samples_per_opener": args.samples_per_opener, "max_openers": args.max_openers}
     llm_limits = {k: v for k, v in (("requests_per_minute", args.llm_rpm),
                                     ("concurrency", args.llm_concurrency)) if v is not None}
@@ -85,7 +86,8 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
             assets = [*TOKENIZER_ASSETS,
                       *(preset_asset(stage, p) for p in args.presets for stage in PRESET_STAGES)]
             run_config: dict = {"ops": {
-                **{preset_asset("checkpoint", p): {"config": training} for p in args.presets},
+                **{preset_asset("checkpoint", p): {"config": {**training, "recipe": recipes[p]}}
+                   for p in args.presets},
                 **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
             if judge:
                 run_config["resources"] = {"judge": {"config": judge}}
@@ -161,9 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--presets",
         nargs="*",
         default=["tiny"],
-        choices=list(PRESETS),
-        help="model presets to train per tokenizer (default: tiny); none to skip training",
+        type=_preset_name,
+        help=f"model presets to train per tokenizer (default: tiny; known: {', '.join(PRESETS)}, "
+        "each also with a recipe suffix such as e512_l6_modern); none to skip training",
     )
+    run.add_argument("--recipe", choices=RECIPES, default=None,
+                     help="training recipe of presets without a suffix (default: the resumed "
+                     f"checkpoint's, else {DEFAULT_RECIPE})")
     run.add_argument("--train-seconds", type=float, default=TRAIN_SECONDS,
                      help=f"wall-clock budget per training run in seconds "
                      f"(default {TRAIN_SECONDS:g})")
@@ -189,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--judge-model", help="model name of the LLM judge")
     run.set_defaults(func=cmd_run)
     return parser
+
+
+def _preset_name(name: str) -> str:
+    try:
+        get_preset(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return name
 
 
 def _resource_config(source: str, default: str, base_url: str | None, model: str | None,

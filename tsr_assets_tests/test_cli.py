@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from tsr_assets.core.lake import REPO_ROOT
@@ -76,7 +77,8 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     with running_chat_server(_judge_reply) as judge:
         proc = subprocess.run(
             [str(BIN / "tsr"), "run", "--language", "marathi", "--prompts", "50",
-             "--tokenizers", "byte", "--presets", "tiny", "--train-seconds", "2",
+             "--tokenizers", "byte", "--presets", "tiny", "tiny_modern", "--recipe", "nanogpt",
+             "--train-seconds", "2",
              "--max-openers", "4", "--samples-per-opener", "2",
              "--judge", "openai", "--judge-base-url", judge.base_url, "--judge-model", "j1"],
             cwd=tmp_path,
@@ -86,7 +88,7 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
             timeout=300,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sum(judge.calls.values()) == 4 * 2
+    assert sum(judge.calls.values()) == 2 * 4 * 2  # two models, 4 openers, 2 samples each
     assert f"data lake: {lake}" in proc.stdout
     assert str(lake / "prompts" / "marathi" / "prompts.parquet") in proc.stdout
     assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
@@ -101,7 +103,18 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     assert (lake / "reports" / "report.md").is_file()
     assert f"report:    {lake / 'reports' / 'report.md'}" in proc.stdout
     assert f"warehouse: {lake / 'warehouse.duckdb'}" in proc.stdout
-    assert "LLM judge `llm:j1`" in (lake / "reports" / "report.md").read_text()
+    report = (lake / "reports" / "report.md").read_text()
+    assert "LLM judge `llm:j1`" in report
+    # Both recipes sit in the same tables, each model with its recipe.
+    with duckdb.connect(str(lake / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT preset, recipe FROM training_runs ORDER BY preset").fetchall() \
+            == [("tiny", "nanogpt"), ("tiny_modern", "modern")]
+        assert con.execute("SELECT DISTINCT preset, recipe FROM size_comparison ORDER BY 1"
+                           ).fetchall() == [("tiny", "nanogpt"), ("tiny_modern", "modern")]
+    assert "| tiny_modern |" in report and "| modern |" in report
+    export = lake / "hf" / "models" / "marathi" / "byte" / "tiny_modern"
+    exported = json.loads((export / "config.json").read_text())
+    assert exported["architectures"] == ["Qwen3ForCausalLM"]
 
 
 def test_tsr_run_with_an_openai_compatible_story_source(tmp_path: Path) -> None:

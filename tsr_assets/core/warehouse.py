@@ -54,6 +54,7 @@ TABLES: dict[str, str] = {
         language VARCHAR NOT NULL,
         tokenizer VARCHAR NOT NULL,
         preset VARCHAR NOT NULL,
+        recipe VARCHAR,
         tokenizer_version VARCHAR,
         parameters BIGINT,
         parameters_non_embedding BIGINT,
@@ -156,14 +157,15 @@ VIEWS: dict[str, str] = {
     "tokenizer_comparison": """
         SELECT s.language, s.preset, s.tokenizer, s.judge, s.metric, s.n, s.mean,
                s.ci95_low, s.ci95_high,
-               t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte,
-               t.parameters, k.fertility, k.renyi_efficiency
+               t.recipe, t.best_val_loss AS val_loss,
+               t.best_val_bits_per_byte AS bits_per_byte, t.parameters, k.fertility,
+               k.renyi_efficiency
         FROM judge_summary s
         LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
         LEFT JOIN tokenizer_stats k USING (language, tokenizer)
     """,
     "size_comparison": """
-        SELECT s.language, s.tokenizer, s.preset, t.n_layer, t.n_embd, t.parameters,
+        SELECT s.language, s.tokenizer, s.preset, t.recipe, t.n_layer, t.n_embd, t.parameters,
                t.parameters_non_embedding, s.judge, s.metric, s.n, s.mean,
                s.ci95_low, s.ci95_high,
                t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte

@@ -45,7 +45,7 @@ def _push(hub: HuggingFaceResource, config: ExportConfig, folder, name: str, rep
 def build_dataset_export(partitions: Partitions) -> dg.AssetsDefinition:
     """`hf_dataset`, partitioned by language."""
 
-    @dg.asset(partitions_def=partitions.language, deps=["stories", "prompts", "wordlists"],
+    @dg.asset(partitions_def=partitions.language, deps=["stories", "prompts"],
               group_name=DATASET_EXPORT_GROUP, kinds={"huggingface", "parquet"})
     def hf_dataset(context: dg.AssetExecutionContext, config: ExportConfig,
                    data_lake: DataLakeResource, hub: HuggingFaceResource
@@ -98,8 +98,9 @@ def build_model_export(partitions: Partitions, preset: str) -> dg.AssetsDefiniti
               group_name=MODEL_EXPORT_GROUP, kinds={"huggingface", "pytorch"},
               description=(
                   f"The `{preset}` model as a folder `transformers.AutoModelForCausalLM` and "
-                  "`AutoTokenizer` load (GPT-2 architecture, same logits and the same token "
-                  "ids, bos/eos framing included), with generation defaults and a model card "
+                  "`AutoTokenizer` load (GPT-2 architecture for `nanogpt`, Qwen3 for "
+                  "`modern`; same logits and the same token ids, bos/eos framing included), "
+                  "with generation defaults and a model card "
                   "from the warehouse. With `push: true` it is uploaded to the Hub."))
     def hf_model(context: dg.AssetExecutionContext, config: ExportConfig,
                  data_lake: DataLakeResource, warehouse: WarehouseResource,

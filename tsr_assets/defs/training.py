@@ -16,6 +16,7 @@ from tsr_assets.model.hf_import import ExternalModelError
 from tsr_assets.model.imported_models import import_model
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
+from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, SCHEDULES
 from tsr_assets.model.train_config import TRAIN_DEFAULTS as TRAIN
 from tsr_assets.reports.markdown import markdown_table, png_markdown
 from tsr_assets.reports.plots import loss_curves_png
@@ -24,6 +25,10 @@ from tsr_assets.reports.plots import loss_curves_png
 class TrainingConfig(dg.Config):
     """One training run. Empty fields take the preset's or the trainer's default."""
 
+    recipe: str | None = Field(
+        default=TRAIN.recipe,
+        description=f"{' or '.join(RECIPES)}. Empty: the preset's (`e512_l6_modern`), else the "
+                    f"resumed checkpoint's, else `{DEFAULT_RECIPE}`.")
     max_steps: int = Field(default=TRAIN.max_steps,
                            description="Stop after this many optimizer steps.")
     max_seconds: float | None = Field(default=TRAIN.max_seconds,
@@ -35,6 +40,19 @@ class TrainingConfig(dg.Config):
     learning_rate: float | None = Field(default=TRAIN.learning_rate,
                                         description="Peak learning rate.")
     warmup_steps: int = Field(default=TRAIN.warmup_steps, description="Linear warmup steps.")
+    schedule: str = Field(default=TRAIN.schedule,
+                          description=f"After warmup: {' or '.join(SCHEDULES)} (wsd: warmup, "
+                                      "stable, then a linear decay over `decay_fraction`).")
+    min_lr_ratio: float = Field(default=TRAIN.min_lr_ratio,
+                                description="The schedule ends at this share of the peak.")
+    decay_steps: int | None = Field(
+        default=TRAIN.decay_steps,
+        description="Step where the schedule reaches its minimum (empty: `max_steps`). With "
+                    "`max_seconds` it also ends when the time is up, whichever comes first.")
+    decay_fraction: float = Field(default=TRAIN.decay_fraction,
+                                  description="wsd: share of the run spent decaying.")
+    muon_lr: float = Field(default=TRAIN.muon_lr,
+                           description="modern: Muon's learning rate for the blocks' matrices.")
     block_size: int | None = Field(default=TRAIN.block_size,
                                    description="Context length override.")
     dropout: float = Field(default=TRAIN.dropout, description="Dropout.")
@@ -43,9 +61,10 @@ class TrainingConfig(dg.Config):
     eval_batches: int = Field(default=TRAIN.eval_batches, description="Batches per evaluation.")
     log_every: int = Field(default=TRAIN.log_every, description="Progress line every N steps.")
     seed: int = Field(default=TRAIN.seed, description="Seed.")
-    device: str = Field(default=TRAIN.device, description="auto, cpu, cuda or cuda:N.")
+    device: str = Field(default=TRAIN.device, description="auto, cpu, cuda, cuda:N or mps.")
     dtype: str = Field(default=TRAIN.dtype,
-                       description="auto (bf16 on CUDA), float32, bfloat16.")
+                       description="auto (bf16 on CUDA, fp16 with a gradient scaler on GPUs "
+                                   "without bf16, fp32 elsewhere), float32, bfloat16, float16.")
     compile: bool = Field(default=TRAIN.compile, description="torch.compile the model.")
     gpus: int = Field(default=1, description="More than 1: launch with torchrun (DDP).")
     resume: bool = Field(default=TRAIN.resume, description="Continue from the last checkpoint.")

@@ -56,3 +56,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{', '.join(REQUIRED_KEYS)}, found {found}"
         )
     return state
+
+
+def checkpoint_recipe(path: Path) -> str | None:
+    """The recipe a checkpoint was trained with (`nanogpt` for checkpoints older than
+    recipes), or None when there is no readable checkpoint at `path`. Memory-maps the file:
+    cheap even for large models."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # unreadable: restore() reports it properly
+        return None
+    if not isinstance(state, dict):
+        return None
+    return state.get("recipe") or "nanogpt"

@@ -42,7 +42,12 @@ def setup_distributed(device_setting: str) -> tuple[Distributed, torch.device]:
         return dist_info, torch.device("cpu")
     if want_cuda:
         return Distributed(), torch.device(device_setting if device_setting != "auto" else "cuda")
-    return Distributed(), torch.device("cpu")
+    if device_setting == "mps" or (device_setting == "auto" and torch.backends.mps.is_available()):
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' was asked for, but this machine has no Apple GPU "
+                             "(torch.backends.mps.is_available() is False)")
+        return Distributed(), torch.device("mps")
+    return Distributed(), torch.device(device_setting if device_setting != "auto" else "cpu")
 
 
 def teardown(dist_info: Distributed) -> None:

@@ -1,8 +1,14 @@
-"""A decoder-only GPT in one file, in the spirit of nanoGPT.
+"""A decoder-only GPT in one file, in the spirit of nanoGPT, with two recipes.
 
-Pre-LayerNorm blocks, causal self-attention through `scaled_dot_product_attention` (flash
-kernels on GPU), a GELU MLP, input and output embeddings tied, optional biases and dropout,
-and a key/value cache so generation costs one token's work per step instead of the whole
+`nanogpt` (GPT-2's architecture, comparable with the original study): pre-LayerNorm blocks,
+learned position embeddings, causal self-attention through `scaled_dot_product_attention`
+(flash kernels on GPU), a GELU MLP, input and output embeddings tied, optional biases.
+
+`modern` (from the small-GPT speedrun record): RMSNorm, rotary position embeddings, RMS
+normalisation of queries and keys per head (QK-norm), a SwiGLU MLP, an untied output head, and
+output projections initialised to zero (each block starts as the identity).
+
+Both have a key/value cache, so generation costs one token's work per step instead of the whole
 sequence's.
 """
 
@@ -16,13 +22,21 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+#: The model options each training recipe sets (everything else is the preset's shape).
+RECIPE_OPTIONS: dict[str, dict] = {
+    "nanogpt": {},
+    "modern": {"norm": "rmsnorm", "positions": "rope", "qk_norm": True, "mlp": "swiglu",
+               "tie_embeddings": False, "zero_init_proj": True},
+}
+RMS_EPS = 1e-6
+
 
 @dataclass
 class GPTConfig:
-    """Shape of the model."""
+    """Shape and architecture of the model."""
 
     vocab_size: int = 8192
-    block_size: int = 1024  # longest context the position embedding covers
+    block_size: int = 1024  # longest context (the learned position table's size)
     n_layer: int = 6
     n_head: int = 8
     n_embd: int = 512
@@ -31,13 +45,35 @@ class GPTConfig:
     #: GELU as PyTorch computes it: exact ("none", the default) or GPT-2's tanh approximation
     #: ("tanh"), for models imported from GPT-2 checkpoints.
     gelu_approximate: str = "none"
+    norm: str = "layernorm"  # or "rmsnorm"
+    positions: str = "learned"  # or "rope"
+    qk_norm: bool = False
+    mlp: str = "gelu"  # or "swiglu"
+    tie_embeddings: bool = True
+    zero_init_proj: bool = False
+    rope_theta: float = 10000.0
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
-        if self.gelu_approximate not in ("none", "tanh"):
-            raise ValueError(f"gelu_approximate must be 'none' or 'tanh', not "
-                             f"{self.gelu_approximate!r}")
+        choices = {"gelu_approximate": ("none", "tanh"), "norm": ("layernorm", "rmsnorm"),
+                   "positions": ("learned", "rope"), "mlp": ("gelu", "swiglu")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head."""
+        return self.n_embd // self.n_head
+
+    @property
+    def mlp_hidden(self) -> int:
+        """Hidden width of the MLP: 4x for GELU; for SwiGLU 8/3x (as many parameters as 4x
+        with two matrices), rounded up to a multiple of 32."""
+        if self.mlp == "gelu":
+            return 4 * self.n_embd
+        return -(-8 * self.n_embd // 3 // 32) * 32
 
     def to_dict(self) -> dict:
         """Plain dict (stored in checkpoints)."""
@@ -48,30 +84,64 @@ class KVCache:
     """Preallocated keys and values for every layer: (batch, heads, max_len, head_dim) each."""
 
     def __init__(self, config: GPTConfig, batch: int, max_len: int, device, dtype) -> None:
-        head_dim = config.n_embd // config.n_head
-        shape = (batch, config.n_head, max_len, head_dim)
+        shape = (batch, config.n_head, max_len, config.head_dim)
         self.keys = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.zeros(shape, device=device, dtype=dtype)
                        for _ in range(config.n_layer)]
         self.max_len = max_len
 
 
+def norm_layer(config: GPTConfig, width: int) -> nn.Module:
+    """LayerNorm (nanogpt) or RMSNorm (modern)."""
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(width, eps=RMS_EPS)
+    return nn.LayerNorm(width, bias=config.bias)
+
+
+def rope_tables(positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of every position (T,) or (B, T), shaped to broadcast over heads."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=positions.device,
+                                            dtype=torch.float32) / head_dim)
+    angles = positions.float()[..., None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)
+    if angles.dim() == 2:
+        angles = angles[None]
+    return angles.cos()[:, None].to(dtype), angles.sin()[:, None].to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, H, T, D) queries or keys by their positions (the halves-rotation form)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention."""
+    """Multi-head causal self-attention (with QK-norm and rotary positions when asked)."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        if config.qk_norm:
+            self.q_norm = nn.RMSNorm(config.head_dim, eps=RMS_EPS)
+            self.k_norm = nn.RMSNorm(config.head_dim, eps=RMS_EPS)
+        self.qk_norm = config.qk_norm
         self.resid_dropout = nn.Dropout(config.dropout)
         self.dropout = config.dropout
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                start: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
+                start: int = 0, mask: torch.Tensor | None = None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:
             cache.keys[layer][:, :, start:start + T] = k
             cache.values[layer][:, :, start:start + T] = v
@@ -89,32 +159,41 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward: 4x expansion with GELU."""
+    """Position-wise feed-forward: 4x GELU (nanogpt), or SwiGLU `proj(silu(gate) * fc)`."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        hidden = config.mlp_hidden
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        if config.mlp == "swiglu":
+            self.gate = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.kind = config.mlp
         self.approximate = config.gelu_approximate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.proj(F.gelu(self.fc(x), approximate=self.approximate)))
+        if self.kind == "swiglu":
+            hidden = F.silu(self.gate(x)) * self.fc(x)
+        else:
+            hidden = F.gelu(self.fc(x), approximate=self.approximate)
+        return self.dropout(self.proj(hidden))
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block."""
+    """Pre-norm transformer block."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = norm_layer(config, config.n_embd)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = norm_layer(config, config.n_embd)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
-                start: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer, start, mask)
+                start: int = 0, mask: torch.Tensor | None = None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, start, mask, rope)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -125,17 +204,26 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        if config.positions == "learned":
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_f = norm_layer(config, config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # tied embeddings
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
         self.apply(self._init_weights)
-        # GPT-2's scaled init of the residual projections.
+        self._init_projections()
+
+    def _init_projections(self) -> None:
+        """GPT-2's scaled init of the residual projections, or zeros (modern)."""
         for name, param in self.named_parameters():
             if name.endswith("proj.weight"):
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if self.config.zero_init_proj:
+                    nn.init.zeros_(param)
+                else:
+                    std = 0.02 / math.sqrt(2 * self.config.n_layer)
+                    nn.init.normal_(param, mean=0.0, std=std)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -150,7 +238,9 @@ class GPT(nn.Module):
         """Parameter count (tied weights once); without token and position embeddings if asked."""
         total = sum(p.numel() for p in self.parameters())
         if non_embedding:
-            total -= self.wte.weight.numel() + self.wpe.weight.numel()
+            total -= self.wte.weight.numel()
+            if self.config.positions == "learned":
+                total -= self.wpe.weight.numel()
         return total
 
     def forward(
@@ -179,9 +269,9 @@ class GPT(nn.Module):
             mask = self._padded_mask(pad, start, T)
         elif cache is not None and start > 0 and T > 1:
             mask = torch.ones(T, start + T, dtype=torch.bool, device=idx.device).tril(start)
-        x = self.drop(self.wte(idx) + self.wpe(pos))
+        x, rope = self._embed(idx, pos)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer, start, mask)
+            x = block(x, cache, layer, start, mask, rope)
         x = self.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None
@@ -189,6 +279,15 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
                                ignore_index=-1)
         return logits, loss
+
+    def _embed(self, idx: torch.Tensor, pos: torch.Tensor
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Token embeddings with learned positions added, or with rotary tables beside them."""
+        tokens = self.wte(idx)
+        if self.config.positions == "learned":
+            return self.drop(tokens + self.wpe(pos)), None
+        rope = rope_tables(pos, self.config.head_dim, self.config.rope_theta, tokens.dtype)
+        return self.drop(tokens), rope
 
     @staticmethod
     def _padded_mask(pad: torch.Tensor, start: int, T: int) -> torch.Tensor:
@@ -205,8 +304,8 @@ class GPT(nn.Module):
     def flops_per_token(self) -> float:
         """Training FLOPs per token (forward + backward), as in the PaLM appendix."""
         cfg = self.config
-        head_dim = cfg.n_embd // cfg.n_head
-        return 6 * self.num_params() + 12 * cfg.n_layer * cfg.n_head * head_dim * cfg.block_size
+        return 6 * self.num_params() + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * \
+            cfg.block_size
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float],
                             device_type: str) -> torch.optim.AdamW:

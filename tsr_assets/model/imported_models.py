@@ -89,7 +89,7 @@ def import_model(source: str, bins_dir: Path, files: CheckpointFiles, preset: st
 def _summary(model: GPT, losses: dict, bpb: float, preset: str, tags: dict, bins: Bins,
              files: CheckpointFiles, source: str, started: float) -> dict:
     return {
-        "preset": preset, **tags, "imported_from": source,
+        "preset": preset, "recipe": "imported", **tags, "imported_from": source,
         "parameters": model.num_params(), "parameters_non_embedding": model.num_params(True),
         "model_config": model.config.to_dict(), "steps": 0, "steps_this_run": 0,
         "resumed_from_step": None, "tokens_seen": 0, "best_val_loss": losses["val"],

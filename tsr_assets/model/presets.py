@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from tsr_assets.model.gpt import GPTConfig
+from tsr_assets.model.gpt import RECIPE_OPTIONS, GPTConfig
 
 
 @dataclass(frozen=True)
@@ -24,11 +24,15 @@ class Preset:
     block_size: int = 1024
     learning_rate: float = 6e-4
     batch_size: int = 32
+    #: A recipe fixed by the preset's name (`e512_l6_modern`); None: the run's choice.
+    recipe: str | None = None
 
-    def model_config(self, vocab_size: int, dropout: float = 0.0) -> GPTConfig:
-        """The GPT config of this preset for a tokenizer with `vocab_size` ids."""
+    def model_config(self, vocab_size: int, dropout: float = 0.0,
+                     recipe: str = "nanogpt") -> GPTConfig:
+        """The GPT config of this preset and `recipe` for a tokenizer with `vocab_size` ids."""
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=dropout)
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=dropout,
+                         **RECIPE_OPTIONS[recipe])
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,10 +51,17 @@ DEFAULT_PRESETS: tuple[str, ...] = ("tiny", "e512_l6")
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called `name`, or a ValueError listing the known ones."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """The preset called `name`: a shape of `PRESETS`, optionally with a recipe after an
+    underscore (`e512_l6_modern`: that shape always trained with `modern`), so both recipes
+    of one shape can sit side by side. A ValueError lists the known ones."""
+    if name in PRESETS:
+        return PRESETS[name]
+    shape, _, recipe = name.rpartition("_")
+    if shape in PRESETS and recipe in RECIPE_OPTIONS:
+        return replace(PRESETS[shape], recipe=recipe)
+    raise ValueError(f"unknown model preset {name!r}; known: {', '.join(PRESETS)}, each "
+                     f"optionally with a recipe suffix ({', '.join(RECIPE_OPTIONS)}): "
+                     "e512_l6_modern")
 
 
 PRESETS_ENV = "TSR_PRESETS"

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 #: Summary fields copied into DuckDB `training_runs` as they are.
-RUN_FIELDS = ("parameters", "parameters_non_embedding", "steps", "steps_this_run",
+RUN_FIELDS = ("recipe", "parameters", "parameters_non_embedding", "steps", "steps_this_run",
               "resumed_from_step", "tokens_seen", "best_val_loss", "final_val_loss",
               "best_val_bits_per_byte", "final_val_bits_per_byte", "tokens_per_s", "mfu",
               "wall_s", "stop_reason", "device", "precision", "world_size", "checkpoint")
 #: Model-shape fields copied from the summary's model config.
 SHAPE_FIELDS = ("n_layer", "n_embd", "n_head", "block_size", "vocab_size")
 #: What a person reads first about a run.
-SHOWN_FIELDS = ("parameters", "parameters_non_embedding", "steps", "tokens_seen",
+SHOWN_FIELDS = ("recipe", "parameters", "parameters_non_embedding", "steps", "tokens_seen",
                 "best_val_loss", "final_val_loss", "best_val_bits_per_byte", "tokens_per_s",
                 "mfu", "wall_s", "stop_reason", "device", "precision")
 

@@ -4,8 +4,11 @@ Also runs under `torchrun` (DDP: NCCL on GPU, gloo on CPU) and under Dagster Pip
 0 streams logs and reports the materialization; launched standalone it only prints.
 
 - Data: `train.bin` / `val.bin` / `meta.json` from `token_bins`; random contiguous windows.
-- Optimization: AdamW (fused on CUDA), linear warmup then cosine decay, gradient
-  accumulation, gradient clipping, bf16 autocast on CUDA, optional `torch.compile`.
+- Recipes: `nanogpt` (GPT-2, AdamW) or `modern` (RMSNorm, rotary positions, QK-norm, SwiGLU,
+  untied head, zero-initialised projections; Muon for the blocks' matrices, AdamW for the rest).
+- Optimization: linear warmup then cosine or warmup-stable-decay to `min_lr_ratio`, following
+  the wall clock when `max_seconds` is set; gradient accumulation and clipping; bf16 autocast on
+  CUDA (fp16 with a gradient scaler where bf16 is missing), optional `torch.compile`.
 - Evaluation every `eval_every` steps: val loss and bits per byte; the best model is kept.
 - Stops at `max_steps` or after `max_seconds`, whichever comes first. Seeded.
 - Checkpoints (`last.pt`, `best.pt`) are written atomically and hold model, optimizer, step,
@@ -36,7 +39,12 @@ from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
 from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.core.lake import CheckpointFiles
 from tsr_assets.model.batches import Bins
-from tsr_assets.model.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from tsr_assets.model.checkpoints import (
+    CheckpointError,
+    checkpoint_recipe,
+    load_checkpoint,
+    save_checkpoint,
+)
 from tsr_assets.model.distributed import (
     Distributed,
     agree,
@@ -47,9 +55,16 @@ from tsr_assets.model.distributed import (
 )
 from tsr_assets.model.gpt import GPT, GPTConfig
 from tsr_assets.model.hf_import import ExternalModelError, is_nanogpt_checkpoint, load_external
+from tsr_assets.model.optimizers import Optimizers, build_optimizers
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.telemetry import Telemetry
-from tsr_assets.model.train_config import TrainConfig, bits_per_byte, lr_at
+from tsr_assets.model.train_config import (
+    DEFAULT_RECIPE,
+    TrainConfig,
+    bits_per_byte,
+    check_config,
+    lr_at,
+)
 
 
 @dataclass
@@ -62,7 +77,7 @@ class Run:
     model_cfg: GPTConfig
     raw_model: GPT
     model: torch.nn.Module  # raw_model, compiled and/or wrapped in DDP
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizers
     autocast: AbstractContextManager
     precision: str
     dist: Distributed
@@ -72,6 +87,10 @@ class Run:
     batch_size: int
     generator: torch.Generator
     started: float
+    scaler: torch.amp.GradScaler | None = None
+    #: The generator's state before the batch drawn last: that batch is drawn ahead of its
+    #: step, so a checkpoint stores this state and a resume draws the same batch again.
+    pending_rng: torch.Tensor | None = None
 
     @property
     def tokens_per_step(self) -> int:
@@ -81,6 +100,7 @@ class Run:
 
     def batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         """The next random training (or validation) batch."""
+        self.pending_rng = self.generator.get_state()
         return self.bins.batch(split, self.batch_size, self.model_cfg.block_size,
                                self.generator, self.device)
 
@@ -151,18 +171,28 @@ def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
             if up_to_step is None or row.get("step", 0) <= up_to_step]
 
 
+def precision_for(device: torch.device, dtype_setting: str) -> str:
+    """float32, bfloat16 or float16: `auto` is bf16 on CUDA that has it, fp16 on older CUDA
+    (T4, P100), fp32 elsewhere."""
+    if dtype_setting != "auto":
+        return dtype_setting
+    if device.type != "cuda":
+        return "float32"
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
 def autocast_for(device: torch.device, dtype_setting: str) -> tuple[AbstractContextManager, str]:
     """The autocast context of a run and the name of its precision."""
-    use_bf16 = dtype_setting == "bfloat16" or (
-        dtype_setting == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16), "bfloat16"
-    return nullcontext(), "float32"
+    precision = precision_for(device, dtype_setting)
+    if precision == "float32":
+        return nullcontext(), precision
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, precision)), precision
 
 
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
-    """The preset's model shape with the run's overrides (validated again after them)."""
-    model_cfg = get_preset(cfg.preset).model_config(vocab_size, cfg.dropout)
+    """The preset's model shape and the recipe's architecture, with the run's overrides
+    (validated again after them)."""
+    model_cfg = get_preset(cfg.preset).model_config(vocab_size, cfg.dropout, cfg.recipe)
     for name in ("n_layer", "n_embd", "n_head", "block_size"):
         if getattr(cfg, name) is not None:
             setattr(model_cfg, name, getattr(cfg, name))
@@ -183,23 +213,33 @@ def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
     generator = torch.Generator().manual_seed(cfg.seed + 1000 * dist_info.rank)
     raw_model = GPT(model_cfg).to(device)
     max_lr = cfg.learning_rate or preset.learning_rate
-    optimizer = raw_model.configure_optimizer(cfg.weight_decay, max_lr, (cfg.beta1, cfg.beta2),
-                                              device.type)
+    optimizer = build_optimizers(raw_model, cfg.recipe, max_lr, cfg.weight_decay,
+                                 (cfg.beta1, cfg.beta2), device.type, cfg.muon_lr,
+                                 cfg.muon_momentum)
     autocast, precision = autocast_for(device, cfg.dtype)
+    scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
     return Run(cfg, files, bins, model_cfg, raw_model, raw_model, optimizer, autocast,
                precision, dist_info, device, telemetry, max_lr,
-               cfg.batch_size or preset.batch_size, generator, started)
+               cfg.batch_size or preset.batch_size, generator, started, scaler)
 
 
-def check_compatible(state: dict, model_cfg: GPTConfig, path: Path) -> None:
+def check_compatible(state: dict, model_cfg: GPTConfig, path: Path,
+                     recipe: str | None = None) -> None:
     """A checkpoint's model shape must match the run's (dropout may differ)."""
     stored = GPTConfig(**state["model_config"]).to_dict()  # fields added since: defaults
     mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
                   if k != "dropout" and stored.get(k) != v}
-    if mismatched:
-        detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
-        raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
-                              "matching preset/tokenizer or another out_dir")
+    if not mismatched:
+        return
+    detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
+    saved_recipe = state.get("recipe") or state.get("train_config", {}).get("recipe", "nanogpt")
+    if recipe is not None and saved_recipe != recipe:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with recipe {saved_recipe!r}, this run asks for "
+            f"{recipe!r}: set recipe {saved_recipe!r} to continue it, resume: false to start "
+            f"over, or train the preset `<shape>_{recipe}` to keep both side by side")
+    raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
+                          "matching preset/tokenizer or another out_dir")
 
 
 def restore(run: Run) -> TrainState:
@@ -210,9 +250,11 @@ def restore(run: Run) -> TrainState:
             stale.unlink(missing_ok=True)
     if cfg.resume and run.files.last.is_file():
         saved = load_checkpoint(run.files.last, run.device)
-        check_compatible(saved, run.model_cfg, run.files.last)
+        check_compatible(saved, run.model_cfg, run.files.last, cfg.recipe)
         run.raw_model.load_state_dict(saved["model"])
         run.optimizer.load_state_dict(saved["optimizer"])
+        if run.scaler is not None and saved.get("scaler"):
+            run.scaler.load_state_dict(saved["scaler"])
         state.step, state.tokens_seen = saved["step"], saved.get("tokens_seen", 0)
         state.best_val = saved.get("best_val_loss", math.inf)
         if "generator" in saved and run.dist.world_size == 1:
@@ -257,16 +299,17 @@ def checkpoint_state(run: Run, state: TrainState, val_loss: float | None) -> dic
             "model_config": run.model_cfg.to_dict(), "train_config": dataclasses.asdict(run.cfg),
             "step": state.step, "tokens_seen": state.tokens_seen,
             "best_val_loss": state.best_val, "val_loss": val_loss, "bins_meta": run.bins.meta,
-            "generator": run.generator.get_state()}
+            "generator": run.generator.get_state() if run.pending_rng is None else run.pending_rng,
+            "recipe": run.cfg.recipe,
+            "scaler": run.scaler.state_dict() if run.scaler is not None else None}
 
 
 def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, lr: float
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One optimizer step over `grad_accum` micro-batches; returns the last micro-batch's
     (scaled) loss and the next batch."""
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr
-    accum = run.cfg.grad_accum
+    run.optimizer.set_lr_factor(lr / run.max_lr)
+    accum, scaler = run.cfg.grad_accum, run.scaler
     for micro in range(accum):
         last = micro == accum - 1
         no_sync = run.dist.world_size > 1 and not last
@@ -274,10 +317,14 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, lr: float
             _, loss = run.model(x, y)
             loss = loss / accum
         x, y = run.batch()
-        loss.backward()
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        run.optimizer.unscale(scaler)
     if run.cfg.grad_clip:
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
-    run.optimizer.step()
+    run.optimizer.step(scaler)
+    if scaler is not None:
+        scaler.update()
     run.optimizer.zero_grad(set_to_none=True)
     return loss, x, y
 
@@ -353,7 +400,7 @@ def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Thr
                 time.monotonic() - loop_started >= cfg.max_seconds, run.dist, run.device):
             state.stop_reason = "max_seconds"
             break
-        lr = lr_at(state.step, cfg, run.max_lr)
+        lr = lr_at(state.step, cfg, run.max_lr, time.monotonic() - loop_started)
         loss, x, y = train_step(run, x, y, lr)
         state.step += 1
         state.steps_this_run += 1
@@ -384,7 +431,7 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
     """Save the final checkpoint and write `summary.json` (rank 0)."""
     save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")), run.files.last)
     summary = {
-        "preset": run.cfg.preset, **run.cfg.tags,
+        "preset": run.cfg.preset, "recipe": run.cfg.recipe, **run.cfg.tags,
         "parameters": run.raw_model.num_params(),
         "parameters_non_embedding": run.raw_model.num_params(True),
         "model_config": run.model_cfg.to_dict(),
@@ -410,10 +457,24 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
     return summary
 
 
+def resolve_recipe(cfg: TrainConfig) -> str:
+    """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
+    else DEFAULT_RECIPE. A config that contradicts a recipe-named preset is an error."""
+    fixed = get_preset(cfg.preset).recipe
+    if cfg.recipe and fixed and cfg.recipe != fixed:
+        raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
+                         f"but the config asks for {cfg.recipe!r}: drop `recipe` or pick the "
+                         "preset without the suffix")
+    resumed = checkpoint_recipe(CheckpointFiles(Path(cfg.out_dir)).last) if cfg.resume else None
+    return cfg.recipe or fixed or resumed or DEFAULT_RECIPE
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run one training run and return its summary (also written to `out_dir/summary.json`)."""
     if not cfg.bins_dir or not cfg.out_dir:
         raise ValueError("bins_dir and out_dir are required")
+    check_config(cfg)
+    cfg = dataclasses.replace(cfg, recipe=resolve_recipe(cfg))
     dist_info, device = setup_distributed(cfg.device)
     telemetry = Telemetry(enabled=dist_info.is_main, cfg=cfg)
     try:

@@ -16,6 +16,10 @@ class TrainConfig:
     bins_dir: str = ""
     out_dir: str = ""
     preset: str = "tiny"
+    #: nanogpt (the original study's GPT-2 and AdamW) or modern (see model/gpt.py, Muon).
+    #: None: the preset's own (`e512_l6_nanogpt`), else the resumed checkpoint's, else
+    #: DEFAULT_RECIPE.
+    recipe: str | None = None
     # Overrides of the preset's shape and settings (None: the preset's value).
     n_layer: int | None = None
     n_embd: int | None = None
@@ -29,6 +33,11 @@ class TrainConfig:
     max_seconds: float | None = None
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
+    schedule: str = "cosine"  # cosine, or wsd (warmup, stable, then a linear decay)
+    decay_fraction: float = 0.2  # wsd: the last share of the run that decays
+    decay_steps: int | None = None  # the step where the learning rate reaches its minimum
+    muon_lr: float = 0.02  # modern: Muon's learning rate for the blocks' matrices
+    muon_momentum: float = 0.95
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -39,7 +48,8 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 1337
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    dtype: str = "auto"  # auto (bf16 on CUDA if supported, else fp32), float32, bfloat16
+    dtype: str = "auto"  # auto (bf16 on CUDA if supported, else fp16 with a scaler on CUDA,
+    # fp32 elsewhere), float32, bfloat16, float16
     compile: bool = False
     resume: bool = True  # continue from out_dir/last.pt if present
     init_from: str | None = None  # start from this checkpoint's weights (fine-tune)
@@ -54,15 +64,43 @@ class TrainConfig:
 TRAIN_DEFAULTS = TrainConfig()
 
 
-def lr_at(step: int, cfg: TrainConfig, max_lr: float) -> float:
-    """Linear warmup to `max_lr`, then cosine decay to `min_lr_ratio * max_lr` at max_steps."""
+RECIPES = ("nanogpt", "modern")
+#: The recipe of new runs that do not name one.
+DEFAULT_RECIPE = "nanogpt"
+SCHEDULES = ("cosine", "wsd")
+
+
+def run_fraction(step: int, cfg: TrainConfig, elapsed_s: float | None = None) -> float:
+    """How far after warmup the run is, 0 to 1: by steps (to `decay_steps`, default
+    `max_steps`) or, with a wall-clock budget, by time if that is further along."""
+    horizon = cfg.decay_steps or cfg.max_steps
+    by_steps = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
+    by_time = elapsed_s / cfg.max_seconds if cfg.max_seconds and elapsed_s is not None else 0.0
+    return min(1.0, max(0.0, by_steps, by_time))
+
+
+def lr_at(step: int, cfg: TrainConfig, max_lr: float, elapsed_s: float | None = None) -> float:
+    """Linear warmup to `max_lr`, then cosine decay (or warmup-stable-decay) to
+    `min_lr_ratio * max_lr` at the decay horizon, or at `max_seconds` when time runs out
+    first: a time-limited run still anneals."""
     min_lr = max_lr * cfg.min_lr_ratio
     if step < cfg.warmup_steps:
         return max_lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.max_steps:
-        return min_lr
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+    fraction = run_fraction(step, cfg, elapsed_s)
+    if cfg.schedule == "wsd":
+        remaining = min(1.0, (1.0 - fraction) / cfg.decay_fraction)
+        return min_lr + (max_lr - min_lr) * remaining
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * fraction)) * (max_lr - min_lr)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings that cannot work, naming them."""
+    if cfg.recipe is not None and cfg.recipe not in RECIPES:
+        raise ValueError(f"recipe {cfg.recipe!r}: choose one of {', '.join(RECIPES)}")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"schedule {cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    if not 0 < cfg.decay_fraction <= 1:
+        raise ValueError("decay_fraction must be in (0, 1]")
 
 
 def bits_per_byte(loss_nats: float, tokens: int, nbytes: int) -> float:

@@ -70,6 +70,16 @@ def dataset_card(facts: DatasetFacts, language: Language, name: str, license_id:
     return "\n".join(parts)
 
 
+#: What each training recipe is, in a model card's words.
+RECIPE_WORDS = {
+    "nanogpt": "GPT-2's architecture trained with AdamW, as in the original study",
+    "modern": "RMSNorm, rotary positions, QK-norm, SwiGLU, untied head, Muon for the hidden "
+              "matrices; loads as Qwen3 in transformers",
+    "imported": "trained elsewhere and imported",
+}
+ARCHITECTURE_TAGS = {"modern": "qwen3"}
+
+
 @dataclass
 class ModelFacts:
     """What a model card says about a trained model."""
@@ -107,9 +117,11 @@ def _judge_table(rows: Sequence[dict]) -> str:
 def model_card(facts: ModelFacts, name: str, license_id: str) -> str:
     """The model's README.md."""
     summary, language = facts.summary, facts.language
+    recipe = summary.get("recipe", "nanogpt")
     header = {"language": [language.iso_code or language.key], "license": license_id,
               "library_name": "transformers", "pipeline_tag": "text-generation",
-              "tags": ["tinystories-regional", "gpt2", f"tokenizer-{facts.tokenizer['name']}"],
+              "tags": ["tinystories-regional", ARCHITECTURE_TAGS.get(recipe, "gpt2"),
+                       f"recipe-{recipe}", f"tokenizer-{facts.tokenizer['name']}"],
               "datasets": [facts.dataset_name] if facts.dataset_name else [],
               "metrics": ["bits_per_byte", "loss"], "model-index": _model_index(facts, name)}
     shape = summary["model_config"]
@@ -120,7 +132,7 @@ def model_card(facts: ModelFacts, name: str, license_id: str) -> str:
         f"A {summary['parameters']:,}-parameter GPT that writes children's stories in "
         f"{language.display_name}, trained with TinyStories Regional (preset `{facts.preset}`: "
         f"{shape['n_layer']} layers, width {shape['n_embd']}, {shape['n_head']} heads, context "
-        f"{shape['block_size']}).", "",
+        f"{shape['block_size']}; recipe `{recipe}`: {RECIPE_WORDS.get(recipe, recipe)}).", "",
         "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
         "tok = AutoTokenizer.from_pretrained(MODEL)\nmodel = AutoModelForCausalLM."
         "from_pretrained(MODEL)\nids = tok(OPENER, return_tensors=\"pt\").input_ids[:, :-1]  # "

@@ -20,8 +20,9 @@ from tsr_assets.reports.markdown import markdown_table, png_markdown
 from tsr_assets.reports.plots import loss_curves_png, metric_bars_png
 from tsr_assets.stories.store import read_table
 
-TOKENIZER_EXTRA = ["val_loss", "bits_per_byte", "parameters", "fertility", "renyi_efficiency"]
-SIZE_EXTRA = ["parameters", "val_loss", "bits_per_byte"]
+TOKENIZER_EXTRA = ["recipe", "val_loss", "bits_per_byte", "parameters", "fertility",
+                   "renyi_efficiency"]
+SIZE_EXTRA = ["recipe", "parameters", "val_loss", "bits_per_byte"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def _cell(row: dict) -> str:
 
 
 def _num(value, digits: int = 3) -> str:
+    if isinstance(value, str):
+        return value
     return "" if value is None else f"{value:,.{digits}f}"
 
 

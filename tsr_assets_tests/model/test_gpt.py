@@ -5,21 +5,33 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsr_assets.model.gpt import GPT, GPTConfig, KVCache
+from tsr_assets.model.gpt import GPT, RECIPE_OPTIONS, GPTConfig, KVCache
+from tsr_assets.model.optimizers import Muon, build_optimizers, orthogonalize
 from tsr_assets.model.presets import DEFAULT_PRESETS, PRESETS, get_preset
 
+RECIPES = list(RECIPE_OPTIONS)
 
-def _tiny(**overrides) -> GPT:
+
+def _tiny(recipe: str = "nanogpt", **overrides) -> GPT:
     torch.manual_seed(0)
     cfg = dict(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32)
-    return GPT(GPTConfig(**{**cfg, **overrides}))
+    return GPT(GPTConfig(**{**cfg, **RECIPE_OPTIONS[recipe], **overrides}))
 
 
-def test_loss_on_a_repeated_batch_falls_far_below_its_start() -> None:
-    model = _tiny()
+def _perturbed(model: GPT) -> GPT:
+    """Move every weight off its initial value (zero projections, unit gains)."""
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    return model.eval()
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_loss_on_a_repeated_batch_falls_far_below_its_start(recipe: str) -> None:
+    model = _tiny(recipe)
     x = torch.randint(0, 50, (4, 17), generator=torch.Generator().manual_seed(1))
     inputs, targets = x[:, :-1], x[:, 1:]
-    optimizer = model.configure_optimizer(0.0, 3e-3, (0.9, 0.95), "cpu")
+    optimizer = build_optimizers(model, recipe, 3e-3, 0.0, (0.9, 0.95), "cpu")
     _, start = model(inputs, targets)
     for _ in range(150):
         _, loss = model(inputs, targets)
@@ -30,8 +42,38 @@ def test_loss_on_a_repeated_batch_falls_far_below_its_start() -> None:
     assert loss.item() < 0.1 * start.item()
 
 
-def test_cached_decoding_matches_full_recompute() -> None:
-    model = _tiny().eval()
+def test_modern_recipe_has_its_pieces() -> None:
+    model = _tiny("modern")
+    assert not hasattr(model, "wpe") and model.lm_head.weight is not model.wte.weight
+    assert isinstance(model.blocks[0].ln_1, torch.nn.RMSNorm)
+    assert hasattr(model.blocks[0].attn, "q_norm") and hasattr(model.blocks[0].mlp, "gate")
+    # Zero-initialised output projections: every block starts as the identity.
+    for block in model.blocks:
+        assert not block.attn.proj.weight.any() and not block.mlp.proj.weight.any()
+    n, L, V, H = 32, 2, 50, model.config.mlp_hidden
+    per_block = 4 * n * n + 3 * n * H + 2 * n + 2 * (n // 2)  # + norms and QK-norm gains
+    assert H == 96 and model.num_params() == 2 * V * n + L * per_block + n
+    # Muon takes exactly the blocks' matrices; AdamW the embeddings, head and gains.
+    muon, adamw = build_optimizers(model, "modern", 1e-3, 0.1, (0.9, 0.95), "cpu").optimizers
+    assert isinstance(muon, Muon)
+    assert sum(p.numel() for g in muon.param_groups for p in g["params"]) == \
+        L * (4 * n * n + 3 * n * H)
+    adam_ids = {id(p) for g in adamw.param_groups for p in g["params"]}
+    assert {id(model.wte.weight), id(model.lm_head.weight)} <= adam_ids
+
+
+def test_newton_schulz_flattens_the_singular_values() -> None:
+    matrix = torch.randn(64, 24, generator=torch.Generator().manual_seed(3))
+    matrix[:, 0] *= 50  # one direction dominates the raw update
+    singular = torch.linalg.svdvals(orthogonalize(matrix))
+    assert singular.shape == (24,) and 0.5 < singular.min() and singular.max() < 1.3
+    raw = torch.linalg.svdvals(matrix)
+    assert raw.max() / raw.min() > 20
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_cached_decoding_matches_full_recompute(recipe: str) -> None:
+    model = _perturbed(_tiny(recipe))
     seq = torch.randint(0, 50, (3, 20), generator=torch.Generator().manual_seed(2))
     cache = KVCache(model.config, batch=3, max_len=32, device="cpu", dtype=torch.float32)
     with torch.no_grad():

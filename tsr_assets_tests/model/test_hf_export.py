@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-from tsr_assets.model.gpt import GPT, GPTConfig
+from tsr_assets.model.gpt import GPT, RECIPE_OPTIONS, GPTConfig
 from tsr_assets.model.hf_export import export_model, gpt2_state_dict
 from tsr_assets.model.hf_import import ExternalModelError, from_nanogpt, from_transformers
 from tsr_assets.model.sample import SamplingSettings, generate
@@ -25,23 +25,28 @@ from tsr_assets_tests.tokenizers.hf_fixture import train_hf_tokenizer
 GREEDY = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=24)
 
 
-def _model(bias: bool = False, seed: int = 0, vocab: int = 258) -> GPT:
+def _model(bias: bool = False, seed: int = 0, vocab: int = 258, recipe: str = "nanogpt") -> GPT:
     torch.manual_seed(seed)
     model = GPT(GPTConfig(vocab_size=vocab, block_size=64, n_layer=2, n_head=4, n_embd=32,
-                          bias=bias))
+                          bias=bias, **RECIPE_OPTIONS[recipe]))
     with torch.no_grad():  # move gains and biases off their initial values
         for param in model.parameters():
             param.add_(0.05 * torch.randn_like(param))
     return model.eval()
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_exported_model_has_the_same_logits_and_greedy_text(tmp_path: Path, bias: bool) -> None:
-    model, tok = _model(bias), ByteTokenizer()
+@pytest.mark.parametrize(("recipe", "bias", "architecture"),
+                         [("nanogpt", False, "GPT2LMHeadModel"),
+                          ("nanogpt", True, "GPT2LMHeadModel"),
+                          ("modern", False, "Qwen3ForCausalLM")])
+def test_exported_model_has_the_same_logits_and_greedy_text(tmp_path: Path, recipe: str,
+                                                            bias: bool, architecture: str) -> None:
+    model, tok = _model(bias, recipe=recipe), ByteTokenizer()
     files = export_model(model, tok, tmp_path / "export", "# card\n")
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
             "README.md"} <= set(files)
     hf = AutoModelForCausalLM.from_pretrained(str(tmp_path / "export")).eval()
+    assert type(hf).__name__ == architecture
     x = torch.randint(0, 258, (3, 40), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ours, _ = model(x, x)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsr_assets.model.gpt import GPT, GPTConfig
+from tsr_assets.model.gpt import GPT, RECIPE_OPTIONS, GPTConfig
 from tsr_assets.model.sample import SamplingSettings, generate, pick_next, sample_many
 
 EOS = 2
@@ -32,9 +32,14 @@ def test_generation_stops_at_eos(counting_model: GPT) -> None:
     assert out.ids == [5, 6, 7] and out.ended_at_eos
 
 
-def test_padded_rows_match_rows_sampled_alone(counting_model: GPT) -> None:
+@pytest.mark.parametrize("recipe", list(RECIPE_OPTIONS))
+def test_padded_rows_match_rows_sampled_alone(recipe: str) -> None:
     torch.manual_seed(3)
-    random_model = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=2, n_head=2, n_embd=32))
+    random_model = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=2, n_head=2, n_embd=32,
+                                 **RECIPE_OPTIONS[recipe]))
+    with torch.no_grad():  # modern's zero-initialised projections would ignore the context
+        for param in random_model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
     prompts = [[1, 5, 9, 11, 20, 3], [1, 7], [1, 30, 31, 32]]
     settings = SamplingSettings(temperature=0.0, top_k=None, max_new_tokens=10)
     together = generate(random_model.eval(), prompts, 0, settings, torch.Generator())

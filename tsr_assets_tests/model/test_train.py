@@ -46,6 +46,31 @@ def test_learning_rate_warms_up_then_decays_to_its_floor() -> None:
     assert lr_at(110, cfg, 1.0) == pytest.approx(0.1)
 
 
+def test_time_limited_runs_anneal_by_the_clock_and_wsd_holds_then_decays() -> None:
+    cfg = TrainConfig(warmup_steps=10, max_steps=10**6, max_seconds=100.0, min_lr_ratio=0.1)
+    # By steps a million-step run has barely started; by the clock it is half done or over.
+    assert lr_at(500, cfg, 1.0, elapsed_s=50.0) == pytest.approx(0.55)
+    assert lr_at(500, cfg, 1.0, elapsed_s=100.0) == pytest.approx(0.1)
+    wsd = TrainConfig(warmup_steps=10, max_steps=110, schedule="wsd", decay_fraction=0.2,
+                      min_lr_ratio=0.0)
+    assert [lr_at(s, wsd, 1.0) for s in (10, 50, 90)] == pytest.approx([1.0, 1.0, 1.0])
+    assert lr_at(100, wsd, 1.0) == pytest.approx(0.5) and lr_at(110, wsd, 1.0) == 0.0
+    horizon = TrainConfig(warmup_steps=0, max_steps=1000, decay_steps=100, min_lr_ratio=0.1)
+    assert lr_at(100, horizon, 1.0) == lr_at(900, horizon, 1.0) == pytest.approx(0.1)
+
+
+def test_a_time_limited_run_ends_at_the_minimum_learning_rate(byte_bins: Path,
+                                                              tmp_path: Path) -> None:
+    summary = train(_config(byte_bins, tmp_path, max_steps=10**6, max_seconds=3.0,
+                            eval_every=10**6, warmup_steps=2, log_every=1, learning_rate=1e-3,
+                            min_lr_ratio=0.1))
+    assert summary["stop_reason"] == "max_seconds" and summary["steps"] > 20
+    lrs = [r["lr"] for r in _metrics(tmp_path) if "lr" in r]
+    assert max(lrs) == pytest.approx(1e-3, rel=0.02)
+    assert lrs[-1] < 1.1e-4  # within one step's time of 0.1 x max_lr
+    assert lrs[2:] == sorted(lrs[2:], reverse=True)  # after warmup it only decays
+
+
 def test_training_lowers_val_loss_and_keeps_the_best(byte_bins: Path, tmp_path: Path) -> None:
     summary = train(_config(byte_bins, tmp_path, max_steps=60, eval_every=20,
                             learning_rate=1e-2, warmup_steps=5))
@@ -102,6 +127,59 @@ def test_resume_after_sigkill_continues_at_the_saved_step(byte_bins: Path, tmp_p
     assert all(r["train_loss"] == before[r["step"]] for r in train_rows if r["step"] <= saved)
     assert load_checkpoint(tmp_path / "last.pt")["step"] == target
     assert not list(tmp_path.glob(".*tmp*"))  # a temp file of the killed save is cleaned up
+
+
+@pytest.mark.parametrize("recipe", ["nanogpt", "modern"])
+def test_a_resumed_run_is_bit_for_bit_the_uninterrupted_one(byte_bins: Path, tmp_path: Path,
+                                                              recipe: str) -> None:
+    common = dict(recipe=recipe, decay_steps=16, warmup_steps=3, eval_every=1000,
+                  checkpoint_every=8, log_every=1, learning_rate=3e-3)
+    train(_config(byte_bins, tmp_path / "straight", max_steps=16, **common))
+    train(_config(byte_bins, tmp_path / "resumed", max_steps=8, **common))
+    halfway = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert halfway["recipe"] == recipe and halfway["step"] == 8
+    if recipe == "modern":  # Muon's momentum buffers travel in the checkpoint
+        muon_state = halfway["optimizer"]["optimizers"][0]["state"]
+        assert muon_state and all("momentum_buffer" in v for v in muon_state.values())
+    summary = train(_config(byte_bins, tmp_path / "resumed", max_steps=16, **common))
+    assert summary["resumed_from_step"] == 8 and summary["recipe"] == recipe
+    losses = [[r["train_loss"] for r in _metrics(tmp_path / name) if "train_loss" in r]
+              for name in ("straight", "resumed")]
+    assert len(losses[0]) == 16 and losses[0] == losses[1]
+    final = [load_checkpoint(tmp_path / name / "last.pt")["model"]
+             for name in ("straight", "resumed")]
+    assert all(torch.equal(final[0][k], final[1][k]) for k in final[0])
+
+
+def test_a_checkpoint_of_one_recipe_does_not_resume_as_the_other(byte_bins: Path,
+                                                                 tmp_path: Path) -> None:
+    train(_config(byte_bins, tmp_path, max_steps=2, eval_every=1000, recipe="nanogpt"))
+    with pytest.raises(CheckpointError, match="trained with recipe 'nanogpt', this run asks "
+                                              "for 'modern'.*resume: false"):
+        train(_config(byte_bins, tmp_path, max_steps=4, eval_every=1000, recipe="modern"))
+    # Without a recipe named, a resume continues with the checkpoint's.
+    assert train(_config(byte_bins, tmp_path, max_steps=4, eval_every=1000))["recipe"] == \
+        "nanogpt"
+    with pytest.raises(ValueError, match="always trained with recipe 'modern'"):
+        train(_config(byte_bins, tmp_path / "x", preset="tiny_modern", recipe="nanogpt"))
+    fixed = train(_config(byte_bins, tmp_path / "fixed", preset="tiny_modern", max_steps=2,
+                          eval_every=1000))
+    assert fixed["recipe"] == "modern" and fixed["preset"] == "tiny_modern"
+
+
+def test_fp16_with_a_gradient_scaler_trains_on_cpu(byte_bins: Path, tmp_path: Path) -> None:
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.ones(2, 2) @ torch.ones(2, 2)
+        torch.amp.GradScaler("cpu")
+    except (RuntimeError, AttributeError) as error:
+        pytest.skip(f"this torch has no fp16 autocast or gradient scaler on CPU: {error}")
+    summary = train(_config(byte_bins, tmp_path, max_steps=30, eval_every=30, dtype="float16",
+                            learning_rate=1e-2, warmup_steps=3))
+    assert summary["precision"] == "float16"
+    assert math.isfinite(summary["final_val_loss"]) and summary["final_val_loss"] < math.log(258)
+    scaler = load_checkpoint(tmp_path / "last.pt")["scaler"]
+    assert scaler and scaler["scale"] > 0
 
 
 def test_two_process_torchrun_on_cpu_writes_one_checkpoint(byte_bins: Path,
