@@ -459,14 +459,25 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
 
 def resolve_recipe(cfg: TrainConfig) -> str:
     """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
-    else DEFAULT_RECIPE. A config that contradicts a recipe-named preset is an error."""
+    else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a recipe-named preset is an error."""
     fixed = get_preset(cfg.preset).recipe
     if cfg.recipe and fixed and cfg.recipe != fixed:
         raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
                          f"but the config asks for {cfg.recipe!r}: drop `recipe` or pick the "
                          "preset without the suffix")
     resumed = checkpoint_recipe(CheckpointFiles(Path(cfg.out_dir)).last) if cfg.resume else None
-    return cfg.recipe or fixed or resumed or DEFAULT_RECIPE
+    return cfg.recipe or fixed or resumed or init_recipe(cfg.init_from) or DEFAULT_RECIPE
+
+
+def init_recipe(source: str | None) -> str | None:
+    """The recipe of the weights a fine-tune starts from: a platform checkpoint's own, and
+    nanogpt for GPT-2 and nanoGPT models made elsewhere (their architecture)."""
+    if not source:
+        return None
+    path = Path(source).expanduser()
+    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
+        return checkpoint_recipe(path)
+    return "nanogpt"
 
 
 def train(cfg: TrainConfig) -> dict:

@@ -76,8 +76,10 @@ def test_export_dataset_and_model_and_import_one(data_lake: Path, instance,
     tok = AutoTokenizer.from_pretrained(str(export))
     story = stories["story"][0]
     assert tok(story)["input_ids"] == [256, *ByteTokenizer().encode(story), 257]
-    assert model.config.n_layer == 2 and model.config.activation_function == "gelu"
+    # The default recipe (modern) exports as Qwen3.
+    assert type(model).__name__ == "Qwen3ForCausalLM" and model.config.num_hidden_layers == 2
     card = (export / "README.md").read_text()
+    assert "recipe `modern`" in card and "qwen3" in card
     assert "library_name: \"transformers\"" in card and "model-index" in card
     assert "| automatic | completeness |" in card and "bits per UTF-8 byte" in card
 
@@ -91,6 +93,8 @@ def test_export_dataset_and_model_and_import_one(data_lake: Path, instance,
             "WHERE metric = 'length_words' ORDER BY preset").fetchall()
         stop = con.execute("SELECT stop_reason FROM training_runs WHERE preset = 'published'"
                            ).fetchone()
+        recipes = dict(con.execute("SELECT preset, recipe FROM training_runs").fetchall())
+    assert recipes == {"tiny": "modern", "published": "imported"}
     assert [r[0] for r in rows] == ["published", "tiny"]
     assert rows[0][1] == 4 and rows[0][2] == _model(bias=True, vocab=258).num_params()
     assert np.isfinite(rows[0][3]) and rows[0][4] > 0 and stop == ("imported",)
