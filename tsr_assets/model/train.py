@@ -459,7 +459,8 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
 
 def resolve_recipe(cfg: TrainConfig) -> str:
     """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
-    else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a recipe-named preset is an error."""
+    else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a
+    recipe-named preset is an error."""
     fixed = get_preset(cfg.preset).recipe
     if cfg.recipe and fixed and cfg.recipe != fixed:
         raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
