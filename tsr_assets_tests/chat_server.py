@@ -143,25 +143,19 @@ def _answer(reply: Reply, max_tokens: int | None) -> tuple[str, str]:
 
 
 @contextmanager
-def running_chat_server(
-    policy: Callable[[str, int], Reply] = always_good,
-) -> Iterator[ChatServer]:
-    """Start a `ChatServer` on 127.0.0.1 (free port) in a background thread; stop it after."""
-    server = ChatServer(policy)
+def serving(app: web.Application, backlog: int = 1024) -> Iterator[int]:
+    """Serve `app` on 127.0.0.1 (a free port) from a background thread; yields the port."""
     ready = threading.Event()
     loop = asyncio.new_event_loop()
-    runner_box: dict = {}
+    box: dict = {}
 
     async def start() -> None:
-        app = web.Application()
-        app.router.add_get("/v1/models", server._models)
-        app.router.add_post("/v1/chat/completions", server._chat)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
         await site.start()
-        server.port = site._server.sockets[0].getsockname()[1]
-        runner_box["runner"] = runner
+        box["port"] = site._server.sockets[0].getsockname()[1]
+        box["runner"] = runner
         ready.set()
 
     def serve() -> None:
@@ -172,10 +166,24 @@ def running_chat_server(
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     if not ready.wait(10):
-        raise RuntimeError("chat server did not start")
+        raise RuntimeError("test server did not start")
     try:
-        yield server
+        yield box["port"]
     finally:
-        asyncio.run_coroutine_threadsafe(runner_box["runner"].cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextmanager
+def running_chat_server(
+    policy: Callable[[str, int], Reply] = always_good,
+) -> Iterator[ChatServer]:
+    """Start a `ChatServer` on 127.0.0.1 (free port) in a background thread; stop it after."""
+    server = ChatServer(policy)
+    app = web.Application()
+    app.router.add_get("/v1/models", server._models)
+    app.router.add_post("/v1/chat/completions", server._chat)
+    with serving(app) as port:
+        server.port = port
+        yield server

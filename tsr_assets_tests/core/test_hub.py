@@ -4,9 +4,7 @@ refusal or no network is a clear error within seconds, and the local export is k
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from tsr_assets.core.hub import HubUnavailable, push_folder
+from tsr_assets_tests.chat_server import serving
 from tsr_assets_tests.ui.headless_chromium import free_port
 
 
@@ -22,10 +21,6 @@ from tsr_assets_tests.ui.headless_chromium import free_port
 def refusing_hub():
     """A server that records every request and answers 503 (the Hub refusing)."""
     requests: list[dict] = []
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: dict = {}
 
     async def handler(request: web.Request) -> web.Response:
         body = await request.read()
@@ -33,29 +28,10 @@ def refusing_hub():
                          "auth": request.headers.get("Authorization"), "body": body})
         return web.json_response({"error": "not today"}, status=503)
 
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        box["runner"] = runner
-        ready.set()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    with serving(app) as port:
         yield f"http://127.0.0.1:{port}", requests
-    finally:
-        asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def _export(tmp_path: Path) -> Path:
