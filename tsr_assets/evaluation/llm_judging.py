@@ -49,7 +49,7 @@ def judged_before(journal: Path) -> dict[tuple[str, int], dict[str, float]]:
 
 
 def _validator(rubric: Rubric):
-    def validate(raw: str) -> tuple[str | None, str | None, str]:
+    def validate(raw: str, item: object = None) -> tuple[str | None, str | None, str]:
         try:
             return json.dumps(rubric.parse(raw)), None, raw[:300]
         except JudgeAnswerError as exc:

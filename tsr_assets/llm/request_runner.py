@@ -129,8 +129,10 @@ class RunStats:
         )
 
 
-Validator = Callable[[str], tuple[str | None, str | None, str]]
-"""raw answer -> (result or None, rejection reason or None, snippet of the raw answer)."""
+Validator = Callable[[str, RequestItem], tuple[str | None, str | None, str]]
+"""(raw answer, the item it answers) -> (result or None, rejection reason or None, snippet of
+the raw answer). The item lets a check compare the answer with its input (a translation's
+length against its source's)."""
 
 
 def make_limiter(settings: RunnerSettings) -> AsyncLimiter | None:
@@ -195,7 +197,7 @@ class _Attempts:
         if answer.finish_reason == "length":
             result, reason, snippet = None, "truncated", answer.text[-300:]
         else:
-            result, reason, snippet = self.validate(answer.text)
+            result, reason, snippet = self.validate(answer.text, item)
         if result is not None:
             self.stats.breaker.record(True)
             return Outcome(item.prompt_id, result, attempt, latency, usage=answer.usage), ""

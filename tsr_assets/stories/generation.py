@@ -144,7 +144,7 @@ def generate_stories(
         async def answer(item: RequestItem) -> ChatAnswer:
             return await source.complete(item.prompt)
 
-    def validate(raw: str) -> tuple[str | None, str | None, str]:
+    def validate(raw: str, item: RequestItem) -> tuple[str | None, str | None, str]:
         story, reason = validate_story(raw, language, limits)
         return story, reason, snippet(raw)
 

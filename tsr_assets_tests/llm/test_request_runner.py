@@ -29,7 +29,7 @@ HINDI = get_language("hindi")
 FAST = dict(backoff_base_s=0.01, backoff_max_s=0.05, progress_every_s=60)
 
 
-def validate(raw: str):
+def validate(raw: str, item=None):
     story, reason = validate_story(raw, HINDI)
     return story, reason, snippet(raw)
 
