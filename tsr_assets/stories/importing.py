@@ -26,7 +26,9 @@ def imported_prompt_id(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8, person=b"import").hexdigest()
 
 
-def _read_file(path: Path, text_column: str) -> pl.DataFrame:
+def read_local_frame(path: Path, columns: list[str], setting: str) -> pl.DataFrame:
+    """`columns` of one parquet / JSON / JSONL / CSV file; a missing column is an error that
+    names the file, the columns it has and the `setting` that chooses the column."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         frame = pl.read_parquet(path)
@@ -38,12 +40,13 @@ def _read_file(path: Path, text_column: str) -> pl.DataFrame:
         frame = pl.read_csv(path)
     else:
         raise ValueError(f"{path}: unsupported file type; use one of {sorted(SUFFIXES)}")
-    if text_column not in frame.columns:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
         raise ValueError(
-            f"{path}: no column {text_column!r}; columns are {frame.columns}. "
-            "Set `import_text_column` to the column that holds the story text."
+            f"{path}: no column {', '.join(map(repr, missing))}; columns are {frame.columns}. "
+            f"Set `{setting}` to the column that holds the story text."
         )
-    return frame.select(pl.col(text_column).cast(pl.String))
+    return frame.select(pl.col(c).cast(pl.String) for c in columns)
 
 
 def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
@@ -58,13 +61,21 @@ def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
     else:
         raise FileNotFoundError(f"{path}: import path not found")
     for file in files:
-        for text in _read_file(file, text_column).to_series():
+        for text in read_local_frame(file, [text_column], "import_text_column").to_series():
             if text:
                 yield text
 
 
 def iter_hf_texts(dataset: str, text_column: str, split: str = "train") -> Iterator[str]:
     """Texts from a Hugging Face dataset, streamed; fails fast with a clear message offline."""
+    for row in iter_hf_rows(dataset, [text_column], split):
+        if row[text_column]:
+            yield str(row[text_column])
+
+
+def iter_hf_rows(dataset: str, columns: list[str], split: str = "train") -> Iterator[dict]:
+    """Rows of a Hugging Face dataset, streamed; an error names a missing column, and an
+    unreachable dataset fails fast with what to do offline."""
     try:
         from datasets import load_dataset
 
@@ -76,12 +87,11 @@ def iter_hf_texts(dataset: str, text_column: str, split: str = "train") -> Itera
             "`import_path` at the parquet/JSON files instead."
         ) from None
     for row in stream:
-        if text_column not in row:
-            raise ValueError(
-                f"dataset {dataset!r} has no column {text_column!r}; columns are {list(row)}"
-            )
-        if row[text_column]:
-            yield str(row[text_column])
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise ValueError(f"dataset {dataset!r} has no column "
+                             f"{', '.join(map(repr, missing))}; columns are {list(row)}")
+        yield row
 
 
 def import_stories(

@@ -7,7 +7,7 @@ Layout under `<data lake>/stories/<language>/`:
                               flight; a torn last line is ignored)
     shards/part-*.parquet     the stories dataset: prompt_id, story, provider, model, attempts,
                               latency_s, prompt_tokens, completion_tokens, usage_estimated,
-                              created_at (each written atomically)
+                              source_chars (translations), created_at (written atomically)
     rejections/part-*.parquet answers that failed validation: reason, a raw snippet, tokens
     failures/part-*.parquet   prompts that used up their attempts, with the last reason
 
@@ -42,6 +42,8 @@ STORY_SCHEMA = {
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
     "usage_estimated": pl.Boolean,
+    #: Characters of the English source of a translated story (null for other stories).
+    "source_chars": pl.Int64,
     "created_at": pl.Datetime("us", "UTC"),
 }
 REJECTION_SCHEMA = {
