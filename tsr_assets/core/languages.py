@@ -33,6 +33,10 @@ class Language:
         extra_chars: non-ASCII characters that are not in `script_ranges` yet belong to the
             language's text (for example the Devanagari danda that Bengali uses).
         iso_code: ISO 639-1 code ("hi"), used to find a word list for the lexicon.
+        translation_code: the FLORES-200 code translation models use ("hin_Deva"); NLLB
+            and IndicTrans2 take it as is, M2M100 takes `iso_code`. Empty: not a target.
+        length_ratio_band: characters of a translation from English over characters of its
+            source that count as plausible (outside: a dropped or runaway passage).
         data_dir: folder with the packaged data; default `tsr_assets/data/<key>`.
     """
 
@@ -46,6 +50,8 @@ class Language:
     extra_chars: str = ""
     data_dir: Path | None = field(default=None)
     iso_code: str = ""
+    translation_code: str = ""
+    length_ratio_band: tuple[float, float] = (0.6, 1.8)
 
     def __post_init__(self) -> None:
         if not self.key or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.key):
@@ -106,6 +112,8 @@ GENERAL_PUNCTUATION = "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0"
 _UNICODE_SPACES = frozenset(chr(cp) for cp in range(0x3001) if chr(cp).isspace())
 
 DEVANAGARI = ((0x0900, 0x097F), (0xA8E0, 0xA8FF))
+# Basic Latin letters and the Latin-1 letters (names such as "Zoë"), without × and ÷.
+LATIN = ((0x0041, 0x005A), (0x0061, 0x007A), (0x00C0, 0x00D6), (0x00D8, 0x00F6), (0x00F8, 0x00FF))
 BENGALI = ((0x0980, 0x09FF),)
 
 BUILTIN_LANGUAGES: tuple[Language, ...] = (
@@ -118,6 +126,7 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         sentence_terminators=("।", "॥", "?", "!", "."),
         digits="०१२३४५६७८९",
         iso_code="hi",
+        translation_code="hin_Deva",
     ),
     Language(
         key="marathi",
@@ -128,6 +137,7 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         sentence_terminators=(".", "।", "?", "!"),
         digits="०१२३४५६७८९",
         iso_code="mr",
+        translation_code="mar_Deva",
     ),
     Language(
         key="bengali",
@@ -140,6 +150,19 @@ BUILTIN_LANGUAGES: tuple[Language, ...] = (
         digits="০১২৩৪৫৬৭৮৯",
         extra_chars="।॥",
         iso_code="bn",
+        translation_code="ben_Beng",
+    ),
+    # The baseline of the original TinyStories setting; a source, never a translation target.
+    Language(
+        key="english",
+        display_name="English",
+        native_name="English",
+        script="Latin",
+        script_ranges=LATIN,
+        sentence_terminators=(".", "?", "!"),
+        digits="0123456789",
+        iso_code="en",
+        translation_code="eng_Latn",
     ),
 )
 

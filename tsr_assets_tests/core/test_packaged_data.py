@@ -28,7 +28,7 @@ def test_wordlists_meet_the_minimums(language: Language) -> None:
 
 @pytest.mark.parametrize("language", BUILTIN_LANGUAGES, ids=lambda lang: lang.key)
 def test_eval_openers_are_aligned_and_in_script(language: Language) -> None:
-    english = _lines(PACKAGE_DATA_DIR / "eval_openers_en.txt")
+    english = _lines(PACKAGE_DATA_DIR / "english" / "eval_openers.txt")
     openers = _lines(language.package_data_dir / "eval_openers.txt")
     assert len(openers) == len(english) >= 100
     assert len(set(openers)) == len(openers)

@@ -28,7 +28,7 @@ def test_one_schedule_per_language_with_cron_from_config(monkeypatch: pytest.Mon
     defs = build_definitions()
     crons = {s.name: s.cron_schedule for s in defs.schedules}
     assert crons == {"refresh_hindi": "15 4 * * *", "refresh_marathi": "30 1 * * 1",
-                     "refresh_bengali": "15 4 * * *"}
+                     "refresh_bengali": "15 4 * * *", "refresh_english": "15 4 * * *"}
     schedule = defs.resolve_schedule_def("refresh_bengali")
     assert schedule.job_name == LANGUAGE_JOB
     when = datetime(2026, 11, 25, 4, 15, tzinfo=UTC)

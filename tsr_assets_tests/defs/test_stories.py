@@ -39,7 +39,7 @@ def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}
 
 
-@pytest.mark.parametrize("language", ["hindi", "marathi", "bengali"])
+@pytest.mark.parametrize("language", ["hindi", "marathi", "bengali", "english"])
 def test_offline_writer_end_to_end(language: str, data_lake: Path, instance) -> None:
     result = _run(instance, language, count=40)
     assert result.success

@@ -194,7 +194,8 @@ def test_cleaning_keeps_real_text_of_each_language(language: Language) -> None:
     assert clean_story(story, language) == story
 
 
-@pytest.mark.parametrize("language", BUILTIN_LANGUAGES, ids=lambda lang: lang.key)
+@pytest.mark.parametrize("language", [lang for lang in BUILTIN_LANGUAGES if lang.key != "english"],
+                         ids=lambda lang: lang.key)
 def test_cleaning_removes_latin_and_emoji(language: Language) -> None:
     first, second = _openers(language, 2)
     dirty = f"{first} (Meera) \U0001f600\U0001f468\u200d\U0001f469\ufe0f Hello!\n\n{second}"
@@ -202,6 +203,13 @@ def test_cleaning_removes_latin_and_emoji(language: Language) -> None:
     assert cleaned == f"{first} () !\n\n{second}"
     assert not any(c.isascii() and c.isalpha() for c in cleaned)
     assert "\u200d" not in cleaned
+
+
+def test_english_cleaning_keeps_latin_and_drops_other_scripts() -> None:
+    english = get_language("english")
+    first, second = _openers(english, 2)
+    dirty = f"{first} (मीरा) \U0001f600\U0001f468\u200d\U0001f469\ufe0f Hello!\n\n{second}"
+    assert clean_story(dirty, english) == f"{first} () Hello!\n\n{second}"
 
 
 def test_bengali_survives_but_not_as_hindi() -> None:
