@@ -13,14 +13,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tsr_assets.core.lake import PRESET_STAGES, REPO_ROOT, Lake, preset_asset
-from tsr_assets.core.languages import DEFAULT_LANGUAGE, language_keys
+from tsr_assets.core.lake import (
+    CORPORA,
+    DEFAULT_CORPUS,
+    PRESET_STAGES,
+    REPO_ROOT,
+    Lake,
+    preset_asset,
+)
+from tsr_assets.core.languages import DEFAULT_LANGUAGE, get_language, language_keys
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER
 from tsr_assets.model.presets import PRESETS, configured_presets, get_preset
 from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, TRAIN_DEFAULTS
 from tsr_assets.prompts.building import DEFAULT_PROMPT_COUNT
 from tsr_assets.prompts.templates import DEFAULT_TEMPLATE
 from tsr_assets.tokenizers.registry import offline_tokenizer_keys, tokenizer_keys
+from tsr_assets.translation.seq2seq import DEFAULT_SEQ2SEQ_MODEL, SOURCE_LANGUAGE
+from tsr_assets.translation.source_stories import TINYSTORIES_DATASET
 
 #: `tsr run` trains with a short wall-clock budget by default, so the chain finishes on a CPU.
 TRAIN_SECONDS = 20.0
@@ -70,6 +79,7 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
+    corpus = {"corpus": args.corpus}
     recipes = {p: args.recipe if get_preset(p).recipe is None else None for p in args.presets}
     sampling = {"samples_per_opener": args.samples_per_opener, "max_openers": args.max_openers}
     llm_limits = {k: v for k, v in (("requests_per_minute", args.llm_rpm),
@@ -86,6 +96,7 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
             assets = [*TOKENIZER_ASSETS,
                       *(preset_asset(stage, p) for p in args.presets for stage in PRESET_STAGES)]
             run_config: dict = {"ops": {
+                "tokenizer": {"config": corpus}, "token_bins": {"config": corpus},
                 **{preset_asset("checkpoint", p): {"config": {**training, "recipe": recipes[p]}}
                    for p in args.presets},
                 **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
@@ -94,6 +105,32 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
             _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
                      language_tokenizer_key(language, tokenizer), run_config,
                      f"{language}|{tokenizer}", assets)
+
+
+def cmd_translate(args: argparse.Namespace) -> None:
+    """Translate English stories into one language (`translation_job`)."""
+    import dagster as dg
+
+    from tsr_assets.definitions import build_definitions
+    from tsr_assets.defs.jobs import TRANSLATION_JOB
+
+    ensure_dagster_home()
+    config: dict = {"translator": args.translator, "source_text_column": args.text_column}
+    for key, value in (("source_path", args.source), ("source_hf_dataset", args.hf_dataset),
+                       ("limit", args.limit), ("model", args.model),
+                       ("batch_size", args.batch_size), ("device", args.device)):
+        if value is not None:
+            config[key] = value
+    run_config: dict = {"ops": {"translated_stories": {"config": config}}}
+    llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model)
+    if llm:
+        run_config["resources"] = {"llm": {"config": llm}}
+    with dg.DagsterInstance.get() as instance:
+        _execute(build_definitions(), instance, TRANSLATION_JOB, args.language, run_config,
+                 args.language)
+    print(f"[tsr] translated stories: {Lake.default().translated_stories_dir(args.language)}")
+    print("[tsr] train on them with `tsr run --language "
+          f"{args.language} --corpus translated` (or `both`)")
 
 
 def _run_reports(args: argparse.Namespace) -> None:
@@ -167,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model presets to train per tokenizer (default: tiny; known: {', '.join(PRESETS)}, "
         "each also with a recipe suffix such as e512_l6_modern); none to skip training",
     )
+    run.add_argument("--corpus", choices=list(CORPORA), default=DEFAULT_CORPUS,
+                     help="stories the tokenizers and bins are built on: generated (default), "
+                     "translated (run `tsr translate` first) or both")
     run.add_argument("--recipe", choices=RECIPES, default=None,
                      help="training recipe of presets without a suffix (default: the resumed "
                      f"checkpoint's, else {DEFAULT_RECIPE})")
@@ -194,7 +234,32 @@ def build_parser() -> argparse.ArgumentParser:
                        "(key: $TSR_JUDGE_API_KEY)")
     judge.add_argument("--judge-model", help="model name of the LLM judge")
     run.set_defaults(func=cmd_run)
+    _add_translate_parser(sub)
     return parser
+
+
+def _add_translate_parser(sub) -> None:
+    targets = [k for k in language_keys() if get_language(k).translation_code
+               and k != SOURCE_LANGUAGE]
+    translate = sub.add_parser("translate", help="translate English stories into a language")
+    translate.add_argument("--language", required=True, choices=targets)
+    translate.add_argument("--source", help="local parquet/JSON/JSONL/CSV file or folder "
+                           "(default: the english partition's stories)")
+    translate.add_argument("--hf-dataset", help="Hugging Face dataset id, e.g. "
+                           f"{TINYSTORIES_DATASET}")
+    translate.add_argument("--text-column", default="text", help="column holding the story")
+    translate.add_argument("--limit", type=int, help="translate the first N stories")
+    translate.add_argument("--translator", choices=["seq2seq", "llm"], default="seq2seq")
+    translate.add_argument("--model", help="seq2seq model folder or Hub id (default "
+                           f"{DEFAULT_SEQ2SEQ_MODEL})")
+    translate.add_argument("--batch-size", type=int, help="seq2seq sentences per batch")
+    translate.add_argument("--device", help="seq2seq device (default: GPU when present)")
+    translate.add_argument("--llm-source", choices=["offline", "openai", "g4f"],
+                           default="offline", help="endpoint of translator llm")
+    translate.add_argument("--llm-base-url", help="OpenAI-compatible endpoint "
+                           "(key: $TSR_LLM_API_KEY)")
+    translate.add_argument("--llm-model", help="model name of the LLM translator")
+    translate.set_defaults(func=cmd_translate)
 
 
 def _preset_name(name: str) -> str:

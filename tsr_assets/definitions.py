@@ -27,6 +27,7 @@ from tsr_assets.defs.resources import (
 from tsr_assets.defs.stories import build_stories_defs
 from tsr_assets.defs.tokenizers import build_tokenizers_defs
 from tsr_assets.defs.training import build_checkpoint_asset, build_import_asset
+from tsr_assets.defs.translation import build_translation_defs
 from tsr_assets.model.imported_models import configured_imports
 from tsr_assets.model.presets import configured_presets
 
@@ -54,6 +55,7 @@ def build_definitions(
         *build_wordlists_defs(partitions),
         *build_prompts_defs(partitions),
         *build_stories_defs(partitions),
+        *build_translation_defs(partitions),
         *build_tokenizers_defs(partitions),
         *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
         *(build_import_asset(partitions, name, source) for name, source in imported.items()),

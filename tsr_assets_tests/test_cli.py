@@ -131,3 +131,39 @@ def test_tsr_run_with_an_openai_compatible_story_source(tmp_path: Path) -> None:
     stories = pl.read_parquet(next((lake / "stories" / "hindi" / "shards").glob("*.parquet")))
     assert stories.height == 6 and set(stories["model"]) == {"story-model"}
     assert "report:" not in proc.stdout  # no tokenizers: the chain stops after stories
+
+
+def test_tsr_translate_then_train_on_each_corpus_side_by_side(tmp_path: Path) -> None:
+    from tsr_assets_tests.defs.test_translation import english_source, translator_policy
+
+    home, lake = _home(tmp_path), tmp_path / "lake"
+    env = _env(home, lake)
+    with running_chat_server(translator_policy) as server:
+        translate = subprocess.run(
+            [str(BIN / "tsr"), "translate", "--language", "hindi", "--source",
+             str(english_source(tmp_path)), "--translator", "llm", "--llm-source", "openai",
+             "--llm-base-url", server.base_url, "--llm-model", "translator-model"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert translate.returncode == 0, translate.stderr[-3000:]
+    assert str(lake / "translated_stories" / "hindi") in translate.stdout
+    chain = [str(BIN / "tsr"), "run", "--language", "hindi", "--prompts", "40",
+             "--tokenizers", "byte", "--presets", "tiny", "--train-seconds", "2",
+             "--max-openers", "3", "--samples-per-opener", "1"]
+    for corpus in ("both", "generated"):
+        proc = subprocess.run([*chain, "--corpus", corpus], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with duckdb.connect(str(lake / "warehouse.duckdb"), read_only=True) as con:
+        runs = con.execute("SELECT corpus, stories_by_source FROM training_runs ORDER BY "
+                           "finished_at").fetchall()
+        corpora = con.execute("SELECT DISTINCT corpus FROM tokenizer_comparison ORDER BY 1"
+                              ).fetchall()
+    assert [r[0] for r in runs] == ["both", "generated"]
+    assert json.loads(runs[0][1]) == {"generated": 40, "translated": 6}
+    assert corpora == [("both",), ("generated",)]
+    # The model trained on `both` was kept aside when the `generated` one took its place.
+    kept = lake / "checkpoint" / "hindi" / "byte" / "tiny" / "both_corpus"
+    assert (kept / "last.pt").is_file() and (kept / "summary.json").is_file()
+    report = (lake / "reports" / "report.md").read_text()
+    assert "Corpus comparison (generated vs translated)" in report
+    assert "translated 6 from openai-compatible" in report

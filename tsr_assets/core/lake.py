@@ -6,6 +6,8 @@ The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset
     prompts/<language>/prompts.parquet
     stories/<language>/                      journal/, shards/, rejections/, failures/,
                                              limits.json (see stories/store.py)
+    translated_stories/<language>/           the same layout, for stories translated from
+                                             English (see translation/translating.py)
     tokenizer/<language>/<tokenizer>/        tsr_tokenizer.json and the backend's files
     token_bins/<language>/<tokenizer>/       train.bin, val.bin, meta.json
     checkpoint/<language>/<tokenizer>/<preset>/
@@ -46,6 +48,14 @@ REPORT_FILE = "report.md"
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 #: The assets that exist once per model preset, named `<stage>_<preset>`.
+#: Training corpora and the story sources each is made of: `stories` (generated or imported)
+#: and `translated_stories`.
+CORPORA: dict[str, tuple[str, ...]] = {
+    "generated": ("generated",),
+    "translated": ("translated",),
+    "both": ("generated", "translated"),
+}
+DEFAULT_CORPUS = "generated"
 PRESET_STAGES = ("checkpoint", "samples", "judge_scores", "hf_model")
 
 
@@ -98,6 +108,15 @@ class CheckpointFiles:
         """PNG of train and val loss against step."""
         return self.folder / "loss_curve.png"
 
+    @property
+    def run_files(self) -> tuple[Path, ...]:
+        """Every file one training run writes here."""
+        return (self.last, self.best, self.metrics, self.summary, self.loss_curve)
+
+    def corpus_archive(self, corpus: str) -> CheckpointFiles:
+        """Where a model trained on another corpus is kept when this folder trains a new one."""
+        return CheckpointFiles(self.folder / f"{corpus}_corpus")
+
     def checkpoint(self, which: str = "best") -> Path:
         """`best.pt` or `last.pt`; `best` falls back to `last` when no evaluation ran yet."""
         if which not in ("best", "last"):
@@ -141,6 +160,22 @@ class Lake:
     def stories_dir(self, language: str) -> Path:
         """The story store of a language (journal, shards, rejections, failures)."""
         return self.partition_dir("stories", language)
+
+    def translated_stories_dir(self, language: str) -> Path:
+        """The store of stories translated from English into a language."""
+        return self.partition_dir("translated_stories", language)
+
+    def translated_limits_file(self, language: str) -> Path:
+        """The story limits the last `translated_stories` run used."""
+        return self.translated_stories_dir(language) / STORY_LIMITS_FILE
+
+    def corpus_dirs(self, language: str, corpus: str) -> dict[str, Path]:
+        """The story stores a training corpus is made of, by source (`CORPORA`)."""
+        if corpus not in CORPORA:
+            raise ValueError(f"corpus {corpus!r}: use one of {', '.join(CORPORA)}")
+        stores = {"generated": self.stories_dir(language),
+                  "translated": self.translated_stories_dir(language)}
+        return {name: stores[name] for name in CORPORA[corpus]}
 
     def story_limits_file(self, language: str) -> Path:
         """The validation limits the last `stories` run used (read by the stories checks)."""

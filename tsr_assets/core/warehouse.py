@@ -55,6 +55,8 @@ TABLES: dict[str, str] = {
         tokenizer VARCHAR NOT NULL,
         preset VARCHAR NOT NULL,
         recipe VARCHAR,
+        corpus VARCHAR DEFAULT 'generated',
+        stories_by_source VARCHAR,
         tokenizer_version VARCHAR,
         parameters BIGINT,
         parameters_non_embedding BIGINT,
@@ -85,6 +87,7 @@ TABLES: dict[str, str] = {
         language VARCHAR NOT NULL,
         tokenizer VARCHAR NOT NULL,
         preset VARCHAR NOT NULL,
+        corpus VARCHAR DEFAULT 'generated',
         prompt_id VARCHAR NOT NULL,
         opener_index INTEGER,
         sample_index INTEGER,
@@ -103,6 +106,7 @@ TABLES: dict[str, str] = {
         language VARCHAR NOT NULL,
         tokenizer VARCHAR NOT NULL,
         preset VARCHAR NOT NULL,
+        corpus VARCHAR DEFAULT 'generated',
         parameters BIGINT,
         judge VARCHAR NOT NULL,
         rubric_hash VARCHAR,
@@ -140,37 +144,37 @@ TABLES: dict[str, str] = {
 # errors), joined with the latest training run and the tokenizer statistics.
 VIEWS: dict[str, str] = {
     "judge_summary": """
-        SELECT language, tokenizer, preset, judge, metric,
+        SELECT language, tokenizer, preset, corpus, judge, metric,
                count(value) AS n,
                avg(value) AS mean,
                stddev_samp(value) AS sd,
                avg(value) - 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_low,
                avg(value) + 1.96 * stddev_samp(value) / sqrt(count(value)) AS ci95_high
         FROM judge_scores
-        GROUP BY language, tokenizer, preset, judge, metric
+        GROUP BY language, tokenizer, preset, corpus, judge, metric
     """,
     "latest_training_runs": """
         SELECT * FROM training_runs
-        QUALIFY row_number() OVER (PARTITION BY language, tokenizer, preset
+        QUALIFY row_number() OVER (PARTITION BY language, tokenizer, preset, corpus
                                    ORDER BY finished_at DESC) = 1
     """,
     "tokenizer_comparison": """
-        SELECT s.language, s.preset, s.tokenizer, s.judge, s.metric, s.n, s.mean,
+        SELECT s.language, s.preset, s.tokenizer, s.corpus, s.judge, s.metric, s.n, s.mean,
                s.ci95_low, s.ci95_high,
-               t.recipe, t.best_val_loss AS val_loss,
+               t.recipe, t.stories_by_source, t.best_val_loss AS val_loss,
                t.best_val_bits_per_byte AS bits_per_byte, t.parameters, k.fertility,
                k.renyi_efficiency
         FROM judge_summary s
-        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset, corpus)
         LEFT JOIN tokenizer_stats k USING (language, tokenizer)
     """,
     "size_comparison": """
-        SELECT s.language, s.tokenizer, s.preset, t.recipe, t.n_layer, t.n_embd, t.parameters,
-               t.parameters_non_embedding, s.judge, s.metric, s.n, s.mean,
+        SELECT s.language, s.tokenizer, s.preset, s.corpus, t.recipe, t.n_layer, t.n_embd,
+               t.parameters, t.parameters_non_embedding, s.judge, s.metric, s.n, s.mean,
                s.ci95_low, s.ci95_high,
                t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte
         FROM judge_summary s
-        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset)
+        LEFT JOIN latest_training_runs t USING (language, tokenizer, preset, corpus)
     """,
 }
 
@@ -219,14 +223,15 @@ def table_columns(table: str) -> dict[str, str]:
     """Column name -> type of a table as `TABLES` declares it."""
     columns = {}
     for line in TABLES[table].strip().splitlines():
-        name, kind = line.strip().rstrip(",").split()[:2]
+        name, kind = line.strip().rstrip(",").split(maxsplit=1)
         columns[name] = kind
     return columns
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table and view that does not exist yet, and add the columns a newer
-    version declares to tables an older one created (existing rows get NULL)."""
+    version declares to tables an older one created (existing rows get NULL, or the
+    column's DEFAULT where it declares one)."""
     for table, columns in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         present = {row[1] for row in con.execute(f"PRAGMA table_info('{table}')").fetchall()}

@@ -20,6 +20,7 @@ CheckFunction = Callable[[Lake, "str | dg.MultiPartitionKey"], dg.AssetCheckResu
 #: Per asset, the checks that guard correctness (blocking).
 BLOCKING_CHECKS: dict[str, tuple[str, ...]] = {
     "stories": ("stories_no_duplicates", "stories_script_purity"),
+    "translated_stories": ("translated_stories_no_duplicates", "translated_stories_script_purity"),
 }
 
 

@@ -29,6 +29,7 @@ from tsr_assets.model.run_summary import read_summary
 from tsr_assets.model.sample import SamplingSettings, load_model, resolve_device
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.tokenizers.registry import load_tokenizer
+from tsr_assets.tokenizers.token_bins import corpus_fields
 
 SAMPLING = SamplingSettings()
 
@@ -133,8 +134,10 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
             if result.openers_cut_to_fit:
                 context.log.warning(f"{result.openers_cut_to_fit} openers are longer than half the "
                                     "context and were cut to their last tokens")
+            corpus = corpus_fields(state["bins_meta"])["corpus"]
             frame = result.frame.with_columns(
                 language=pl.lit(language_key), tokenizer=pl.lit(key), preset=pl.lit(preset),
+                corpus=pl.lit(corpus),
                 checkpoint_step=pl.lit(state["step"], dtype=pl.Int64),
                 run_id=pl.lit(context.run.run_id), created_at=pl.lit(datetime.now(UTC)))
             out = lake.samples_file(language_key, key, preset)
@@ -247,8 +250,12 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
             judgments = _judge(samples, language, judge, journal, context.log.info)
             _check_judgments(judgments, warehouse, context.run.run_id, language_key, journal,
                              f"{preset_asset('judge_scores', preset)} {language_key}|{key}")
+            # Scores of models trained on another corpus stay beside these (compared in the
+            # report); samples written before the corpus choice existed are `generated`.
+            corpus = (samples["corpus"][0] if "corpus" in samples.columns
+                      else corpus_fields({})["corpus"])
             partition = {"language": language_key, "tokenizer": key, "preset": preset,
-                         "judge": judge.judge_name}
+                         "judge": judge.judge_name, "corpus": corpus}
             frame = judgments.scores.with_columns(
                 **{k: pl.lit(v) for k, v in partition.items()},
                 parameters=pl.lit(parameters, dtype=pl.Int64), run_id=pl.lit(context.run.run_id),

@@ -1,7 +1,8 @@
-"""The three jobs, selected by asset group so a new asset joins its job by its group alone.
+"""The jobs, selected by asset group so a new asset joins its job by its group alone.
 
 Mixed partitions cannot share one run, so the chain is two partitioned jobs and one
-unpartitioned one: a language run, then one run per language x tokenizer, then the report.
+unpartitioned one: a language run, then one run per language x tokenizer, then the report;
+translation is a language run of its own (it needs a translator and a source of its choosing).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import dagster as dg
 LANGUAGE_JOB = "language_job"
 LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 REPORTS_JOB = "reports_job"
+TRANSLATION_JOB = "translation_job"
 
 #: Asset groups, as the UI shows them; each job selects whole groups.
 STORIES_GROUP = "stories"
+TRANSLATION_GROUP = "translation"
 TOKENIZERS_GROUP = "tokenizers"
 TRAINING_GROUP = "training"
 EVALUATION_GROUP = "evaluation"
@@ -23,7 +26,7 @@ MODEL_EXPORT_GROUP = "model_export"
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    """`language_job`, `language_tokenizer_job` and `reports_job`."""
+    """`language_job`, `language_tokenizer_job`, `translation_job` and `reports_job`."""
     return [
         dg.define_asset_job(
             LANGUAGE_JOB,
@@ -37,6 +40,11 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             description="Per language x tokenizer chain: tokenizer -> token_bins -> "
             "tokenizer_stats -> checkpoint_<preset> -> samples_<preset> -> "
             "judge_scores_<preset> -> hf_model_<preset>.",
+        ),
+        dg.define_asset_job(
+            TRANSLATION_JOB, selection=dg.AssetSelection.groups(TRANSLATION_GROUP),
+            description="Per-language translation of English stories -> translated_stories "
+            "(run config picks the source and the translator).",
         ),
         dg.define_asset_job(
             REPORTS_JOB, selection=dg.AssetSelection.groups(REPORTS_GROUP),

@@ -27,12 +27,9 @@ from tsr_assets.stories.quality_gates import gate_scores
 from tsr_assets.stories.store import load_limits, read_table, save_limits
 
 
-class StoriesConfig(dg.Config):
-    """What to generate (or import) in this run, and what counts as a valid story."""
+class StoryLimitsConfig(dg.Config):
+    """What counts as a valid story: length, script and the quality gates."""
 
-    max_prompts: int | None = Field(
-        default=None, description="Generate at most this many missing stories in this run."
-    )
     min_chars: int = Field(default=StoryLimits.min_chars,
                            description="Shorter stories are rejected.")
     max_chars: int = Field(default=StoryLimits.max_chars,
@@ -40,6 +37,34 @@ class StoriesConfig(dg.Config):
     min_script_share: float = Field(
         default=StoryLimits.min_script_share,
         description="Minimum share of letters in the language's own script.",
+    )
+    max_repeated_sentence_share: float = Field(
+        default=StoryLimits.max_repeated_sentence_share,
+        description="Gate: reject when more of the sentences repeat an earlier one.")
+    max_repeated_ngram_share: float = Field(
+        default=StoryLimits.max_repeated_ngram_share,
+        description="Gate: reject when more of the word 4-grams repeat an earlier one.")
+    min_known_word_share: float | None = Field(
+        default=StoryLimits.min_known_word_share,
+        description="Gate: least share of words found in the language's lexicon. Empty: 0.8 "
+        "with a wordfreq list (Hindi, Bengali, English), 0.35 with the packaged data only "
+        "(Marathi).")
+    lexicon_path: str | None = Field(
+        default=StoryLimits.lexicon_path,
+        description="A word list (one word per line) added to the language's lexicon.")
+
+    def limits(self) -> StoryLimits:
+        """Validation limits and quality-gate thresholds."""
+        return StoryLimits(self.min_chars, self.max_chars, self.min_script_share,
+                           self.max_repeated_sentence_share, self.max_repeated_ngram_share,
+                           self.min_known_word_share, self.lexicon_path)
+
+
+class StoriesConfig(StoryLimitsConfig):
+    """What to generate (or import) in this run, and what counts as a valid story."""
+
+    max_prompts: int | None = Field(
+        default=None, description="Generate at most this many missing stories in this run."
     )
     import_path: str | None = Field(
         default=None,
@@ -51,26 +76,6 @@ class StoriesConfig(dg.Config):
     import_split: str = Field(default="train", description="Split of the HF dataset.")
     import_text_column: str = Field(default="story", description="Column holding the text.")
     import_limit: int | None = Field(default=None, description="Import at most this many.")
-
-    max_repeated_sentence_share: float = Field(
-        default=StoryLimits.max_repeated_sentence_share,
-        description="Gate: reject when more of the sentences repeat an earlier one.")
-    max_repeated_ngram_share: float = Field(
-        default=StoryLimits.max_repeated_ngram_share,
-        description="Gate: reject when more of the word 4-grams repeat an earlier one.")
-    min_known_word_share: float | None = Field(
-        default=StoryLimits.min_known_word_share,
-        description="Gate: least share of words found in the language's lexicon. Empty: 0.8 "
-        "with a wordfreq list (Hindi, Bengali), 0.35 with the packaged data only (Marathi).")
-    lexicon_path: str | None = Field(
-        default=StoryLimits.lexicon_path,
-        description="A word list (one word per line) added to the language's lexicon.")
-
-    def limits(self) -> StoryLimits:
-        """Validation limits and quality-gate thresholds."""
-        return StoryLimits(self.min_chars, self.max_chars, self.min_script_share,
-                           self.max_repeated_sentence_share, self.max_repeated_ngram_share,
-                           self.min_known_word_share, self.lexicon_path)
 
 
 def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,

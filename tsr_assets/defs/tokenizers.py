@@ -9,13 +9,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.core.lake import Lake
+from tsr_assets.core.lake import DEFAULT_CORPUS, Lake
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.stories.store import shard_files
+from tsr_assets.stories.corpus import SOURCE_ASSETS, Corpus, corpus_of
 from tsr_assets.tokenizers.base import (
     BuildInputs,
     Tokenizer,
@@ -36,6 +36,10 @@ from tsr_assets.tokenizers.token_bins import (
 )
 from tsr_assets.tokenizers.tokenizer_stats import compute_tokenizer_stats
 
+CORPUS_HELP = (
+    "Stories to build on: `generated` (the `stories` asset, default), `translated` "
+    "(`translated_stories`) or `both`. Keep it equal in `tokenizer` and `token_bins`."
+)
 VAL_SHARE_HELP = (
     "Share of stories (by a hash of prompt_id) held out for validation. Keep it equal in "
     "`tokenizer` and `token_bins`, so SentencePiece never trains on val stories."
@@ -51,6 +55,8 @@ TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
 class TokenizerConfig(dg.Config):
     """How the `spm` tokenizer is trained, and where hub tokenizers are loaded from."""
 
+    corpus: Literal["generated", "translated", "both"] = Field(default=DEFAULT_CORPUS,
+                                                              description=CORPUS_HELP)
     vocab_size: int = Field(
         default=DEFAULT_SETTINGS.vocab_size,
         description="SentencePiece vocabulary size (an upper bound: small corpora get fewer).",
@@ -75,8 +81,10 @@ class TokenizerConfig(dg.Config):
 
 
 class TokenBinsConfig(dg.Config):
-    """How stories are split and batched into bins."""
+    """Which stories, and how they are split and batched into bins."""
 
+    corpus: Literal["generated", "translated", "both"] = Field(default=DEFAULT_CORPUS,
+                                                              description=CORPUS_HELP)
     val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
     batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, description="Stories encoded per batch.")
     workers: int = Field(
@@ -99,12 +107,34 @@ def _load_or_fail(data_lake: DataLakeResource, language: str, key: str) -> Token
         raise dg.Failure(f"{language}|{key}: {exc}") from exc
 
 
+def _corpus_or_fail(context: dg.AssetExecutionContext, lake: Lake, language: str,
+                    name: str) -> Corpus:
+    """The chosen corpus, after the blocking checks of each of its sources passed; a clear
+    error when a source has no stories."""
+    corpus = corpus_of(lake, language, name)
+    missing = corpus.missing_sources()
+    if missing:
+        assets = " and ".join(f"`{SOURCE_ASSETS[m]}`" for m in missing)
+        raise dg.Failure(description=f"corpus {name!r} of {language}: no {' or '.join(missing)} "
+                         f"stories; materialize {assets} for {language} first, or choose "
+                         "another corpus", allow_retries=False)
+    for source in corpus.shards_by_source:
+        require_passing_checks(context, SOURCE_ASSETS[source], language)
+    return corpus
+
+
+def _meta_corpus(lake: Lake, language: str, tokenizer: str) -> Corpus:
+    """The corpus the partition's bins were made from (older bins: generated)."""
+    meta = read_meta(lake.bins_dir(language, tokenizer))
+    return corpus_of(lake, language, meta.get("corpus", DEFAULT_CORPUS))
+
+
 def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer`: built by the partition's registered backend and stored in the lake."""
 
     @dg.asset(
         partitions_def=partitions.language_tokenizer,
-        deps=["stories"],
+        deps=["stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
         kinds={"python"},
     )
@@ -121,8 +151,7 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
         """
         with data_lake.writing_partition_of(context):
             language, key = partition_keys(context)
-            require_passing_checks(context, "stories", language)
-            shards = shard_files(data_lake.lake.stories_dir(language))
+            shards = _corpus_or_fail(context, data_lake.lake, language, config.corpus).shards
             inputs = BuildInputs(key, lambda: iter_split_texts(shards, "train", config.val_share),
                                  config.settings(), context.log.info)
             try:
@@ -138,6 +167,7 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
             sample = next(iter_split_texts(shards, "train", config.val_share), "") if shards else ""
             sample = sample.split("\n")[0][:120]
             return dg.MaterializeResult(metadata={
+                "corpus": config.corpus,
                 "name": descriptor["name"],
                 "version": descriptor["version"],
                 "vocab_size": dg.MetadataValue.int(descriptor["vocab_size"]),
@@ -157,7 +187,7 @@ def build_token_bins_defs(partitions: Partitions) -> list:
 
     @dg.asset(
         partitions_def=partitions.language_tokenizer,
-        deps=["tokenizer", "stories"],
+        deps=["tokenizer", "stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
         kinds={"numpy"},
     )
@@ -174,17 +204,18 @@ def build_token_bins_defs(partitions: Partitions) -> list:
         """
         with data_lake.writing_partition_of(context):
             language, key = partition_keys(context)
-            require_passing_checks(context, "stories", language)
             tok = _load_or_fail(data_lake, language, key)
-            shards = shard_files(data_lake.lake.stories_dir(language))
-            if not shards:
-                raise dg.Failure(f"no stories for {language}: materialize `stories` first")
+            corpus = _corpus_or_fail(context, data_lake.lake, language, config.corpus)
+            shards = corpus.shards
+            by_source = corpus.stories_by_source()
             folder = data_lake.lake.bins_dir(language, key)
             started = time.monotonic()
             try:
                 meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
                                         config.val_share, log=context.log.info,
-                                        workers=config.workers or None)
+                                        workers=config.workers or None,
+                                        extra_meta={"corpus": corpus.name,
+                                                    "stories_by_source": by_source})
             except ValueError as exc:
                 raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
             seconds = time.monotonic() - started
@@ -194,6 +225,8 @@ def build_token_bins_defs(partitions: Partitions) -> list:
                     for split, s in splits.items()]
             first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
             return dg.MaterializeResult(metadata={
+                "corpus": corpus.name,
+                "stories_by_source": dg.MetadataValue.json(by_source),
                 "splits": dg.MetadataValue.md(markdown_table(
                     rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
                 "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
@@ -219,7 +252,7 @@ def token_bins_round_trip(lake: Lake, key: dg.MultiPartitionKey) -> dg.AssetChec
     language, tokenizer = key.keys_by_dimension["language"], key.keys_by_dimension["tokenizer"]
     report = round_trip(lake.bins_dir(language, tokenizer),
                         load_tokenizer(lake.tokenizer_dir(language, tokenizer)),
-                        shard_files(lake.stories_dir(language)))
+                        _meta_corpus(lake, language, tokenizer).shards)
     return dg.AssetCheckResult(
         passed=report["mismatches"] == 0 and report["framing_ok"],
         metadata={
@@ -263,7 +296,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
         if meta["tokenizer"]["version"] != tok.version:
             raise dg.Failure(f"{bins}: bins were made with tokenizer {meta['tokenizer']['version']}"
                              f", the stored tokenizer is {tok.version}; re-materialize token_bins")
-        texts = list(iter_split_texts(shard_files(lake.stories_dir(language)), "val",
+        texts = list(iter_split_texts(_meta_corpus(lake, language, key).shards, "val",
                                       meta["val_share"]))
         if len(texts) != meta["splits"]["val"]["stories"]:
             made = meta["splits"]["val"]["stories"]

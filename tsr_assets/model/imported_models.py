@@ -23,6 +23,7 @@ from tsr_assets.model.gpt import GPT
 from tsr_assets.model.hf_import import ExternalModelError, load_external
 from tsr_assets.model.train import evaluate
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte
+from tsr_assets.tokenizers.token_bins import corpus_fields
 
 IMPORTS_ENV = "TSR_IMPORTED_MODELS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -97,6 +98,7 @@ def _summary(model: GPT, losses: dict, bpb: float, preset: str, tags: dict, bins
         "final_val_bits_per_byte": bpb, "tokens_per_s": 0.0, "mfu": None,
         "wall_s": time.monotonic() - started, "stop_reason": "imported", "device": "cpu",
         "precision": "float32", "world_size": 1, "tokenizer": bins.meta["tokenizer"],
+        **corpus_fields(bins.meta),
         "checkpoint": str(files.last), "best_checkpoint": str(files.best),
         "metrics": str(files.metrics),
     }

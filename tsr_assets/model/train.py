@@ -65,6 +65,7 @@ from tsr_assets.model.train_config import (
     check_config,
     lr_at,
 )
+from tsr_assets.tokenizers.token_bins import corpus_fields
 
 
 @dataclass
@@ -242,12 +243,35 @@ def check_compatible(state: dict, model_cfg: GPTConfig, path: Path,
                           "matching preset/tokenizer or another out_dir")
 
 
+def archive_other_corpus(run: Run) -> str | None:
+    """When `last.pt` was trained on another corpus than the bins now hold, move that run's
+    files to `<out_dir>/<corpus>_corpus/` (a model never continues on another corpus, and
+    nothing trained is lost) and return the corpus it was trained on."""
+    saved = load_checkpoint(run.files.last, torch.device("cpu"))
+    was = corpus_fields(saved.get("bins_meta", {}))["corpus"]
+    if was == corpus_fields(run.bins.meta)["corpus"]:
+        return None
+    archive = run.files.corpus_archive(was)
+    archive.folder.mkdir(parents=True, exist_ok=True)
+    for path, kept in zip(run.files.run_files, archive.run_files, strict=True):
+        if path.is_file():
+            path.replace(kept)
+    return was
+
+
 def restore(run: Run) -> TrainState:
     """Resume from `last.pt` (or start from `init_from`'s weights); trim the loss curve."""
     cfg, state = run.cfg, TrainState()
     if run.dist.is_main:  # a run killed while saving leaves a hidden temp file; drop it
         for stale in run.files.folder.glob(".*.pt.tmp-*"):
             stale.unlink(missing_ok=True)
+    if cfg.resume and run.files.last.is_file() and run.dist.is_main:
+        was = archive_other_corpus(run)
+        if was:
+            run.telemetry.log(f"the checkpoint here was trained on the {was!r} corpus; it "
+                              f"moved to {run.files.corpus_archive(was).folder}, and a new "
+                              "model trains on this corpus")
+    barrier(run.dist)
     if cfg.resume and run.files.last.is_file():
         saved = load_checkpoint(run.files.last, run.device)
         check_compatible(saved, run.model_cfg, run.files.last, cfg.recipe)
@@ -445,7 +469,7 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
         "device": str(run.device), "precision": run.precision,
         "world_size": run.dist.world_size, "compiled": run.cfg.compile,
         "learning_rate": run.max_lr, "batch_size": run.batch_size,
-        "tokenizer": run.bins.meta["tokenizer"],
+        "tokenizer": run.bins.meta["tokenizer"], **corpus_fields(run.bins.meta),
         "checkpoint": str(run.files.last), "best_checkpoint": str(run.files.best),
         "metrics": str(run.files.metrics),
     }

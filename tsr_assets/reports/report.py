@@ -23,6 +23,7 @@ from tsr_assets.stories.store import read_table
 TOKENIZER_EXTRA = ["recipe", "val_loss", "bits_per_byte", "parameters", "fertility",
                    "renyi_efficiency"]
 SIZE_EXTRA = ["recipe", "parameters", "val_loss", "bits_per_byte"]
+CORPUS_EXTRA = ["stories_by_source", "val_loss", "bits_per_byte", "parameters"]
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,23 @@ def comparison_sections(tokenizers: pl.DataFrame, sizes: pl.DataFrame,
         for (preset,), at_preset in frame.group_by("preset", maintain_order=True):
             sections.append(_comparison(
                 at_preset, title=f"Tokenizer comparison, preset {preset}, judge {judge}",
-                note=note, name=f"tokenizers_{slug}_{preset}", keys=["language", "tokenizer"],
-                extra=TOKENIZER_EXTRA, bars_by="tokenizer"))
+                note=note, name=f"tokenizers_{slug}_{preset}",
+                keys=["language", "tokenizer", "corpus"], extra=TOKENIZER_EXTRA,
+                bars_by="tokenizer"))
+            if at_preset["corpus"].n_unique() > 1:
+                sections.append(_comparison(
+                    at_preset.sort("language", "tokenizer", "corpus"),
+                    title=f"Corpus comparison (generated vs translated), preset {preset}, "
+                    f"judge {judge}", note=note + "; val loss and bits per byte are measured "
+                    "on each corpus's own val split, so only the judge columns compare",
+                    name=f"corpora_{slug}_{preset}", keys=["language", "tokenizer", "corpus"],
+                    extra=CORPUS_EXTRA, bars_by="corpus"))
         at_judge = sizes.filter(pl.col("judge") == judge)
         for (tokenizer,), at_tokenizer in at_judge.group_by("tokenizer", maintain_order=True):
             sections.append(_comparison(
                 at_tokenizer, title=f"Size comparison, tokenizer {tokenizer}, judge {judge}",
-                note=note, name=f"sizes_{slug}_{tokenizer}", keys=["language", "preset"],
+                note=note, name=f"sizes_{slug}_{tokenizer}",
+                keys=["language", "preset", "corpus"],
                 extra=SIZE_EXTRA, bars_by="preset"))
     return sections
 
@@ -124,20 +135,24 @@ def loss_curve_sections(lake: Lake) -> list[Section]:
 
 
 def story_sources(lake: Lake, languages: Sequence[str]) -> dict[str, str]:
-    """Which providers wrote each language's training stories, with counts."""
+    """Which providers wrote (or translated) each language's stories, with counts."""
     out = {}
     for language in languages:
-        providers = read_table(lake.stories_dir(language), "story", ["provider"])
-        counts = providers["provider"].value_counts(sort=True).iter_rows()
-        out[language] = ", ".join(f"{n:,} from {p}" for p, n in counts) or "none"
+        parts = []
+        for source, folder in lake.corpus_dirs(language, "both").items():
+            providers = read_table(folder, "story", ["provider"])
+            counts = providers["provider"].value_counts(sort=True).iter_rows()
+            listed = ", ".join(f"{n:,} from {p}" for p, n in counts)
+            if listed:
+                parts.append(f"{source} {listed}")
+        out[language] = "; ".join(parts) or "none"
     return out
 
 
 def write_report(folder: Path, sources: dict[str, str], sections: Sequence[Section]) -> Path:
     """`report.md` and one PNG per section into `folder`; returns the report's path."""
-    parts = ["# TinyStories Regional report", "",
-             "Stories (training data) per language: "
-             + "; ".join(f"{lang}: {src}" for lang, src in sources.items()), ""]
+    parts = ["# TinyStories Regional report", "", "Stories (training data) per language:", "",
+             *(f"- {lang}: {src}" for lang, src in sources.items()), ""]
     for section in sections:
         write_bytes_atomic(folder / f"{section.name}.png", section.png)
         parts.append(section.markdown())

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
-from tsr_assets.core.lake import BINS_META_FILE, bin_file
+from tsr_assets.core.lake import BINS_META_FILE, DEFAULT_CORPUS, bin_file
 from tsr_assets.core.read_ahead import read_ahead
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
 from tsr_assets.tokenizers.base import SpanFramer, Tokenizer, bins_dtype
@@ -156,8 +156,10 @@ def write_token_bins(
     val_share: float = DEFAULT_VAL_SHARE,
     log: Callable[[str], None] | None = None,
     workers: int | None = None,
+    extra_meta: dict | None = None,
 ) -> dict:
-    """Frame, encode and write every story into `folder`/{train,val}.bin; returns the meta.
+    """Frame, encode and write every story into `folder`/{train,val}.bin; returns the meta
+    (with `extra_meta` added, e.g. the corpus and its stories per source).
 
     Batches are encoded on `workers` threads (default: one per CPU, at most
     `MAX_DEFAULT_WORKERS`) and written in order.
@@ -195,9 +197,17 @@ def write_token_bins(
         "framing": "<bos> story <eos>, concatenated",
         "splits": counts,
         "created_at": datetime.now(UTC).isoformat(),
+        **(extra_meta or {}),
     }
     write_json_atomic(folder / BINS_META_FILE, meta)
     return meta
+
+
+def corpus_fields(meta: dict) -> dict:
+    """The corpus a bins `meta` was made from and its stories per source (bins made before
+    the corpus choice existed: `generated`)."""
+    return {"corpus": meta.get("corpus", DEFAULT_CORPUS),
+            "stories_by_source": meta.get("stories_by_source")}
 
 
 def read_meta(folder: Path) -> dict:

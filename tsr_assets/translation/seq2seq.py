@@ -24,6 +24,8 @@ from tsr_assets.core.languages import Language, get_language
 
 CodeStyle = Literal["auto", "nllb", "m2m100", "tagged"]
 SOURCE_LANGUAGE = "english"
+#: NLLB-200 distilled to 600M parameters: the translator when none is named.
+DEFAULT_SEQ2SEQ_MODEL = "facebook/nllb-200-distilled-600M"
 
 
 class TranslatorSetupError(ValueError):

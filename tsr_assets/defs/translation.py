@@ -1,0 +1,264 @@
+"""`translated_stories` (language partitions): English stories translated into the language by
+an LLM or a local seq2seq model, stored like `stories`, and its checks."""
+
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
+from tsr_assets.core.languages import Language, get_language
+from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
+from tsr_assets.defs.jobs import TRANSLATION_GROUP
+from tsr_assets.defs.partitions import Partitions
+from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
+from tsr_assets.defs.stories import StoryLimitsConfig
+from tsr_assets.llm.generation_runs import GenerationRun
+from tsr_assets.reports.markdown import markdown_table
+from tsr_assets.stories.parsing import script_share
+from tsr_assets.stories.store import load_limits, read_table, save_limits
+from tsr_assets.translation.seq2seq import (
+    DEFAULT_SEQ2SEQ_MODEL,
+    SOURCE_LANGUAGE,
+    Seq2SeqSettings,
+    Seq2SeqTranslator,
+    TranslatorSetupError,
+)
+from tsr_assets.translation.source_stories import (
+    TINYSTORIES_DATASET,
+    iter_hf_stories,
+    iter_local_stories,
+    iter_store_stories,
+)
+from tsr_assets.translation.translating import translate_with_llm, translate_with_model
+from tsr_assets.translation.translation_gates import TranslationLimits
+
+
+class TranslationConfig(StoryLimitsConfig):
+    """What to translate, with which translator, and what counts as a good translation."""
+
+    translator: Literal["seq2seq", "llm"] = Field(
+        default="seq2seq", description="`seq2seq`: a local AutoModelForSeq2SeqLM (`model`). "
+        "`llm`: the `llm` resource's endpoint (OpenAI-compatible or g4f).")
+    source_path: str | None = Field(
+        default=None, description="English stories from a local parquet/JSON/JSONL/CSV file "
+        "or folder.")
+    source_hf_dataset: str | None = Field(
+        default=None, description=f"English stories from this Hugging Face dataset (e.g. "
+        f"{TINYSTORIES_DATASET}). Neither this nor source_path: the `english` partition's "
+        "own stories.")
+    source_split: str = Field(default="train", description="Split of the HF dataset.")
+    source_text_column: str = Field(default="text", description="Column holding the story.")
+    source_id_column: str | None = Field(
+        default=None, description="Column with a stable id per story (else a hash of the text).")
+    limit: int | None = Field(
+        default=None, description="Translate (at most) the first this many stories of the "
+        "source; a rerun with the same limit continues where the last one stopped.")
+    retry_failed: bool = Field(default=False, description="Send stories whose translation "
+                               "failed or was rejected before again.")
+    model: str = Field(default=DEFAULT_SEQ2SEQ_MODEL, description="seq2seq: a folder with a "
+                       "saved model and tokenizer, or a Hub id (NLLB, M2M100, IndicTrans2).")
+    batch_size: int = Field(default=Seq2SeqSettings.batch_size, description="seq2seq: "
+                            "sentences per batch (batches are sorted by length).")
+    max_batch_tokens: int = Field(default=Seq2SeqSettings.max_batch_tokens,
+                                  description="seq2seq: most padded source tokens per batch.")
+    max_source_tokens: int | None = Field(
+        default=None, description="seq2seq: longest input; longer sentences are split at "
+        "clauses, then between words. Empty: the model's limit.")
+    num_beams: int = Field(default=Seq2SeqSettings.num_beams, description="seq2seq: beams.")
+    device: str = Field(default="auto", description="seq2seq: `auto` (GPU when present), "
+                        "`cpu`, `cuda`, `cuda:1`...")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="seq2seq: `auto` is bf16 (fp16) on GPU, fp32 on CPU.")
+    code_style: Literal["auto", "nllb", "m2m100", "tagged"] = Field(
+        default="auto", description="seq2seq: how the model takes language codes.")
+    max_latin_share: float = Field(
+        default=TranslationLimits.max_latin_share,
+        description="Gate: reject when more of the letters are Latin (English left over).")
+    min_length_ratio: float | None = Field(
+        default=None, description="Gate: least translated/source characters (empty: the "
+        "language's band).")
+    max_length_ratio: float | None = Field(
+        default=None, description="Gate: most translated/source characters (empty: the "
+        "language's band).")
+
+    def translation_limits(self, language: Language) -> TranslationLimits:
+        """The story limits plus the translation gates."""
+        low, high = language.length_ratio_band
+        band = (self.min_length_ratio if self.min_length_ratio is not None else low,
+                self.max_length_ratio if self.max_length_ratio is not None else high)
+        return TranslationLimits(self.limits(), self.max_latin_share, band)
+
+    def seq2seq_settings(self) -> Seq2SeqSettings:
+        """Settings of the local model."""
+        return Seq2SeqSettings(self.model, self.batch_size, self.max_batch_tokens,
+                               self.max_source_tokens, self.num_beams, device=self.device,
+                               dtype=self.dtype, code_style=self.code_style)
+
+
+def _source_stories(config: TranslationConfig, lake: Lake):
+    if config.source_path:
+        return iter_local_stories(config.source_path, config.source_text_column,
+                                  config.source_id_column)
+    if config.source_hf_dataset:
+        return iter_hf_stories(config.source_hf_dataset, config.source_text_column,
+                               config.source_split, config.source_id_column)
+    return iter_store_stories(lake.stories_dir(SOURCE_LANGUAGE))
+
+
+def _translate(config: TranslationConfig, lake: Lake, language: Language, llm: LLMResource,
+               log) -> GenerationRun:
+    folder = lake.translated_stories_dir(language.key)
+    stories = _source_stories(config, lake)
+    limits = config.translation_limits(language)
+    if config.translator == "llm":
+        if llm.source == "offline":
+            raise ValueError("translator `llm` needs an LLM endpoint, but the `llm` resource is "
+                             "offline; set its source to openai (base_url, model) or g4f, or use "
+                             "translator `seq2seq` with a model")
+        return translate_with_llm(language, folder, stories, llm.make_source,
+                                  llm.runner_settings(), limits, config.limit,
+                                  config.retry_failed, log=log)
+    translator = Seq2SeqTranslator(config.seq2seq_settings(), language)
+    log(f"{language.key}: translating with {config.model} on {translator.device} "
+        f"({translator.code_style} language codes)")
+    return translate_with_model(language, folder, stories, translator, limits, config.limit,
+                                config.retry_failed, log=log)
+
+
+def _metadata(folder, run: GenerationRun) -> dict:
+    table = read_table(folder, "story")
+    ratio = (table["story"].str.len_chars() / table["source_chars"]).drop_nulls()
+    preview = [[r["prompt_id"], r["story"]] for r in table.head(3).to_dicts()]
+    return {
+        "translated_total": dg.MetadataValue.int(table.height),
+        "translated_this_run": dg.MetadataValue.int(run.generated),
+        "requested_this_run": dg.MetadataValue.int(run.requested),
+        "rejections_by_reason": dg.MetadataValue.json(run.rejections),
+        "failures_by_reason": dg.MetadataValue.json(run.failures),
+        "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
+        "median_length_ratio": dg.MetadataValue.float(round(float(ratio.median() or 0.0), 3)),
+        **usage_metadata(run, "story", "stories"),
+        "translator": dg.MetadataValue.text(f"{run.provider} ({run.model})"),
+        "path": dg.MetadataValue.path(str(folder / STORY_KIND_FOLDERS["story"])),
+        "preview": dg.MetadataValue.md(markdown_table(preview, ["source_id", "story"],
+                                                      max_chars=160)),
+    }
+
+
+def build_translation_defs(partitions: Partitions) -> list:
+    """`translated_stories` and its checks, partitioned by language."""
+
+    @dg.asset(
+        partitions_def=partitions.language,
+        group_name=TRANSLATION_GROUP,
+        kinds={"python", "parquet"},
+    )
+    def translated_stories(
+        context: dg.AssetExecutionContext,
+        config: TranslationConfig,
+        data_lake: DataLakeResource,
+        llm: LLMResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        """English children's stories translated into this language (the second data source,
+        as the original framework translated TinyStories into Hindi and Bengali).
+
+        Source: a local file or folder, a Hugging Face dataset (`roneneldan/TinyStories`), or
+        the `english` partition's own stories (default). Translator `seq2seq` (default): a
+        local NLLB / M2M100 / IndicTrans2 model, stories split into sentences and translated
+        in length-sorted batches, then rejoined; translator `llm`: the `llm` resource's
+        endpoint. Gates: Latin residue, script share, length ratio to the source, repetition,
+        known words; rejections are stored with their reason. Stored like `stories` (journal,
+        shards, resumable); `english` is the source language and has no translations.
+        """
+        language = get_language(context.partition_key)
+        if language.key == SOURCE_LANGUAGE or not language.translation_code:
+            raise dg.Failure(description=f"translated_stories: {language.key!r} is not a "
+                             "translation target (English is the source language); "
+                             "materialize a Hindi, Marathi or Bengali partition",
+                             allow_retries=False)
+        with data_lake.writing_partition_of(context):
+            lake = data_lake.lake
+            folder = lake.translated_stories_dir(language.key)
+            folder.mkdir(parents=True, exist_ok=True)
+            save_limits(lake.translated_limits_file(language.key), config.limits())
+            try:
+                run = _translate(config, lake, language, llm, context.log.info)
+            except (ValueError, FileNotFoundError, RuntimeError, TranslatorSetupError) as exc:
+                raise dg.Failure(description=f"translated_stories for {language.key}: {exc}",
+                                 allow_retries=False) from exc
+            record_generation_run(warehouse, run, context.run.run_id, language.key)
+            if run.failed:
+                stored = read_table(folder, "story", ["prompt_id"]).height
+                raise dg.Failure(
+                    description=f"translated_stories for {language.key}: {run.error}\n"
+                    f"Everything written is kept ({stored:,} translations stored); a rerun "
+                    "continues with the stories that have none.", allow_retries=False)
+            return dg.MaterializeResult(metadata=_metadata(folder, run))
+
+    return [translated_stories,
+            *lake_checks(translated_stories, partitions.language, TRANSLATED_CHECKS)]
+
+
+def _translated(lake: Lake, language: str) -> pl.DataFrame:
+    return read_table(lake.translated_stories_dir(language), "story")
+
+
+def translated_stories_no_duplicates(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """No source story translated twice and no translation text twice."""
+    table = _translated(lake, language)
+    dup_ids = table.height - table["prompt_id"].n_unique()
+    dup_texts = table.height - table["story"].n_unique()
+    return dg.AssetCheckResult(passed=dup_ids == 0 and dup_texts == 0,
+                               metadata={"duplicate_source_ids": dup_ids,
+                                         "duplicate_texts": dup_texts})
+
+
+def translated_stories_script_purity(lake: Lake, language_key: str) -> dg.AssetCheckResult:
+    """Every translation reaches the minimum share of letters in the language's script."""
+    if language_key == SOURCE_LANGUAGE:
+        return dg.AssetCheckResult(passed=True, metadata={"note": "english is not a target"})
+    language = get_language(language_key)
+    minimum = load_limits(lake.translated_limits_file(language.key)).min_script_share
+    shares = [script_share(s, language) for s in _translated(lake, language.key)["story"]]
+    low = sum(1 for s in shares if s < minimum)
+    return dg.AssetCheckResult(passed=low == 0, metadata={
+        "translations": len(shares), "below_minimum": low, "minimum_share": minimum})
+
+
+def translated_stories_length_ratio(lake: Lake, language_key: str) -> dg.AssetCheckResult:
+    """Translated/source characters of the stored translations: quantiles, and how many lie
+    outside the language's band (warns; a changed band or older data)."""
+    table = _translated(lake, language_key)
+    ratio = (table["story"].str.len_chars() / table["source_chars"]).drop_nulls()
+    low, high = get_language(language_key).length_ratio_band
+    outside = int(((ratio < low) | (ratio > high)).sum())
+    return dg.AssetCheckResult(
+        passed=outside == 0, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"translations": ratio.len(), "outside_band": outside,
+                  "band": f"{low}-{high}",
+                  **{f"p{int(q * 100)}": round(float(ratio.quantile(q) or 0.0), 3)
+                     for q in (0.05, 0.5, 0.95)}})
+
+
+def translated_stories_rejection_rate(lake: Lake, language: str) -> dg.AssetCheckResult:
+    """Source stories whose translation was rejected or failed, as a share of all attempted,
+    with the reasons (warns above 20%)."""
+    folder = lake.translated_stories_dir(language)
+    stored = set(_translated(lake, language)["prompt_id"].to_list())
+    failures = read_table(folder, "failure", ["prompt_id", "reason"])
+    open_failures = failures.filter(~pl.col("prompt_id").is_in(list(stored)))
+    attempted = len(stored | set(failures["prompt_id"].to_list()))
+    rate = open_failures["prompt_id"].n_unique() / attempted if attempted else 0.0
+    reasons = open_failures["reason"].value_counts().sort("count", descending=True)
+    return dg.AssetCheckResult(
+        passed=rate <= 0.20, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"attempted": attempted, "rejection_rate": round(rate, 4),
+                  "reasons": dg.MetadataValue.json(dict(reasons.iter_rows()))})
+
+
+TRANSLATED_CHECKS = (translated_stories_no_duplicates, translated_stories_script_purity,
+                     translated_stories_length_ratio, translated_stories_rejection_rate)

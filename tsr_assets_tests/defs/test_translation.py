@@ -1,0 +1,135 @@
+"""`translated_stories` through Dagster with the LLM translator against a real HTTP server on
+127.0.0.1, then the token bins built on the generated, translated or both corpora."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from tsr_assets.core.languages import get_language
+from tsr_assets.definitions import build_definitions
+from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, TRANSLATION_JOB
+from tsr_assets.defs.partitions import language_tokenizer_key
+from tsr_assets.stories.store import read_table
+from tsr_assets.tokenizers.token_bins import read_meta
+from tsr_assets_tests.chat_server import ENGLISH_BODY, HINDI_BODY, Reply, running_chat_server
+
+NAMES = ["Asha", "Ravi", "Sita", "Mohan", "Gita", "Kiran", "Lata", "Vijay"]
+HINDI_DIGITS = get_language("hindi").digits
+BENGALI_TEXT = " ".join(
+    line for line in (get_language("bengali").package_data_dir / "eval_openers.txt")
+    .read_text(encoding="utf-8").splitlines()[1:5])
+
+
+def english_source(tmp_path: Path) -> Path:
+    path = tmp_path / "tinystories.jsonl"
+    rows = [{"text": f"{name} and story number {i}. " + ENGLISH_BODY}
+            for i, name in enumerate(NAMES)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def translator_policy(prompt: str, call: int) -> Reply:
+    """Good Hindi, except: Ravi comes back in English, Sita in Bengali, Mohan after a 429."""
+    number = int(re.search(r"story number (\d+)", prompt).group(1))
+    if "Ravi" in prompt:
+        return Reply(json.dumps({"story": ENGLISH_BODY}))
+    if "Sita" in prompt:
+        return Reply(json.dumps({"story": BENGALI_TEXT}, ensure_ascii=False))
+    if "Mohan" in prompt and call == 1:
+        return Reply(status=429, headers={"Retry-After": "0.05"})
+    story = f"कहानी {HINDI_DIGITS[number]}। {HINDI_BODY}"
+    return Reply(json.dumps({"story": story}, ensure_ascii=False))
+
+
+def _execute(instance, job_name: str, partition, run_config: dict, assets=None):
+    job = build_definitions().resolve_job_def(job_name)
+    return job.execute_in_process(
+        instance=instance, partition_key=partition, run_config=run_config,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey(a) for a in assets] if assets else None)
+
+
+def _failure(result) -> str:
+    return str(next(e for e in result.all_events if e.is_step_failure)
+               .event_specific_data.error)
+
+
+def test_llm_translation_then_bins_on_each_corpus(tmp_path: Path, data_lake: Path,
+                                                  instance) -> None:
+    source = english_source(tmp_path)
+    with running_chat_server(translator_policy) as server:
+        llm = {"source": "openai", "base_url": server.base_url, "model": "test-model",
+               "max_attempts": 2, "backoff_base_s": 0.01, "breaker_enabled": False}
+        translation = {"translator": "llm", "source_path": str(source), "limit": 7}
+        result = _execute(instance, TRANSLATION_JOB, "hindi", {
+            "ops": {"translated_stories": {"config": translation}},
+            "resources": {"llm": {"config": llm}}})
+        assert result.success, _failure(result)
+        # A rerun sends nothing new: translated and failed stories are both settled.
+        calls = sum(server.calls.values())
+        again = _execute(instance, TRANSLATION_JOB, "hindi", {
+            "ops": {"translated_stories": {"config": translation}},
+            "resources": {"llm": {"config": llm}}})
+        assert again.success and sum(server.calls.values()) == calls
+        prompts = list(server.calls)
+    assert "Hindi" in prompts[0] and "Devanagari" in prompts[0] and "JSON" in prompts[0]
+    store = data_lake / "translated_stories" / "hindi"
+    table = read_table(store)
+    assert table.height == 5  # 7 taken (limit), Ravi and Sita rejected
+    assert table["source_chars"].min() > 300
+    assert set(table["model"]) == {"test-model"}
+    reasons = set(read_table(store, "rejection")["reason"])
+    assert reasons == {"untranslated", "wrong_script"}
+    assert set(read_table(store, "failure")["reason"]) == {"untranslated", "wrong_script"}
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["translated_stories_no_duplicates"].passed
+    assert checks["translated_stories_script_purity"].passed
+    assert not checks["translated_stories_rejection_rate"].passed  # 2 of 7 > 20%: warns
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        stage, succeeded, rejected = con.execute(
+            "SELECT stage, succeeded, rejected FROM generation_runs "
+            "WHERE run_id = ?", [result.run_id]).fetchone()
+    assert (stage, succeeded, rejected) == ("translated_stories", 5, 4)
+
+    generated = _execute(instance, LANGUAGE_JOB, "hindi",
+                         {"ops": {"prompts": {"config": {"count": 30}}}})
+    assert generated.success
+    bins = data_lake / "token_bins" / "hindi" / "byte"
+    expected = {"generated": {"generated": 30}, "translated": {"translated": 5},
+                "both": {"generated": 30, "translated": 5}}
+    for corpus, by_source in expected.items():
+        config = {"corpus": corpus, "val_share": 0.2}
+        chain = _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key("hindi", "byte"),
+                         {"ops": {"tokenizer": {"config": config},
+                                  "token_bins": {"config": config}}},
+                         ["tokenizer", "token_bins"])
+        assert chain.success, (corpus, _failure(chain))
+        meta = read_meta(bins)
+        assert meta["corpus"] == corpus and meta["stories_by_source"] == by_source
+        assert sum(s["stories"] for s in meta["splits"].values()) == sum(by_source.values())
+        checks = {c.check_name: c for c in chain.get_asset_check_evaluations()}
+        assert checks["token_bins_round_trip"].passed
+
+
+def test_english_is_not_a_target_and_missing_sources_are_named(data_lake: Path,
+                                                                instance) -> None:
+    result = _execute(instance, TRANSLATION_JOB, "english", {})
+    assert not result.success
+    assert "not a translation target" in _failure(result)
+    assert _execute(instance, LANGUAGE_JOB, "marathi",
+                    {"ops": {"prompts": {"config": {"count": 10}}}}).success
+    config = {"corpus": "translated"}
+    chain = _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key("marathi", "byte"),
+                     {"ops": {"tokenizer": {"config": config}}}, ["tokenizer"])
+    assert not chain.success
+    error = _failure(chain)
+    assert "no translated stories" in error and "`translated_stories` for marathi" in error
+    offline = _execute(instance, TRANSLATION_JOB, "marathi", {
+        "ops": {"translated_stories": {"config": {"translator": "llm"}}}})
+    assert not offline.success and "`llm` resource is offline" in _failure(offline)
+    assert read_table(data_lake / "translated_stories" / "marathi").is_empty()
