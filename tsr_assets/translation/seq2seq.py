@@ -37,7 +37,7 @@ class Seq2SeqSettings:
     """How the local model is loaded and run."""
 
     model: str
-    batch_size: int = 32
+    batch_size: int = 64
     max_batch_tokens: int = 8192
     max_source_tokens: int | None = None
     num_beams: int = 1

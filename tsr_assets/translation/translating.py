@@ -81,7 +81,7 @@ def translate_with_model(
     limits: TranslationLimits,
     limit: int | None = None,
     retry_failed: bool = False,
-    stories_per_chunk: int = 64,
+    stories_per_chunk: int = 128,
     log: Callable[[str], None] = print,
 ) -> GenerationRun:
     """Translate with a local seq2seq model: stories are split into sentences (pieces within
