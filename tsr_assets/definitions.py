@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from tsr_assets.defs.automation import build_language_schedules, build_sensors
+from tsr_assets.defs.data_quality import build_data_quality_defs
 from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB, build_jobs
 from tsr_assets.defs.partitions import build_partitions
@@ -56,6 +57,7 @@ def build_definitions(
         *build_prompts_defs(partitions),
         *build_stories_defs(partitions),
         *build_translation_defs(partitions),
+        *build_data_quality_defs(partitions),
         *build_tokenizers_defs(partitions),
         *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
         *(build_import_asset(partitions, name, source) for name, source in imported.items()),

@@ -9,7 +9,8 @@ The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset
     translated_stories/<language>/           the same layout, for stories translated from
                                              English (see translation/translating.py)
     tokenizer/<language>/<tokenizer>/        tsr_tokenizer.json and the backend's files
-    token_bins/<language>/<tokenizer>/       train.bin, val.bin, meta.json
+    token_bins/<language>/<tokenizer>/       train.bin, val.bin, meta.json, dropped_ids.txt
+    data_quality/<language>/near_duplicates.json   summary of the last near-duplicate scan
     checkpoint/<language>/<tokenizer>/<preset>/
                                              last.pt, best.pt, metrics.jsonl, summary.json,
                                              loss_curve.png
@@ -39,6 +40,8 @@ PROMPTS_FILE = "prompts.parquet"
 STORY_LIMITS_FILE = "limits.json"
 TOKENIZER_DESCRIPTOR_FILE = "tsr_tokenizer.json"
 BINS_META_FILE = "meta.json"
+BINS_DROPPED_FILE = "dropped_ids.txt"
+NEAR_DUPLICATES_FILE = "near_duplicates.json"
 SAMPLES_FILE = "samples.parquet"
 JUDGE_SCORES_FILE = "judge_scores.parquet"
 JOURNAL_FOLDER = "journal"
@@ -168,6 +171,10 @@ class Lake:
     def translated_limits_file(self, language: str) -> Path:
         """The story limits the last `translated_stories` run used."""
         return self.translated_stories_dir(language) / STORY_LIMITS_FILE
+
+    def near_duplicates_file(self, language: str) -> Path:
+        """Summary of the last near-duplicate scan of a language's stories."""
+        return self.partition_dir("data_quality", language) / NEAR_DUPLICATES_FILE
 
     def corpus_dirs(self, language: str, corpus: str) -> dict[str, Path]:
         """The story stores a training corpus is made of, by source (`CORPORA`)."""

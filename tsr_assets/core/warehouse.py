@@ -17,6 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from tsr_assets.evaluation.judge_agreement import JUDGE_AGREEMENT_SQL, JUDGE_LENGTH_BIAS_SQL
+
 # New warehouse files are written in a storage format that DuckDB 1.4 and later read, so the
 # duckdb CLI (`pip install duckdb-cli`, 1.5 at the time of writing) can open them.
 STORAGE_COMPATIBILITY = "v1.4.0"
@@ -117,6 +119,41 @@ TABLES: dict[str, str] = {
         run_id VARCHAR,
         created_at TIMESTAMPTZ
     """,
+    "near_duplicates": """
+        language VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        cluster VARCHAR NOT NULL,
+        prompt_id VARCHAR NOT NULL,
+        position BIGINT,
+        similarity DOUBLE,
+        representative BOOLEAN,
+        threshold DOUBLE,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
+    "contamination": """
+        language VARCHAR NOT NULL,
+        opener_index INTEGER NOT NULL,
+        opener VARCHAR,
+        ngram INTEGER,
+        ngrams INTEGER,
+        ngrams_found INTEGER,
+        share DOUBLE,
+        in_full BOOLEAN,
+        in_part BOOLEAN,
+        stories_matched BIGINT,
+        sources VARCHAR,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
+    "corpus_metrics": """
+        language VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
     "generation_runs": """
         run_id VARCHAR NOT NULL,
         language VARCHAR NOT NULL,
@@ -143,6 +180,12 @@ TABLES: dict[str, str] = {
 # Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard
 # errors), joined with the latest training run and the tokenizer statistics.
 VIEWS: dict[str, str] = {
+    "corpus_quality": """
+        SELECT language, source, metric, value FROM corpus_metrics
+    """,
+    # Definitions in evaluation/judge_agreement.py (pure SQL text; it imports nothing here).
+    "judge_agreement": JUDGE_AGREEMENT_SQL,
+    "judge_length_bias": JUDGE_LENGTH_BIAS_SQL,
     "judge_summary": """
         SELECT language, tokenizer, preset, corpus, judge, metric,
                count(value) AS n,

@@ -17,6 +17,7 @@ TRANSLATION_JOB = "translation_job"
 #: Asset groups, as the UI shows them; each job selects whole groups.
 STORIES_GROUP = "stories"
 TRANSLATION_GROUP = "translation"
+DATA_QUALITY_GROUP = "data_quality"
 TOKENIZERS_GROUP = "tokenizers"
 TRAINING_GROUP = "training"
 EVALUATION_GROUP = "evaluation"
@@ -30,8 +31,10 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return [
         dg.define_asset_job(
             LANGUAGE_JOB,
-            selection=dg.AssetSelection.groups(STORIES_GROUP, DATASET_EXPORT_GROUP),
-            description="Per-language chain: wordlists -> prompts -> stories -> hf_dataset.",
+            selection=dg.AssetSelection.groups(STORIES_GROUP, DATA_QUALITY_GROUP,
+                                               DATASET_EXPORT_GROUP),
+            description="Per-language chain: wordlists -> prompts -> stories -> "
+            "near_duplicates, contamination, corpus_quality -> hf_dataset.",
         ),
         dg.define_asset_job(
             LANGUAGE_TOKENIZER_JOB,

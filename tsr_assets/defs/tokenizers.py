@@ -1,6 +1,7 @@
 """`tokenizer`, `token_bins` and `tokenizer_stats` (language x tokenizer partitions), and the
 bins round-trip check. Which tokenizers exist is the registry's (`tokenizers/registry.py`)."""
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Literal
@@ -10,6 +11,7 @@ import polars as pl
 from pydantic import Field
 
 from tsr_assets.core.lake import DEFAULT_CORPUS, Lake
+from tsr_assets.data_quality.deduplication import exact_duplicate_ids, near_duplicate_ids
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -29,9 +31,11 @@ from tsr_assets.tokenizers.token_bins import (
     iter_split_texts,
     iter_story_batches,
     open_bins,
+    read_dropped,
     read_meta,
     round_trip,
     split_stories,
+    write_dropped,
     write_token_bins,
 )
 from tsr_assets.tokenizers.tokenizer_stats import compute_tokenizer_stats
@@ -85,6 +89,10 @@ class TokenBinsConfig(dg.Config):
 
     corpus: Literal["generated", "translated", "both"] = Field(default=DEFAULT_CORPUS,
                                                               description=CORPUS_HELP)
+    dedup: Literal["none", "exact", "near"] = Field(
+        default="none", description="Leave out duplicates: `exact` (a text an earlier story "
+        "has), `near` (all but one member of each near-duplicate cluster; materialize "
+        "`near_duplicates` first). Recorded in meta.json with the count left out.")
     val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
     batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, description="Stories encoded per batch.")
     workers: int = Field(
@@ -121,6 +129,31 @@ def _corpus_or_fail(context: dg.AssetExecutionContext, lake: Lake, language: str
     for source in corpus.shards_by_source:
         require_passing_checks(context, SOURCE_ASSETS[source], language)
     return corpus
+
+
+def _dropped_ids(lake: Lake, warehouse: WarehouseResource, language: str, corpus: Corpus,
+                 dedup: str) -> set[str]:
+    """The prompt_ids `dedup` leaves out of this corpus's bins."""
+    if dedup == "exact":
+        return exact_duplicate_ids(corpus)
+    if dedup != "near":
+        return set()
+    summary = lake.near_duplicates_file(language)
+    if not summary.is_file():
+        raise dg.Failure(description=f"dedup near for {language}: no near-duplicate scan yet; "
+                         f"materialize `near_duplicates` for {language} first",
+                         allow_retries=False)
+    scanned = json.loads(summary.read_text(encoding="utf-8"))["stories_by_source"]
+    now = corpus.stories_by_source()
+    stale = {s: (scanned.get(s, 0), n) for s, n in now.items() if scanned.get(s, 0) != n}
+    if stale:
+        detail = ", ".join(f"{s}: {a:,} scanned, {b:,} now" for s, (a, b) in stale.items())
+        raise dg.Failure(description=f"dedup near for {language}: the near-duplicate scan is "
+                         f"older than the stories ({detail}); re-materialize `near_duplicates` "
+                         f"for {language}", allow_retries=False)
+    clusters = warehouse.query("SELECT source, cluster, prompt_id, position FROM "
+                               "near_duplicates WHERE language = ?", [language])
+    return near_duplicate_ids(clusters, corpus.shards_by_source) if clusters.height else set()
 
 
 def _meta_corpus(lake: Lake, language: str, tokenizer: str) -> Corpus:
@@ -192,7 +225,8 @@ def build_token_bins_defs(partitions: Partitions) -> list:
         kinds={"numpy"},
     )
     def token_bins(
-        context: dg.AssetExecutionContext, config: TokenBinsConfig, data_lake: DataLakeResource
+        context: dg.AssetExecutionContext, config: TokenBinsConfig, data_lake: DataLakeResource,
+        warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         """`<bos> story <eos>` for every story, concatenated into `train.bin` and `val.bin`.
 
@@ -208,14 +242,19 @@ def build_token_bins_defs(partitions: Partitions) -> list:
             corpus = _corpus_or_fail(context, data_lake.lake, language, config.corpus)
             shards = corpus.shards
             by_source = corpus.stories_by_source()
+            dropped = _dropped_ids(data_lake.lake, warehouse, language, corpus, config.dedup)
             folder = data_lake.lake.bins_dir(language, key)
             started = time.monotonic()
             try:
-                meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows), folder,
+                meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows, dropped),
+                                        folder,
                                         config.val_share, log=context.log.info,
                                         workers=config.workers or None,
                                         extra_meta={"corpus": corpus.name,
-                                                    "stories_by_source": by_source})
+                                                    "stories_by_source": by_source,
+                                                    "dedup": config.dedup,
+                                                    "dropped_duplicates": len(dropped)})
+                write_dropped(folder, dropped)
             except ValueError as exc:
                 raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
             seconds = time.monotonic() - started
@@ -227,6 +266,8 @@ def build_token_bins_defs(partitions: Partitions) -> list:
             return dg.MaterializeResult(metadata={
                 "corpus": corpus.name,
                 "stories_by_source": dg.MetadataValue.json(by_source),
+                "dedup": config.dedup,
+                "dropped_duplicates": dg.MetadataValue.int(len(dropped)),
                 "splits": dg.MetadataValue.md(markdown_table(
                     rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
                 "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
@@ -297,7 +338,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
             raise dg.Failure(f"{bins}: bins were made with tokenizer {meta['tokenizer']['version']}"
                              f", the stored tokenizer is {tok.version}; re-materialize token_bins")
         texts = list(iter_split_texts(_meta_corpus(lake, language, key).shards, "val",
-                                      meta["val_share"]))
+                                      meta["val_share"], skip_ids=read_dropped(bins)))
         if len(texts) != meta["splits"]["val"]["stories"]:
             made = meta["splits"]["val"]["stories"]
             raise dg.Failure(f"{bins}: {len(texts)} val stories now, {made} when the bins were "

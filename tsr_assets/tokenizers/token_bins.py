@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
-from tsr_assets.core.lake import BINS_META_FILE, DEFAULT_CORPUS, bin_file
+from tsr_assets.core.atomic_files import atomic_path, write_json_atomic, write_text_atomic
+from tsr_assets.core.lake import BINS_DROPPED_FILE, BINS_META_FILE, DEFAULT_CORPUS, bin_file
 from tsr_assets.core.read_ahead import read_ahead
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
 from tsr_assets.tokenizers.base import SpanFramer, Tokenizer, bins_dtype
@@ -52,24 +53,29 @@ def val_mask(prompt_ids: Sequence[str], val_share: float) -> np.ndarray:
 
 
 def iter_story_batches(
-    shard_paths: Sequence[Path], batch_rows: int = DEFAULT_BATCH_ROWS
+    shard_paths: Sequence[Path], batch_rows: int = DEFAULT_BATCH_ROWS,
+    skip_ids: Collection[str] = (),
 ) -> Iterator[tuple[pa.Array, pa.Array]]:
-    """(prompt_ids, stories) in batches of Arrow string arrays, read shard by shard in order.
+    """(prompt_ids, stories) in batches of Arrow string arrays, read shard by shard in order,
+    without the stories whose prompt_id is in `skip_ids` (deduplication).
 
     They stay Arrow arrays (the bins pipeline reads the stories' bytes in place); call
     `.to_pylist()` for Python strings.
     """
+    skip = pa.array(sorted(skip_ids), type=pa.string()) if skip_ids else None
     for path in shard_paths:
         for batch in pq.ParquetFile(path).iter_batches(batch_rows, columns=["prompt_id", "story"]):
+            if skip is not None:
+                batch = batch.filter(pc.invert(pc.is_in(batch.column(0), value_set=skip)))
             yield batch.column(0), batch.column(1)
 
 
 def iter_split_texts(
     shard_paths: Sequence[Path], split: str, val_share: float,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int = DEFAULT_BATCH_ROWS, skip_ids: Collection[str] = (),
 ) -> Iterator[str]:
     """The stories of one split, in bins order."""
-    for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows):
+    for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows, skip_ids):
         in_val = val_mask(prompt_ids.to_pylist(), val_share)
         yield from (s for s, v in zip(stories.to_pylist(), in_val, strict=True)
                     if v == (split == "val"))
@@ -272,6 +278,19 @@ def count_ids(ids: np.ndarray, targets: Sequence[int], chunk: int = 1 << 24) -> 
     return totals
 
 
+def write_dropped(folder: Path, prompt_ids: Collection[str]) -> None:
+    """Record which stories deduplication left out of the bins (one prompt_id per line)."""
+    write_text_atomic(folder / BINS_DROPPED_FILE, "".join(f"{p}\n" for p in sorted(prompt_ids)))
+
+
+def read_dropped(folder: Path) -> frozenset[str]:
+    """The prompt_ids deduplication left out of the bins in `folder` (none recorded: empty)."""
+    path = folder / BINS_DROPPED_FILE
+    if not path.is_file():
+        return frozenset()
+    return frozenset(line for line in path.read_text(encoding="utf-8").splitlines() if line)
+
+
 def round_trip(folder: Path, tokenizer: Tokenizer, shard_paths: Sequence[Path],
                stories: int = 5) -> dict:
     """Check stored bins against their sources: the first `stories` train stories decode back
@@ -280,8 +299,8 @@ def round_trip(folder: Path, tokenizer: Tokenizer, shard_paths: Sequence[Path],
     Returns stories_compared, mismatches, framing_ok and the bos/eos counts per split.
     """
     meta = read_meta(folder)
-    sources = list(itertools.islice(
-        iter_split_texts(shard_paths, "train", meta["val_share"]), stories))
+    sources = list(itertools.islice(iter_split_texts(
+        shard_paths, "train", meta["val_share"], skip_ids=read_dropped(folder)), stories))
     decoded = [tokenizer.decode(ids.tolist()) for ids in split_stories(
         open_bins(folder, "train", meta), tokenizer.bos_id, tokenizer.eos_id, stories)]
     mismatches = sum(a != b for a, b in zip(decoded, sources, strict=False))
