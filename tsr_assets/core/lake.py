@@ -11,6 +11,7 @@ The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset
     tokenizer/<language>/<tokenizer>/        tsr_tokenizer.json and the backend's files
     token_bins/<language>/<tokenizer>/       train.bin, val.bin, meta.json, dropped_ids.txt
     data_quality/<language>/near_duplicates.json   summary of the last near-duplicate scan
+    data_quality/<language>/fluency_reference_<corpus>.json  the automatic judge's reference
     checkpoint/<language>/<tokenizer>/<preset>/
                                              last.pt, best.pt, metrics.jsonl, summary.json,
                                              loss_curve.png
@@ -175,6 +176,10 @@ class Lake:
     def near_duplicates_file(self, language: str) -> Path:
         """Summary of the last near-duplicate scan of a language's stories."""
         return self.partition_dir("data_quality", language) / NEAR_DUPLICATES_FILE
+
+    def fluency_reference_file(self, language: str, corpus: str) -> Path:
+        """The automatic judge's fluency reference of a language's training corpus."""
+        return self.partition_dir("data_quality", language) / f"fluency_reference_{corpus}.json"
 
     def corpus_dirs(self, language: str, corpus: str) -> dict[str, Path]:
         """The story stores a training corpus is made of, by source (`CORPORA`)."""

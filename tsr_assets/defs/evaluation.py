@@ -1,5 +1,7 @@
 """`samples_<preset>` and `judge_scores_<preset>`: stories from a trained model, and ratings."""
 
+import itertools
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -7,8 +9,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.core.atomic_files import atomic_path
-from tsr_assets.core.lake import preset_asset
+from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.core.lake import Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
@@ -19,6 +21,7 @@ from tsr_assets.defs.resources import (
     JudgeResource,
     WarehouseResource,
 )
+from tsr_assets.evaluation.fluency import FluencyReference, build_reference, load_reference
 from tsr_assets.evaluation.judging import Judgments, automatic_judgments, llm_judgments
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.evaluation.rubric import RubricError
@@ -28,8 +31,15 @@ from tsr_assets.model.checkpoints import CheckpointError
 from tsr_assets.model.run_summary import read_summary
 from tsr_assets.model.sample import SamplingSettings, load_model, resolve_device
 from tsr_assets.reports.markdown import markdown_table
+from tsr_assets.stories.corpus import corpus_of
+from tsr_assets.stories.lexicon import lexicon_for
 from tsr_assets.tokenizers.registry import load_tokenizer
-from tsr_assets.tokenizers.token_bins import corpus_fields
+from tsr_assets.tokenizers.token_bins import (
+    corpus_fields,
+    iter_split_texts,
+    read_dropped,
+    read_meta,
+)
 
 SAMPLING = SamplingSettings()
 
@@ -167,10 +177,38 @@ def _means_table(warehouse: WarehouseResource, partition: dict[str, str],
     return markdown_table(rows, ["metric", "n", "mean", "95% CI"])
 
 
+#: Training stories the automatic judge's fluency reference is fit on (the first ones of the
+#: train split; a character 5-gram model of them takes a few seconds).
+MAX_REFERENCE_STORIES = 5_000
+
+
+def fluency_reference(lake: Lake, language: str, tokenizer: str, log) -> FluencyReference:
+    """The fluency reference of the corpus the partition's bins were made from: loaded when
+    the stored one was fit on the same shards, else fit on the train split and stored."""
+    bins = lake.bins_dir(language, tokenizer)
+    meta = read_meta(bins)
+    corpus = corpus_of(lake, language, corpus_fields(meta)["corpus"])
+    dropped = read_dropped(bins)
+    key = {"shards": [p.name for p in corpus.shards], "dropped": len(dropped),
+           "val_share": meta["val_share"], "stories": MAX_REFERENCE_STORIES}
+    path = lake.fluency_reference_file(language, corpus.name)
+    key_file = path.with_suffix(".key.json")
+    if path.is_file() and key_file.is_file() and json.loads(key_file.read_text()) == key:
+        return load_reference(path)
+    texts = itertools.islice(iter_split_texts(corpus.shards, "train", meta["val_share"],
+                                              skip_ids=dropped), MAX_REFERENCE_STORIES)
+    reference = build_reference(texts)
+    reference.save(path)
+    write_json_atomic(key_file, key)
+    log(f"fluency reference of the {corpus.name} corpus: {reference.stories:,} stories, "
+        f"{reference.chars:,} characters -> {path}")
+    return reference
+
+
 def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, journal: Path,
-           log) -> Judgments:
+           log, reference: FluencyReference | None = None) -> Judgments:
     if judge.source == "automatic":
-        return automatic_judgments(samples, language)
+        return automatic_judgments(samples, language, reference, lexicon_for(language.key))
     return llm_judgments(samples, language, judge.make_source(JUDGE_MAX_TOKENS),
                          judge.runner_settings(), journal, judge.repeats, log=log,
                          rubric=judge.rubric())
@@ -247,7 +285,9 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
                           else None)
             journal = lake.judge_journal(language_key, key, preset, judge.judge_name,
                                          samples["run_id"][0])
-            judgments = _judge(samples, language, judge, journal, context.log.info)
+            reference = (fluency_reference(lake, language_key, key, context.log.info)
+                         if judge.source == "automatic" else None)
+            judgments = _judge(samples, language, judge, journal, context.log.info, reference)
             _check_judgments(judgments, warehouse, context.run.run_id, language_key, journal,
                              f"{preset_asset('judge_scores', preset)} {language_key}|{key}")
             # Scores of models trained on another corpus stay beside these (compared in the

@@ -15,6 +15,11 @@ punctuation stripped from their ends):
 - repetition_rate: share of word trigrams that already occurred earlier in the continuation
   (0-1; 0 = none repeated)
 - length_words: words in the continuation
+- known_word_rate, reference_bits_per_char (with a fluency reference of the training corpus,
+  see `fluency.py`): share of the continuation's words known to the training corpus or the
+  language lexicon, and its bits per character under a character 5-gram model of the
+  training stories (lower = more like the language; shuffled letters score about twice real
+  text)
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import unicodedata
 
 from tsr_assets.core.languages import Language
 from tsr_assets.core.words import words
+from tsr_assets.evaluation.fluency import FluencyReference
+from tsr_assets.stories.lexicon import Lexicon
 from tsr_assets.stories.parsing import script_share
 
 AUTOMATIC_METRICS = ("continuity", "completeness", "script_purity", "distinct_2",
                      "repetition_rate", "length_words")
+#: Added when the judge has a fluency reference of the training corpus.
+FLUENCY_METRICS = ("known_word_rate", "reference_bits_per_char")
 
 
 def _base_letters(word: str) -> int:
@@ -38,8 +47,10 @@ def _ngrams(items: list[str], n: int) -> list[tuple[str, ...]]:
 
 
 def automatic_scores(opener: str, continuation: str, ended_at_eos: bool,
-                     language: Language) -> dict[str, float]:
-    """The automatic metrics of one sample (see the module docstring)."""
+                     language: Language, reference: FluencyReference | None = None,
+                     lexicon: Lexicon | None = None) -> dict[str, float]:
+    """The automatic metrics of one sample (see the module docstring); the fluency metrics
+    too when a `reference` of the training corpus is given."""
     cont_words = words(continuation)
     content = {w for w in words(opener) if _base_letters(w) >= 2}
     used = set(cont_words)
@@ -60,4 +71,5 @@ def automatic_scores(opener: str, continuation: str, ended_at_eos: bool,
         "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
         "repetition_rate": repeated / len(trigrams) if trigrams else 0.0,
         "length_words": float(len(cont_words)),
+        **(reference.scores(continuation, lexicon) if reference is not None else {}),
     }

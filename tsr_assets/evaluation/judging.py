@@ -14,11 +14,13 @@ import polars as pl
 
 from tsr_assets.core.languages import Language
 from tsr_assets.evaluation.automatic_judge import automatic_scores
+from tsr_assets.evaluation.fluency import FluencyReference
 from tsr_assets.evaluation.llm_judging import StoryToJudge, judge_stories
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, Rubric
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.llm.request_runner import RunnerSettings
 from tsr_assets.llm.sources import ChatSource
+from tsr_assets.stories.lexicon import Lexicon
 
 SCORE_SCHEMA = {"prompt_id": pl.String, "sample_index": pl.Int64, "metric": pl.String,
                 "value": pl.Float64}
@@ -54,11 +56,15 @@ def _long_form(per_sample: dict[tuple[str, int], dict[str, float]]) -> pl.DataFr
     return pl.DataFrame(rows, schema=SCORE_SCHEMA)
 
 
-def automatic_judgments(samples: pl.DataFrame, language: Language) -> Judgments:
-    """The automatic metrics of every sample (offline, deterministic)."""
+def automatic_judgments(samples: pl.DataFrame, language: Language,
+                        reference: FluencyReference | None = None,
+                        lexicon: Lexicon | None = None) -> Judgments:
+    """The automatic metrics of every sample (offline, deterministic), with the fluency
+    metrics when a `reference` of the training corpus is given."""
     per_sample = {
         (row["prompt_id"], row["sample_index"]): automatic_scores(
-            row["opener"], row["continuation"], row["ended_at_eos"], language)
+            row["opener"], row["continuation"], row["ended_at_eos"], language, reference,
+            lexicon)
         for row in samples.iter_rows(named=True)
     }
     return Judgments(_long_form(per_sample))

@@ -92,3 +92,34 @@ def test_rubric_names_the_language_and_every_metric() -> None:
     prompt = judge_prompt("Marathi", "एक दिवस", "एक दिवस राजा आला.")
     assert "Marathi" in prompt and "एक दिवस राजा आला." in prompt
     assert all(metric in prompt for metric in LLM_METRICS)
+
+
+@pytest.mark.parametrize("language_key", ["hindi", "marathi", "bengali"])
+def test_the_automatic_judge_separates_gibberish_from_text(language_key: str) -> None:
+    """With a fluency reference of the training stories, shuffled-letter continuations score
+    below real ones on both fluency metrics; the older metrics could not tell them apart."""
+    import random
+
+    import polars as pl
+
+    from tsr_assets.evaluation.fluency import build_reference
+    from tsr_assets.evaluation.judging import automatic_judgments
+    from tsr_assets.stories.lexicon import lexicon_for
+    from tsr_assets_tests.evaluation.test_fluency import offline_stories, shuffle_letters
+
+    language = get_language(language_key)
+    reference = build_reference(offline_stories(language_key, 200))
+    openers = [o.text for o in load_openers(language)]
+    rng = random.Random(0)
+    rows = [{"prompt_id": f"opener-{i:03d}", "sample_index": kind, "opener": openers[i],
+             "continuation": text, "ended_at_eos": True}
+            for i in range(1, 40)
+            for kind, text in ((0, openers[i - 1]), (1, shuffle_letters(openers[i - 1], rng)))]
+    scores = automatic_judgments(pl.DataFrame(rows), language, reference,
+                                 lexicon_for(language_key)).scores
+    means = dict(scores.group_by("metric", "sample_index").agg(pl.col("value").mean())
+                 .select(pl.concat_str("metric", "sample_index", separator="/"), "value")
+                 .iter_rows())
+    assert means["known_word_rate/0"] > means["known_word_rate/1"] + 0.3
+    assert means["reference_bits_per_char/1"] > means["reference_bits_per_char/0"] + 1.5
+    assert means["script_purity/1"] == pytest.approx(means["script_purity/0"])
