@@ -149,13 +149,81 @@ def story_sources(lake: Lake, languages: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def write_report(folder: Path, sources: dict[str, str], sections: Sequence[Section]) -> Path:
-    """`report.md` and one PNG per section into `folder`; returns the report's path."""
+DATA_COLUMNS = ("stories", "near_duplicate_rate", "distinct_1", "distinct_2", "distinct_3",
+                "vocabulary_size", "vocabulary_growth", "compression_ratio", "mean_words",
+                "sd_words", "wordlist_coverage")
+
+
+def data_section(quality: pl.DataFrame, contamination: pl.DataFrame,
+                 near_duplicates: dict[str, dict]) -> str:
+    """The report's opening: per language, each source's size and diversity, the
+    near-duplicate rate and train/val leakage, and how many openers the stories contain.
+
+    `quality` is the `corpus_quality` view; `contamination` has language, openers, in_part,
+    in_full; `near_duplicates` the summary of each language's last scan.
+    """
+    if quality.is_empty():
+        return ("## Data\n\nNo corpus measurements yet: materialize `near_duplicates`, "
+                "`contamination` and `corpus_quality` (in `language_job`).\n")
+    parts = ["## Data", ""]
+    by_contamination = {r["language"]: r for r in contamination.iter_rows(named=True)}
+    for (language,), at_language in quality.group_by("language", maintain_order=True):
+        rows = []
+        for (source,), metrics in at_language.group_by("source", maintain_order=True):
+            values = dict(metrics.select("metric", "value").iter_rows())
+            rows.append([source, *(_num(values.get(m), 0 if m in ("stories", "vocabulary_size")
+                                        else 3) for m in DATA_COLUMNS)])
+        parts += [f"### {language}", "", markdown_table(rows, ["source", *DATA_COLUMNS]), ""]
+        scan = near_duplicates.get(language)
+        if scan:
+            parts.append(f"- near-duplicates (Jaccard >= {scan['threshold']}): "
+                         f"{scan['clusters']:,} clusters, {scan['extra_members']:,} extra "
+                         f"stories ({scan['rate']:.2%}); leakage: {scan['leaking_pairs']:,} "
+                         f"near-duplicate pairs straddle the train/val split "
+                         f"(val share {scan['val_share']})")
+        opened = by_contamination.get(language)
+        if opened:
+            parts.append(f"- contamination: {opened['in_part']:,} of {opened['openers']:,} "
+                         f"evaluation openers appear in part in the training stories, "
+                         f"{opened['in_full']:,} in full")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def agreement_section(agreement: pl.DataFrame, length_bias: pl.DataFrame) -> str:
+    """Judge reliability: agreement between judges who rated the same samples, and each
+    judge's correlation of `overall` with story length (empty when nothing to show)."""
+    parts = []
+    if not agreement.is_empty():
+        rows = [[r["language"], r["tokenizer"], r["preset"], r["corpus"], r["metric"],
+                 f"{r['judge_a']} vs {r['judge_b']}", r["n"], _num(r["spearman"]),
+                 _num(r["weighted_kappa"])] for r in agreement.iter_rows(named=True)]
+        parts += ["## Judge agreement", "", "Spearman rank correlation and quadratic weighted "
+                  "kappa between judges over the samples both rated.", "",
+                  markdown_table(rows, ["language", "tokenizer", "preset", "corpus", "metric",
+                                        "judges", "n", "spearman", "weighted kappa"]), ""]
+    if not length_bias.is_empty():
+        rows = [[r["language"], r["tokenizer"], r["preset"], r["corpus"], r["judge"], r["n"],
+                 _num(r["length_spearman"]), _num(r["length_pearson"])]
+                for r in length_bias.iter_rows(named=True)]
+        parts += ["## Judge length bias", "", "Correlation of each judge's `overall` with the "
+                  "length of the story in words (LLM judges are known to favour longer "
+                  "stories).", "",
+                  markdown_table(rows, ["language", "tokenizer", "preset", "corpus", "judge",
+                                        "n", "spearman", "pearson"]), ""]
+    return "\n".join(parts)
+
+
+def write_report(folder: Path, sources: dict[str, str], sections: Sequence[Section],
+                 data: str = "", agreement: str = "") -> Path:
+    """`report.md` and one PNG per section into `folder`; returns the report's path. The data
+    section opens the report; judge agreement follows the comparisons."""
     parts = ["# TinyStories Regional report", "", "Stories (training data) per language:", "",
-             *(f"- {lang}: {src}" for lang, src in sources.items()), ""]
+             *(f"- {lang}: {src}" for lang, src in sources.items()), "", data]
     for section in sections:
         write_bytes_atomic(folder / f"{section.name}.png", section.png)
         parts.append(section.markdown())
+    parts.append(agreement)
     report = folder / REPORT_FILE
     write_text_atomic(report, "\n".join(parts))
     return report

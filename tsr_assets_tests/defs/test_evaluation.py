@@ -127,10 +127,11 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
             "SELECT tokenizer, judge, count(*) FROM judge_scores GROUP BY ALL ORDER BY ALL"
         ).fetchall()
         # Six LLM scores and their mean of criteria; three keys and their mean for the rubric.
-        assert per_judge == [("byte", "automatic", OPENERS * 2 * 6),
+        # The automatic judge's six metrics and the two fluency ones.
+        assert per_judge == [("byte", "automatic", OPENERS * 2 * 8),
                              ("byte", "llm:test-judge", OPENERS * 2 * 7),
                              ("byte", custom_meta["judge"], OPENERS * 2 * 4),
-                             ("spm", "automatic", OPENERS * 2 * 6)]
+                             ("spm", "automatic", OPENERS * 2 * 8)]
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (OPENERS * 2 * 2,)
         comparison = con.execute(
             "SELECT tokenizer, n, val_loss, parameters, fertility FROM tokenizer_comparison "
@@ -143,7 +144,7 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     assert _run(instance, ["judge_scores_tiny"]).success
     with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM judge_scores WHERE judge = 'automatic' AND "
-                           "tokenizer = 'byte'").fetchone() == (OPENERS * 2 * 6,)
+                           "tokenizer = 'byte'").fetchone() == (OPENERS * 2 * 8,)
 
     report = build_definitions().resolve_job_def(REPORTS_JOB).execute_in_process(
         instance=instance)
@@ -153,7 +154,13 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     assert "Tokenizer comparison, preset tiny, judge automatic" in text
     assert f"LLM judge `llm:test-judge`, rubric {DEFAULT_RUBRIC.text_hash}, scores 1-10" in text
     assert f"rubric {custom_meta['rubric_hash']}" in text
-    assert "hindi: 60 from offline-template" in text  # which data the models were trained on
+    assert "hindi: generated 60 from offline-template" in text  # what the models learned from
+    assert text.index("## Data") < text.index("Tokenizer comparison")
+    assert "near-duplicates (Jaccard >= 0.8)" in text and "evaluation openers appear" in text
+    # Both LLM judges rated every byte sample: their agreement and length bias are reported.
+    assert "## Judge agreement" in text and "## Judge length bias" in text
+    assert f"llm:test-judge vs {custom_meta['judge']}" in text or \
+        f"{custom_meta['judge']} vs llm:test-judge" in text
     assert meta["partitions_compared"] == 2
     assert meta["tokenizers_automatic_tiny"].count("data:image/png;base64,") == 1
     assert (data_lake / "reports" / "loss_hindi_byte.png").stat().st_size > 1000
