@@ -31,6 +31,7 @@ Definitions:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -48,13 +49,28 @@ BLOCK_STORIES = 20_000
 #: would otherwise make a quadratic number of pairs).
 MAX_BUCKET_PAIRS = 64
 _SEED = 1_234_567
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-_PUNCT = re.compile(r"[^\w\s\u0900-\u0DFF\u200c\u200d]")
+# Punctuation: not a word character, not space, not an Indic letter or sign (their vowel signs
+# are not \w); the dandas are punctuation although they sit in the Devanagari block.
+_PUNCT = re.compile(r"[^\w\s\u0900-\u0963\u0966-\u0DFF\u200c\u200d]")
+_SEPARATOR = "\x1f"
+
+
+def _normal(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
 def story_words(text: str) -> list[str]:
     """Words of a story for shingling: NFC, case-folded, punctuation turned into spaces."""
-    return _PUNCT.sub(" ", unicodedata.normalize("NFC", text).casefold()).split()
+    return _PUNCT.sub(" ", _normal(text).casefold()).split()
+
+
+def block_words(texts: Sequence[str]) -> list[list[str]]:
+    """`story_words` of every text, with one regex pass over the whole block."""
+    texts = list(texts)
+    if not texts or any(_SEPARATOR in t for t in texts):
+        return [story_words(t) for t in texts]
+    joined = _PUNCT.sub(" ", _normal(_SEPARATOR.join(texts)).casefold())
+    return [part.split() for part in joined.split(_SEPARATOR)]
 
 
 def _blake(word: str) -> int:
@@ -71,16 +87,12 @@ def shingle_hashes(texts: Sequence[str], cache: dict[str, int] | None = None
     shingle of all its words (an empty story, of the empty word).
     """
     cache = {} if cache is None else cache
-    story_lists = [story_words(text) or [""] for text in texts]
+    story_lists = [words or [""] for words in block_words(texts)]
     lengths = np.fromiter((len(w) for w in story_lists), dtype=np.int64, count=len(texts))
-    flat: list[int] = []
-    for words in story_lists:
-        for word in words:
-            value = cache.get(word)
-            if value is None:
-                value = cache[word] = _blake(word)
-            flat.append(value)
-    words = np.array(flat, dtype=np.uint64)
+    new = {w for words in story_lists for w in words} - cache.keys()
+    cache.update((w, _blake(w)) for w in new)
+    words = np.fromiter(map(cache.__getitem__, itertools.chain.from_iterable(story_lists)),
+                        dtype=np.uint64, count=int(lengths.sum()))
     starts = np.zeros(len(texts), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     k = SHINGLE_WORDS
@@ -131,9 +143,12 @@ def signatures(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM,
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
     if not len(texts):
         return out
+    mixed = np.empty_like(hashes)
     with np.errstate(over="ignore"):
         for i in range(num_perm):
-            mixed = ((hashes * a[i] + b[i]) >> np.uint64(32)).astype(np.uint32)
+            np.multiply(hashes, a[i], out=mixed)
+            np.add(mixed, b[i], out=mixed)
+            np.right_shift(mixed, np.uint64(32), out=mixed)
             out[:, i] = np.minimum.reduceat(mixed, offsets)
     return out
 
@@ -181,7 +196,12 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
         sorted_keys = key[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         sizes = np.diff(np.r_[starts, n])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+        twos = starts[sizes == 2]
+        if len(twos):  # almost every bucket: one vectorised step
+            first, second = order[twos], order[twos + 1]
+            found.append(np.stack([np.minimum(first, second), np.maximum(first, second)],
+                                  axis=1))
+        for start, size in zip(starts[sizes > 2], sizes[sizes > 2], strict=True):
             members = np.sort(order[start:start + size])
             if size <= MAX_BUCKET_PAIRS:
                 i, j = np.triu_indices(size, k=1)
