@@ -164,7 +164,7 @@ def build_data_quality_defs(partitions: Partitions) -> list:
                 if hits else "none"),
         })
 
-    @dg.asset(partitions_def=partitions.language, deps=["near_duplicates", "wordlists"],
+    @dg.asset(partitions_def=partitions.language, deps=["near_duplicates"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
     def corpus_quality(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -17,9 +17,11 @@ import dagster as dg
 import pytest
 
 from tsr_assets.core.lake import REPO_ROOT
+from tsr_assets.core.languages import language_keys
 from tsr_assets.definitions import build_definitions
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
 from tsr_assets.defs.partitions import language_tokenizer_key
+from tsr_assets.tokenizers.registry import tokenizer_keys
 from tsr_assets_tests.ui.headless_chromium import Browser, free_port
 
 SCREENSHOTS = REPO_ROOT / "ui_screenshots"
@@ -97,9 +99,9 @@ def test_ui_shows_the_graph_partitions_and_metadata(ui_server: str) -> None:
             await browser.screenshot(SCREENSHOTS / "asset_graph.png")
 
             await browser.goto(f"{ui_server}/assets/token_bins?view=partitions")
-            text = await browser.wait_for_text("Materialized (1)", "Missing (14)")
-            for key in ("hindi", "marathi", "bengali", "spm", "byte", "gpt2", "sarvam",
-                        "sutra"):
+            missing = len(language_keys()) * len(tokenizer_keys()) - 1
+            text = await browser.wait_for_text("Materialized (1)", f"Missing ({missing})")
+            for key in (*language_keys(), *tokenizer_keys()):
                 assert key in text
             await browser.screenshot(SCREENSHOTS / "token_bins_partitions.png")
 
