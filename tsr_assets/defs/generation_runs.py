@@ -1,10 +1,13 @@
 """Recording LLM-backed runs in DuckDB `generation_runs`, and their usage as metadata."""
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
 from tsr_assets.defs.resources import WarehouseResource
 from tsr_assets.llm.generation_runs import GenerationRun
+from tsr_assets.stories.store import read_table
 
 
 def record_generation_run(warehouse: WarehouseResource, run: GenerationRun, run_id: str,
@@ -13,6 +16,18 @@ def record_generation_run(warehouse: WarehouseResource, run: GenerationRun, run_
     warehouse.replace_rows("generation_runs",
                            {"run_id": run_id, "language": language, "stage": run.stage},
                            pl.DataFrame([run.warehouse_row(run_id, language)]))
+
+
+def fail_unless_succeeded(run: GenerationRun, folder: Path, asset: str, language: str,
+                          kept: str, missing: str) -> None:
+    """A run that produced nothing useful (or stopped at the breaker) fails, saying that what
+    it wrote is kept (`kept`: what the rows are) and what a rerun sends (`missing`)."""
+    if run.failed:
+        stored = read_table(folder, "story", ["prompt_id"]).height
+        raise dg.Failure(
+            description=f"{asset} for {language}: {run.error}\nEverything written is kept "
+            f"({stored:,} {kept} stored); a rerun continues with {missing}.",
+            allow_retries=False)
 
 
 def usage_metadata(run: GenerationRun, unit: str, units: str) -> dict:

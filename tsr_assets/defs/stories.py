@@ -10,7 +10,11 @@ from pydantic import Field
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
+from tsr_assets.defs.generation_runs import (
+    fail_unless_succeeded,
+    record_generation_run,
+    usage_metadata,
+)
 from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
@@ -162,12 +166,8 @@ def build_stories_defs(partitions: Partitions) -> list:
             save_limits(lake.story_limits_file(language.key), config.limits())
             run = _generate_or_import(config, lake, language, llm, context.log.info)
             record_generation_run(warehouse, run, context.run.run_id, language.key)
-            if run.failed:
-                stored = read_table(folder, "story", ["prompt_id"]).height
-                raise dg.Failure(
-                    description=f"stories for {language.key}: {run.error}\nEverything written is "
-                    f"kept ({stored:,} stories stored); a rerun continues with the prompts that "
-                    "have no story yet.", allow_retries=False)
+            fail_unless_succeeded(run, folder, "stories", language.key, "stories",
+                                  "the prompts that have no story yet")
             return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
 
     return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]

@@ -10,7 +10,11 @@ from pydantic import Field
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
+from tsr_assets.defs.generation_runs import (
+    fail_unless_succeeded,
+    record_generation_run,
+    usage_metadata,
+)
 from tsr_assets.defs.jobs import TRANSLATION_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
@@ -191,12 +195,8 @@ def build_translation_defs(partitions: Partitions) -> list:
                 raise dg.Failure(description=f"translated_stories for {language.key}: {exc}",
                                  allow_retries=False) from exc
             record_generation_run(warehouse, run, context.run.run_id, language.key)
-            if run.failed:
-                stored = read_table(folder, "story", ["prompt_id"]).height
-                raise dg.Failure(
-                    description=f"translated_stories for {language.key}: {run.error}\n"
-                    f"Everything written is kept ({stored:,} translations stored); a rerun "
-                    "continues with the stories that have none.", allow_retries=False)
+            fail_unless_succeeded(run, folder, "translated_stories", language.key,
+                                  "translations", "the stories that have none")
             return dg.MaterializeResult(metadata=_metadata(folder, run))
 
     return [translated_stories,

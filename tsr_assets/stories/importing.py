@@ -49,18 +49,23 @@ def read_local_frame(path: Path, columns: list[str], setting: str) -> pl.DataFra
     return frame.select(pl.col(c).cast(pl.String) for c in columns)
 
 
-def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
-    """Texts from a local file or every supported file in a folder (sorted by name)."""
+def local_source_files(path: str | Path, what: str) -> list[Path]:
+    """`path` itself, or every supported file in the folder `path` (sorted by name); `what`
+    names the setting in the error when there is nothing to read."""
     path = Path(path).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
         if not files:
             raise ValueError(f"{path}: no {sorted(SUFFIXES)} files in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise FileNotFoundError(f"{path}: import path not found")
-    for file in files:
+        return files
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(f"{path}: {what} not found")
+
+
+def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
+    """Texts from a local file or every supported file in a folder (sorted by name)."""
+    for file in local_source_files(path, "import path"):
         for text in read_local_frame(file, [text_column], "import_text_column").to_series():
             if text:
                 yield text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tsr_assets.stories.importing import SUFFIXES, iter_hf_rows, read_local_frame
+from tsr_assets.stories.importing import iter_hf_rows, local_source_files, read_local_frame
 from tsr_assets.stories.store import read_table
 
 #: The English TinyStories dataset on the Hugging Face Hub (text column `text`).
@@ -47,17 +47,8 @@ def _stories_from_frame(frame: pl.DataFrame, text_column: str, id_column: str | 
 def iter_local_stories(path: str | Path, text_column: str, id_column: str | None = None
                        ) -> Iterator[SourceStory]:
     """Stories from a parquet / JSON / JSONL / CSV file or every such file in a folder."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
-        if not files:
-            raise ValueError(f"{path}: no {sorted(SUFFIXES)} files in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise FileNotFoundError(f"{path}: translation source not found")
     columns = [text_column] + ([id_column] if id_column else [])
-    for file in files:
+    for file in local_source_files(path, "translation source"):
         yield from _stories_from_frame(read_local_frame(file, columns, "source_text_column"),
                                        text_column, id_column)
 
