@@ -19,7 +19,7 @@ from tsr_assets.translation.seq2seq import Seq2SeqSettings, Seq2SeqTranslator, T
 from tsr_assets.translation.source_stories import SourceStory, iter_local_stories, source_id_of
 from tsr_assets.translation.translating import pending_stories, translate_with_model
 from tsr_assets.translation.translation_gates import TranslationLimits
-from tsr_assets_tests.translation.tiny_seq2seq import english_story
+from tsr_assets_tests.translation.tiny_seq2seq import build_tiny_seq2seq, english_story
 
 HINDI = get_language("hindi")
 #: Word salad from random weights runs long and never repeats a story's sentences; these
@@ -173,3 +173,21 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path,
     ids = set(done["prompt_id"]) | set(failed["prompt_id"])
     assert ids == {s.source_id for s in stories[:120]}  # none lost, none beyond the limit
     assert run.requested < 120  # the killed run's finished stories were not sent again
+
+
+def test_m2m100_and_tagged_code_styles(tmp_path: Path) -> None:
+    m2m = build_tiny_seq2seq(tmp_path / "m2m", language_tokens=("__en__", "__hi__", "__mr__"))
+    tr = Seq2SeqTranslator(Seq2SeqSettings(str(m2m)), HINDI)
+    assert tr.code_style == "m2m100"
+    assert tr.tokenizer.convert_ids_to_tokens(tr._forced_bos) == "__hi__"
+    with pytest.raises(TranslatorSetupError, match="__bn__"):
+        Seq2SeqTranslator(Seq2SeqSettings(str(m2m)), get_language("bengali"))
+    # IndicTrans2's convention: both codes as tags before the text, nothing forced.
+    tagged = build_tiny_seq2seq(tmp_path / "tagged", language_tokens=())
+    with pytest.raises(TranslatorSetupError, match="hin_Deva"):
+        Seq2SeqTranslator(Seq2SeqSettings(str(tagged)), HINDI)  # auto finds no code token
+    tr = Seq2SeqTranslator(Seq2SeqSettings(str(tagged), code_style="tagged"), HINDI)
+    assert tr._forced_bos is None and tr._prefix == "eng_Latn hin_Deva "
+    assert tr.count_tokens("Tom ran .") == len(tr.tokenizer("eng_Latn hin_Deva Tom ran .")
+                                              ["input_ids"])
+    assert len(tr.translate(["Tom ran to the park ."])) == 1

@@ -32,8 +32,11 @@ def _hindi_words() -> list[str]:
     return sorted(set(found))
 
 
-def build_tiny_seq2seq(folder: Path, d_model: int = 32, layers: int = 1, seed: int = 0) -> Path:
-    """Build, save and return the folder of the tiny model and its tokenizer."""
+def build_tiny_seq2seq(folder: Path, d_model: int = 32, layers: int = 1, seed: int = 0,
+                       language_tokens: tuple[str, ...] = tuple(LANGUAGE_TOKENS)) -> Path:
+    """Build, save and return the folder of the tiny model and its tokenizer, with
+    `language_tokens` as its language codes (NLLB's FLORES-200 codes by default; M2M100's
+    look like `__hi__`; none for a model that reads tags from the text)."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import (
@@ -44,7 +47,7 @@ def build_tiny_seq2seq(folder: Path, d_model: int = 32, layers: int = 1, seed: i
     )
 
     hindi = _hindi_words()
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + LANGUAGE_TOKENS)}
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(language_tokens))}
     english = sorted(set(ENGLISH_WORDS) | {w.capitalize() for w in ENGLISH_WORDS}
                      | set(".,!?\"'"))
     for word in english + hindi + ["।"]:
@@ -56,7 +59,7 @@ def build_tiny_seq2seq(folder: Path, d_model: int = 32, layers: int = 1, seed: i
         single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-        unk_token="<unk>", additional_special_tokens=LANGUAGE_TOKENS, model_max_length=64)
+        unk_token="<unk>", additional_special_tokens=list(language_tokens), model_max_length=64)
     torch.manual_seed(seed)
     config = M2M100Config(
         vocab_size=len(vocab), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
