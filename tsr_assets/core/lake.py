@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR_ENV = "TSR_DATA_DIR"
@@ -60,6 +61,8 @@ CORPORA: dict[str, tuple[str, ...]] = {
     "both": ("generated", "translated"),
 }
 DEFAULT_CORPUS = "generated"
+#: A corpus name, as run config takes it.
+CorpusName = Literal["generated", "translated", "both"]
 PRESET_STAGES = ("checkpoint", "samples", "judge_scores", "hf_model")
 
 

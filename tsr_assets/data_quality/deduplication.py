@@ -11,8 +11,8 @@ import polars as pl
 
 from tsr_assets.stories.corpus import Corpus
 
+#: What `token_bins` leaves out (its `dedup` setting).
 Dedup = Literal["none", "exact", "near"]
-DEDUP_MODES: tuple[str, ...] = ("none", "exact", "near")
 
 
 def exact_duplicate_ids(corpus: Corpus) -> set[str]:

@@ -233,13 +233,6 @@ def exact_similarity(texts: Sequence[str], pairs: np.ndarray,
     return out
 
 
-def estimated_similarity(sigs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Share of equal signature entries of each pair (the Jaccard estimate)."""
-    if not len(pairs):
-        return np.zeros(0)
-    return (sigs[pairs[:, 0]] == sigs[pairs[:, 1]]).mean(axis=1)
-
-
 def _components(n: int, pairs: np.ndarray) -> np.ndarray:
     """Connected-component label of each of `n` items (the smallest index in it)."""
     parent = np.arange(n)

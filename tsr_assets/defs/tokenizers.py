@@ -10,8 +10,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.core.lake import DEFAULT_CORPUS, Lake
-from tsr_assets.data_quality.deduplication import exact_duplicate_ids, near_duplicate_ids
+from tsr_assets.core.lake import DEFAULT_CORPUS, CorpusName, Lake
+from tsr_assets.data_quality.deduplication import Dedup, exact_duplicate_ids, near_duplicate_ids
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -59,8 +59,7 @@ TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
 class TokenizerConfig(dg.Config):
     """How the `spm` tokenizer is trained, and where hub tokenizers are loaded from."""
 
-    corpus: Literal["generated", "translated", "both"] = Field(default=DEFAULT_CORPUS,
-                                                              description=CORPUS_HELP)
+    corpus: CorpusName = Field(default=DEFAULT_CORPUS, description=CORPUS_HELP)
     vocab_size: int = Field(
         default=DEFAULT_SETTINGS.vocab_size,
         description="SentencePiece vocabulary size (an upper bound: small corpora get fewer).",
@@ -87,9 +86,8 @@ class TokenizerConfig(dg.Config):
 class TokenBinsConfig(dg.Config):
     """Which stories, and how they are split and batched into bins."""
 
-    corpus: Literal["generated", "translated", "both"] = Field(default=DEFAULT_CORPUS,
-                                                              description=CORPUS_HELP)
-    dedup: Literal["none", "exact", "near"] = Field(
+    corpus: CorpusName = Field(default=DEFAULT_CORPUS, description=CORPUS_HELP)
+    dedup: Dedup = Field(
         default="none", description="Leave out duplicates: `exact` (a text an earlier story "
         "has), `near` (all but one member of each near-duplicate cluster; materialize "
         "`near_duplicates` first). Recorded in meta.json with the count left out.")
