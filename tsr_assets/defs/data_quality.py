@@ -68,8 +68,8 @@ class ContaminationConfig(dg.Config):
                                      "(one per line); empty: the packaged ones.")
 
 
-def build_data_quality_defs(partitions: Partitions) -> list:
-    """The three assets and their checks."""
+def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`near_duplicates` (language partitions)."""
 
     @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
@@ -126,6 +126,12 @@ def build_data_quality_defs(partitions: Partitions) -> list:
                 max_chars=80) if preview else "no near-duplicates"),
         })
 
+    return near_duplicates
+
+
+def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`contamination` (language partitions)."""
+
     @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
     def contamination(context: dg.AssetExecutionContext, config: ContaminationConfig,
@@ -164,6 +170,12 @@ def build_data_quality_defs(partitions: Partitions) -> list:
                 if hits else "none"),
         })
 
+    return contamination
+
+
+def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`corpus_quality` (language partitions)."""
+
     @dg.asset(partitions_def=partitions.language, deps=["near_duplicates"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
     def corpus_quality(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
@@ -199,7 +211,14 @@ def build_data_quality_defs(partitions: Partitions) -> list:
                 ["metric", *(source for source, _ in shown)])),
         })
 
-    return [near_duplicates, contamination, corpus_quality,
+    return corpus_quality
+
+
+def build_data_quality_defs(partitions: Partitions) -> list:
+    """The three assets and their checks."""
+    near_duplicates = build_near_duplicates_asset(partitions)
+    contamination = build_contamination_asset(partitions)
+    return [near_duplicates, contamination, build_corpus_quality_asset(partitions),
             *lake_checks(near_duplicates, partitions.language, [near_duplicate_rate]),
             *lake_checks(contamination, partitions.language, [openers_not_in_training])]
 
