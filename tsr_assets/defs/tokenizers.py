@@ -213,6 +213,34 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
     return tokenizer
 
 
+def _bins_metadata(tok: Tokenizer, meta: dict, folder, seconds: float) -> dict:
+    """What `token_bins` shows in the UI, from the bins' `meta.json`."""
+    splits = meta["splits"]
+    rows = [[split, s["stories"], s["tokens"], s["bytes"],
+             round(s["tokens"] / s["stories"], 1) if s["stories"] else 0]
+            for split, s in splits.items()]
+    first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
+    return {
+        "corpus": meta["corpus"],
+        "stories_by_source": dg.MetadataValue.json(meta["stories_by_source"]),
+        "dedup": meta["dedup"],
+        "dropped_duplicates": dg.MetadataValue.int(meta["dropped_duplicates"]),
+        "splits": dg.MetadataValue.md(markdown_table(
+            rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
+        "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
+        "val_tokens": dg.MetadataValue.int(splits["val"]["tokens"]),
+        "dtype": meta["dtype"],
+        "vocab_size": dg.MetadataValue.int(tok.vocab_size),
+        "tokenizer_version": tok.version,
+        "tokens_per_second": dg.MetadataValue.float(
+            round(sum(s["tokens"] for s in splits.values()) / seconds, 1)),
+        "seconds": dg.MetadataValue.float(round(seconds, 2)),
+        "path": dg.MetadataValue.path(str(folder)),
+        "first_story_decoded": dg.MetadataValue.text(
+            tok.decode(first[0].tolist())[:400] if first else ""),
+    }
+
+
 def build_token_bins_defs(partitions: Partitions) -> list:
     """`token_bins` and its round-trip check."""
 
@@ -230,7 +258,9 @@ def build_token_bins_defs(partitions: Partitions) -> list:
 
         nanoGPT's memmap format (`uint16` ids when the vocabulary fits, else `uint32`) plus
         `meta.json` (tokenizer, dtype, bos/eos, stories, tokens and UTF-8 bytes per split).
-        The split is a hash of prompt_id, so it is stable as stories are added. Stories are
+        The split is a hash of prompt_id, so it is stable as stories are added. `corpus`
+        picks the stories (generated, translated or both) and `dedup` leaves duplicates out;
+        both are recorded in `meta.json`. Stories are
         encoded in batches (one thread per CPU) and streamed to disk; files are renamed into place
         when complete.
         """
@@ -238,48 +268,23 @@ def build_token_bins_defs(partitions: Partitions) -> list:
             language, key = partition_keys(context)
             tok = _load_or_fail(data_lake, language, key)
             corpus = _corpus_or_fail(context, data_lake.lake, language, config.corpus)
-            shards = corpus.shards
-            by_source = corpus.stories_by_source()
             dropped = _dropped_ids(data_lake.lake, warehouse, language, corpus, config.dedup)
             folder = data_lake.lake.bins_dir(language, key)
             started = time.monotonic()
             try:
-                meta = write_token_bins(tok, iter_story_batches(shards, config.batch_rows, dropped),
-                                        folder,
-                                        config.val_share, log=context.log.info,
-                                        workers=config.workers or None,
+                batches = iter_story_batches(corpus.shards, config.batch_rows, dropped)
+                meta = write_token_bins(tok, batches, folder, config.val_share,
+                                        log=context.log.info, workers=config.workers or None,
                                         extra_meta={"corpus": corpus.name,
-                                                    "stories_by_source": by_source,
+                                                    "stories_by_source":
+                                                        corpus.stories_by_source(),
                                                     "dedup": config.dedup,
                                                     "dropped_duplicates": len(dropped)})
                 write_dropped(folder, dropped)
             except ValueError as exc:
                 raise dg.Failure(f"token_bins {language}|{key}: {exc}") from exc
-            seconds = time.monotonic() - started
-            splits = meta["splits"]
-            rows = [[split, s["stories"], s["tokens"], s["bytes"],
-                     round(s["tokens"] / s["stories"], 1) if s["stories"] else 0]
-                    for split, s in splits.items()]
-            first = split_stories(open_bins(folder, "train", meta), tok.bos_id, tok.eos_id, 1)
-            return dg.MaterializeResult(metadata={
-                "corpus": corpus.name,
-                "stories_by_source": dg.MetadataValue.json(by_source),
-                "dedup": config.dedup,
-                "dropped_duplicates": dg.MetadataValue.int(len(dropped)),
-                "splits": dg.MetadataValue.md(markdown_table(
-                    rows, ["split", "stories", "tokens", "utf8_bytes", "tokens_per_story"])),
-                "train_tokens": dg.MetadataValue.int(splits["train"]["tokens"]),
-                "val_tokens": dg.MetadataValue.int(splits["val"]["tokens"]),
-                "dtype": meta["dtype"],
-                "vocab_size": dg.MetadataValue.int(tok.vocab_size),
-                "tokenizer_version": tok.version,
-                "tokens_per_second": dg.MetadataValue.float(
-                    round(sum(s["tokens"] for s in splits.values()) / seconds, 1)),
-                "seconds": dg.MetadataValue.float(round(seconds, 2)),
-                "path": dg.MetadataValue.path(str(folder)),
-                "first_story_decoded": dg.MetadataValue.text(
-                    tok.decode(first[0].tolist())[:400] if first else ""),
-            })
+            return dg.MaterializeResult(
+                metadata=_bins_metadata(tok, meta, folder, time.monotonic() - started))
 
     return [token_bins, *lake_checks(token_bins, partitions.language_tokenizer,
                                      [token_bins_round_trip])]
