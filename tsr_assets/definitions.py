@@ -43,6 +43,7 @@ def build_definitions(
     presets: Sequence[str] | None = None,
     executor: dg.ExecutorDefinition | None = None,
     imports: dict[str, str] | None = None,
+    op_retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.Definitions:
     """Build the platform's definitions for `languages` (default: every registered language),
     model `presets` (default: `configured_presets()`) and imported models (`name -> source`,
@@ -69,7 +70,7 @@ def build_definitions(
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
     assets = [a for a in assets_and_checks if a not in checks]
-    jobs = {job.name: job for job in build_jobs()}
+    jobs = {job.name: job for job in build_jobs(op_retry_policy)}
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -8,10 +8,14 @@ process write at a time; a writer that finds the file locked retries with backof
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -175,6 +179,18 @@ TABLES: dict[str, str] = {
         outcome VARCHAR,
         error VARCHAR
     """,
+    # One row per `replace_partition` call: who wrote which partition, and when its
+    # transaction began and was about to commit (the DuckDB file lock makes writers take turns;
+    # this is the record that they did).
+    "warehouse_writes": """
+        table_name VARCHAR NOT NULL,
+        partition_key VARCHAR,
+        rows BIGINT,
+        began_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        host VARCHAR,
+        pid INTEGER
+    """,
 }
 
 # Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard
@@ -298,6 +314,7 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
     if missing:
         raise ValueError(f"rows for {table} lack partition columns {missing}")
     where = " AND ".join(f"{column} = ?" for column in partition)
+    began_at = datetime.now(UTC)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
@@ -305,6 +322,9 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
             con.register("incoming_rows", rows.to_arrow())
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
             con.unregister("incoming_rows")
+        con.execute("INSERT INTO warehouse_writes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [table, json.dumps(dict(partition), sort_keys=True), rows.height, began_at,
+                     datetime.now(UTC), socket.gethostname(), os.getpid()])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

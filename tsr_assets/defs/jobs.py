@@ -26,9 +26,19 @@ DATASET_EXPORT_GROUP = "dataset_export"
 MODEL_EXPORT_GROUP = "model_export"
 
 
-def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    """`language_job`, `language_tokenizer_job`, `translation_job` and `reports_job`."""
-    return [
+#: Step retries of the deployed platform (Celery workers, Kubernetes): a step that raises is
+#: run again twice, 15 s then 30 s later (+/- jitter), on whichever worker is free. Input
+#: errors raise `dg.Failure(allow_retries=False)` and are not retried. Local runs keep failing
+#: fast (no policy), so a broken config shows at once.
+DEPLOYED_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL,
+                                       jitter=dg.Jitter.PLUS_MINUS)
+
+
+def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
+               ) -> list[dg.UnresolvedAssetJobDefinition]:
+    """`language_job`, `language_tokenizer_job`, `translation_job` and `reports_job`, their
+    steps retried under `op_retry_policy` (none by default)."""
+    jobs = [
         dg.define_asset_job(
             LANGUAGE_JOB,
             selection=dg.AssetSelection.groups(STORIES_GROUP, DATA_QUALITY_GROUP,
@@ -54,3 +64,7 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             description="Comparison tables and plots from the warehouse.",
         ),
     ]
+    if op_retry_policy is None:
+        return jobs
+    return [dg.define_asset_job(job.name, selection=job.selection, description=job.description,
+                                op_retry_policy=op_retry_policy) for job in jobs]
