@@ -73,7 +73,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 
 
 
 class RedisServer:
-    """Debian's redis-server without persistence; `stop()` and `start()` again keep the port."""
+    """Debian's redis-server; `stop()` and `start()` again keep the port and the queue."""
 
     def __init__(self, folder: Path) -> None:
         self.binary = find_binary("redis-server", "redis-server")
@@ -91,12 +91,14 @@ class RedisServer:
         log = self.folder / "redis.log"
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder), "--logfile", str(log)],
+             # A broker keeps its queue across a restart (append-only file), as in production.
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder),
+             "--logfile", str(log)],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(self.port, self.proc, "redis-server", log)
 
     def stop(self) -> None:
-        """Stop the server (its queued messages are lost with it, as in an outage)."""
+        """Stop the server (queued messages wait in its append-only file)."""
         if self.proc is not None:
             _stop(self.proc)
 

@@ -24,6 +24,7 @@ from tsr_assets.data_quality.near_duplicates import (
 from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.jobs import DATA_QUALITY_GROUP
 from tsr_assets.defs.partitions import Partitions
+from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.prompts.wordlists import read_stored_wordlists
@@ -72,7 +73,7 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`near_duplicates` (language partitions)."""
 
     @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
-              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
+              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def near_duplicates(context: dg.AssetExecutionContext, config: NearDuplicatesConfig,
                         data_lake: DataLakeResource,
                         warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -133,7 +134,7 @@ def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`contamination` (language partitions)."""
 
     @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
-              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
+              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def contamination(context: dg.AssetExecutionContext, config: ContaminationConfig,
                       data_lake: DataLakeResource,
                       warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -177,7 +178,7 @@ def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`corpus_quality` (language partitions)."""
 
     @dg.asset(partitions_def=partitions.language, deps=["near_duplicates"],
-              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool="duckdb")
+              group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def corpus_quality(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
         """Diversity of each source of the language's stories, one row per metric in DuckDB

@@ -15,6 +15,7 @@ from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.pools import TRAINING_POOL
 from tsr_assets.defs.resources import (
     JUDGE_MAX_TOKENS,
     DataLakeResource,
@@ -108,7 +109,7 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
         deps=[preset_asset("checkpoint", preset), "tokenizer"],
         group_name=EVALUATION_GROUP,
         kinds={"pytorch", "duckdb"},
-        pool="training",
+        pool=TRAINING_POOL,
         description=(
             f"Stories the `{preset}` model writes from the evaluation openers: k per opener "
             "(default 3; temperature 0.8, top-k 15, up to 350 new tokens), batched with a "

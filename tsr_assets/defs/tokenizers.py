@@ -15,6 +15,7 @@ from tsr_assets.data_quality.deduplication import Dedup, exact_duplicate_ids, ne
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.corpus import SOURCE_ASSETS, Corpus, corpus_of
@@ -318,7 +319,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
         deps=["token_bins"],
         group_name=TOKENIZERS_GROUP,
         kinds={"duckdb"},
-        pool="duckdb",
+        pool=DUCKDB_POOL,
     )
     def tokenizer_stats(
         context: dg.AssetExecutionContext,

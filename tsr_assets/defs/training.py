@@ -11,6 +11,7 @@ from tsr_assets.core.journal import read_jsonl
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
+from tsr_assets.defs.pools import TRAINING_POOL
 from tsr_assets.defs.resources import DataLakeResource, WandbResource, WarehouseResource
 from tsr_assets.model.hf_import import ExternalModelError
 from tsr_assets.model.imported_models import import_model
@@ -114,7 +115,7 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
         deps=["token_bins"],
         group_name=TRAINING_GROUP,
         kinds={"pytorch"},
-        pool="training",
+        pool=TRAINING_POOL,
         description=(
             f"GPT `{preset}` ({shape.n_layer} layers, {shape.n_embd} wide, {shape.n_head} heads, "
             f"context {shape.block_size}) trained on this partition's token bins.\n\n"

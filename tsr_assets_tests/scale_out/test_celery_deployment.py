@@ -25,6 +25,7 @@ import pytest
 from tsr_assets.core.lake import REPO_ROOT
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
 from tsr_assets.defs.partitions import language_tokenizer_key
+from tsr_assets.defs.pools import POOL_LIMITS
 from tsr_assets.stories.store import read_table
 from tsr_assets_tests.chat_server import Reply, good_story, running_chat_server
 from tsr_assets_tests.local_services import (
@@ -38,6 +39,8 @@ DEPLOY = REPO_ROOT / "deploy" / "celery"
 LAUNCH_TAG = "tsr/test_launch"
 #: Short leases, so a killed worker's step comes back within seconds (the default is 120 s).
 LEASE_S = 12
+#: How long Redis is stopped in the outage test.
+OUTAGE_S = 5
 
 
 @dataclass
@@ -100,6 +103,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             for key in ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER",
                         "DAGSTER_PG_PASSWORD", "TSR_DATA_DIR"):
                 patch.setenv(key, env[key])
+            for pool, limit in POOL_LIMITS.items():  # once per deployment (see defs/pools.py)
+                subprocess.run([str(BIN / "dagster"), "instance", "concurrency", "set", pool,
+                                str(limit)], env=env, check=True, capture_output=True,
+                               timeout=120)
             workers = [CeleryWorker(name, env, folder / f"{name}.log") for name in ("w1", "w2")]
             for worker in workers:
                 worker.start()
@@ -178,7 +185,8 @@ TOKENIZERS = ("byte", "spm", "gpt2")
 
 
 def _tokenizer_config() -> dict:
-    return {"ops": {"checkpoint_tiny": {"config": {"max_steps": 30, "eval_every": 30}},
+    training = {"max_steps": 10, "eval_every": 10, "eval_batches": 1, "batch_size": 4}
+    return {"ops": {"checkpoint_tiny": {"config": training},
                     "samples_tiny": {"config": {"samples_per_opener": 1, "max_openers": 4}}}}
 
 
@@ -186,15 +194,15 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     cluster: Cluster, instance: dg.DagsterInstance,
 ) -> None:
     started = time.monotonic()
-    language = cluster.launch(LANGUAGE_JOB, "hindi", {"ops": {"prompts": {"config": {
-        "count": 60}}}}, "language-hindi")
-    _wait({"language-hindi": language}, cluster)
+    language = cluster.launch(LANGUAGE_JOB, "marathi", {"ops": {"prompts": {"config": {
+        "count": 60}}}}, "language-marathi")
+    _wait({"language-marathi": language}, cluster)
     language_s = time.monotonic() - started
-    assert language.returncode == 0, cluster.output("language-hindi")[-3000:]
+    assert language.returncode == 0, cluster.output("language-marathi")[-3000:]
 
     started = time.monotonic()
     launches = {f"bins-{t}": cluster.launch(LANGUAGE_TOKENIZER_JOB,
-                                             language_tokenizer_key("hindi", t),
+                                             language_tokenizer_key("marathi", t),
                                              _tokenizer_config(), f"bins-{t}")
                 for t in TOKENIZERS}
     _wait(launches, cluster)
@@ -202,7 +210,7 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     for name, proc in launches.items():
         assert proc.returncode == 0, cluster.output(name)[-3000:]
 
-    runs = [cluster.run(instance, name) for name in ("language-hindi", *launches)]
+    runs = [cluster.run(instance, name) for name in ("language-marathi", *launches)]
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     placements = [p for r in runs for p in _worker_of_steps(instance, r.run_id)]
     workers = {worker for _, worker, _ in placements}
@@ -216,9 +224,10 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     with duckdb.connect(str(cluster.lake / "warehouse.duckdb"), read_only=True) as con:
         stats = con.execute("SELECT tokenizer, split, count(*) FROM tokenizer_stats "
                         "GROUP BY ALL").fetchall()
-        trained = con.execute("SELECT tokenizer, count(*) FROM training_runs GROUP BY ALL").fetchall()
+        trained = con.execute("SELECT tokenizer, count(*) FROM training_runs "
+                              "GROUP BY ALL").fetchall()
         judged = con.execute("SELECT count(*), count(DISTINCT (tokenizer, judge, metric, "
-                         "prompt_id, sample_index)) FROM judge_scores").fetchone()
+                             "prompt_id, sample_index)) FROM judge_scores").fetchone()
         writes = con.execute("SELECT began_at, finished_at, table_name, partition_key "
                          "FROM warehouse_writes ORDER BY began_at").fetchall()
     assert sorted({t for t, _, _ in stats}) == sorted(TOKENIZERS)
@@ -231,3 +240,87 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     print(f"\n[celery] language_job {language_s:.1f}s; 3 tokenizer runs at once "
           f"{tokenizer_s:.1f}s; steps per worker: "
           f"{ {w: sum(1 for _, x, _ in placements if x == w) for w in sorted(workers)} }")
+
+
+def _wait_for(condition, what: str, proc: subprocess.Popen, cluster: Cluster, name: str,
+              timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"{name} ended before {what}: {cluster.output(name)[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout_s}s")
+        time.sleep(0.2)
+
+
+def test_a_worker_killed_mid_stories_step_hands_the_step_to_the_other(
+    cluster: Cluster, instance: dg.DagsterInstance,
+) -> None:
+    count, name = 40, "kill-hindi"
+    with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.5)) as server:
+        config = {"ops": {"prompts": {"config": {"count": count}}},
+                  "resources": {"llm": {"config": {"source": "openai", "concurrency": 2,
+                                                   "base_url": server.base_url}}}}
+        proc = cluster.launch(LANGUAGE_JOB, "hindi", config, name)
+        _wait_for(lambda: sum(server.calls.values()) >= 10, "10 story requests", proc,
+                  cluster, name)
+        run_id = cluster.run(instance, name).run_id
+        holder = next(w for step, w, _ in _worker_of_steps(instance, run_id)
+                      if step == "stories")
+        victim = next(w for w in cluster.workers if w.hostname == holder)
+        calls_before = sum(server.calls.values())
+        killed_at = time.time()
+        victim.kill()
+        try:
+            _wait({name: proc}, cluster)
+        finally:
+            victim.start()  # the next test gets two workers again
+        calls_total = sum(server.calls.values())
+    assert proc.returncode == 0, cluster.output(name)[-3000:]
+    run = cluster.run(instance, name)
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    stories_on = [(w, t) for step, w, t in _worker_of_steps(instance, run_id)
+                  if step == "stories"]
+    survivor = next(w.hostname for w in cluster.workers if w is not victim)
+    assert [w for w, _ in stories_on] == [holder, survivor], stories_on
+    handed_over_s = stories_on[1][1] - killed_at
+    assert handed_over_s < 3 * LEASE_S
+    table = read_table(cluster.lake / "stories" / "hindi")
+    assert table.height == count and table["prompt_id"].n_unique() == count
+    journaled_before = table.filter(
+        pl.col("created_at") < pl.lit(killed_at * 1e6).cast(pl.Datetime("us", "UTC"))).height
+    print(f"\n[celery] killed {holder} after {calls_before} requests ({journaled_before} "
+          f"stories stored); stories resumed on {survivor} {handed_over_s:.1f}s later (lease "
+          f"{LEASE_S}s); {calls_total} requests for {count} stories")
+    # Stories stored before the kill were not asked for again.
+    assert calls_total <= count + (calls_before - journaled_before)
+
+
+def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
+    cluster: Cluster, instance: dg.DagsterInstance,
+) -> None:
+    name, count = "outage-bengali", 60
+    proc = cluster.launch(LANGUAGE_JOB, "bengali", {"ops": {"prompts": {"config": {
+        "count": count}}}}, name)
+
+    def stories_started() -> bool:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: name}))
+        return bool(runs) and any(step == "stories" for step, _, _ in
+                                  _worker_of_steps(instance, runs[0].run_id))
+
+    _wait_for(stories_started, "stories step", proc, cluster, name)
+    cluster.redis.stop()
+    time.sleep(OUTAGE_S)
+    cluster.redis.start()
+    _wait({name: proc}, cluster)
+    run = cluster.run(instance, name)
+    output = cluster.output(name)
+    assert _lake_leftovers(cluster.lake) == []
+    print(f"\n[celery] Redis down {OUTAGE_S}s during stories: run {run.status.value}")
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        assert proc.returncode == 0
+        table = read_table(cluster.lake / "stories" / "bengali")
+        assert table.height == count and table["prompt_id"].n_unique() == count
+    else:  # a clear error: the broker's address, not a hang or a bare traceback
+        assert proc.returncode != 0
+        assert f"127.0.0.1:{cluster.redis.port}" in output, output[-3000:]
