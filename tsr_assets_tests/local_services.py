@@ -188,7 +188,9 @@ class CeleryWorker:
         return f"{self.name}@{socket.gethostname()}"
 
     def start(self, timeout_s: float = 120) -> None:
-        """Start the worker and wait for Celery's `ready` line."""
+        """Start the worker and wait for Celery's `ready` line (in this start's part of the
+        log: a restarted worker appends to it)."""
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "-Q", "dagster",
@@ -197,7 +199,7 @@ class CeleryWorker:
                 cwd=REPO_ROOT, env=self.env, start_new_session=True, stdout=out,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
-        while "ready." not in self.log.read_text(errors="replace"):
+        while "ready." not in self.log.read_text(errors="replace")[offset:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise ServiceUnavailable(f"celery worker {self.name} did not start: "
                                          f"{self.log.read_text(errors='replace')[-3000:]}")
