@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install, run the main job on the offline defaults
-#   make test   the same set-up (and Debian's chromium for the UI test), then the test suite
+#   make test   the same set-up (and Debian's chromium, redis-server and postgresql for the UI
+#               and scale-out tests), then the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)
 UI_PORT ?= 3000
 
-.PHONY: setup browser run test lint ui clean-data
+.PHONY: setup browser services run test lint ui clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,12 +30,20 @@ browser:
 	  $$SUDO apt-get install -y -q chromium >/dev/null \
 	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-test: setup browser
-	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks
+# The scale-out test starts Debian's redis-server and PostgreSQL itself; install them when missing.
+services:
+	@{ command -v redis-server >/dev/null 2>&1 && \
+	   { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; } || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q redis-server postgresql >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server postgresql >/dev/null; }; }
+
+test: setup browser services
+	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks deploy
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks
+	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks deploy
 
 ui: setup
 	# The webserver and the daemon (schedules, sensors, run queue) on 127.0.0.1.

@@ -1,4 +1,5 @@
-"""The scale-out configurations in deploy/ load: Kubernetes instance, Celery definitions."""
+"""The scale-out configurations in deploy/ load, and agree: Kubernetes and Celery instances,
+their definitions, pools, tags and retry policy."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
 from tsr_assets.core.lake import REPO_ROOT
-from tsr_assets.defs.jobs import LANGUAGE_TOKENIZER_JOB
+from tsr_assets.defs.jobs import DEPLOYED_RETRY_POLICY, LANGUAGE_TOKENIZER_JOB, build_jobs
+from tsr_assets.defs.pools import POOL_LIMITS
 
 DEPLOY = REPO_ROOT / "deploy"
 K8S_ENV = {"DAGSTER_PG_HOST": "postgres", "DAGSTER_PG_USER": "dagster",
@@ -72,3 +75,41 @@ def test_celery_definitions_load_with_the_celery_executor(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_celery_instance_config_loads_against_postgres_storage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in {**K8S_ENV, "DAGSTER_PG_PORT": "5433"}.items():
+        monkeypatch.setenv(key, value)
+    config, _ = dagster_instance_config(str(DEPLOY / "celery"))
+    from dagster_postgres import PostgresRunStorage
+
+    postgres = config["storage"]["postgres"]
+    assert process_config(PostgresRunStorage.config_type(), postgres).success
+    assert postgres["postgres_db"]["scheme"] == "postgresql+psycopg2"
+    assert _validate_class_config(config["run_coordinator"]).__name__ == "QueuedRunCoordinator"
+
+
+def test_kubernetes_and_celery_share_pools_tag_limits_and_run_retries() -> None:
+    celery, k8s = ({**yaml.safe_load((DEPLOY / d / "dagster.yaml").read_text())}
+                   for d in ("celery", "kubernetes"))
+    assert celery["concurrency"] == k8s["concurrency"]
+    assert celery["run_retries"] == k8s["run_retries"]
+    assert celery["storage"]["postgres"]["postgres_db"]["scheme"] == \
+        k8s["storage"]["postgres"]["postgres_db"]["scheme"]
+    # A fresh deployment's pools get the limits defs/pools.py declares.
+    assert set(POOL_LIMITS.values()) == {celery["concurrency"]["pools"]["default_limit"]}
+
+
+def test_deployed_definitions_retry_every_job_under_one_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TSR_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+    names = [job.name for job in build_jobs()]
+    for deployment in ("celery", "kubernetes"):
+        defs = runpy.run_path(str(DEPLOY / deployment / "definitions.py"))["defs"]
+        for name in names:
+            assert defs.resolve_job_def(name).op_retry_policy == DEPLOYED_RETRY_POLICY, name
+    local = importlib.import_module("tsr_assets.definitions").build_definitions()
+    assert all(local.resolve_job_def(name).op_retry_policy is None for name in names)
