@@ -175,6 +175,15 @@ def _assert_no_overlap(windows: list[tuple], what: str) -> None:
         assert start >= end, f"{what}: {second} began before {first} ended"
 
 
+def _steps_up_for_retry(instance: dg.DagsterInstance, name: str) -> list[str]:
+    """Steps of the run launched as `name` that failed and were put up for retry."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={LAUNCH_TAG: name}))
+    return [e.step_key for e in instance.all_logs(runs[0].run_id)
+            if e.dagster_event is not None
+            and e.dagster_event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] \
+        if runs else []
+
+
 def _lake_leftovers(lake: Path) -> list[str]:
     """Temporary files a writer left (atomic writes go through *.tmp names)."""
     return [str(p.relative_to(lake)) for p in lake.rglob("*")
@@ -194,8 +203,17 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     cluster: Cluster, instance: dg.DagsterInstance,
 ) -> None:
     started = time.monotonic()
-    language = cluster.launch(LANGUAGE_JOB, "marathi", {"ops": {"prompts": {"config": {
-        "count": 60}}}}, "language-marathi")
+    # Another process holds the warehouse as the run starts: the first step that writes to it
+    # gives up after 1 s, and the deployed retry policy runs it again once the file is free.
+    blocker = duckdb.connect(str(cluster.lake / "warehouse.duckdb"))
+    try:
+        language = cluster.launch(LANGUAGE_JOB, "marathi", {
+            "ops": {"prompts": {"config": {"count": 60}}},
+            "resources": {"warehouse": {"config": {"lock_wait_s": 1}}}}, "language-marathi")
+        _wait_for(lambda: _steps_up_for_retry(instance, "language-marathi"),
+                  "a step up for retry", language, cluster, "language-marathi")
+    finally:
+        blocker.close()
     _wait({"language-marathi": language}, cluster)
     language_s = time.monotonic() - started
     assert language.returncode == 0, cluster.output("language-marathi")[-3000:]
@@ -212,6 +230,9 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
 
     runs = [cluster.run(instance, name) for name in ("language-marathi", *launches)]
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    retried = _steps_up_for_retry(instance, "language-marathi")
+    began = [step for step, _, _ in _worker_of_steps(instance, runs[0].run_id)]
+    assert len(retried) == 1 and began.count(retried[0]) == 2, (retried, began)
     placements = [p for r in runs for p in _worker_of_steps(instance, r.run_id)]
     workers = {worker for _, worker, _ in placements}
     assert workers == {w.hostname for w in cluster.workers}, placements
@@ -237,7 +258,8 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     _assert_no_overlap([(b.timestamp(), f.timestamp(), f"{t} {p}") for b, f, t, p in writes],
                        "warehouse writes")
     assert _lake_leftovers(cluster.lake) == []
-    print(f"\n[celery] language_job {language_s:.1f}s; 3 tokenizer runs at once "
+    print(f"\n[celery] language_job {language_s:.1f}s ({retried[0]} retried); "
+          f"3 tokenizer runs at once "
           f"{tokenizer_s:.1f}s; steps per worker: "
           f"{ {w: sum(1 for _, x, _ in placements if x == w) for w in sorted(workers)} }")
 
@@ -301,7 +323,8 @@ def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
 ) -> None:
     # 80 Hindi prompts: whatever the previous test stored stays, the rest is asked for now.
     name, count = "outage-hindi", 80
-    with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.3)) as server:
+    # Slow answers: the stories step outlasts a lease (about 40 stories x 0.8 s / 2 at once).
+    with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.8)) as server:
         config = {"ops": {"prompts": {"config": {"count": count}}},
                   "resources": {"llm": {"config": {"source": "openai", "concurrency": 2,
                                                    "base_url": server.base_url}}}}
@@ -323,8 +346,10 @@ def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
     stories_s = [end - start for start, end, _ in
                  _step_windows(instance, [run.run_id], {"stories"})]
     print(f"\n[celery] Redis down {OUTAGE_S}s during stories: run {run.status.value} "
-          f"{stats.end_time - stats.start_time:.1f}s, stories step {stories_s}s")
+          f"{stats.end_time - stats.start_time:.1f}s, stories step "
+          f"{', '.join(f'{x:.1f}' for x in stories_s)}s")
     # Longer than a lease, yet started once: its worker kept renewing the lease.
+    assert stories_s and stories_s[0] > LEASE_S
     assert [step for step, _, _ in _worker_of_steps(instance, run.run_id)
             if step == "stories"] == ["stories"]
     if run.status == dg.DagsterRunStatus.SUCCESS:
