@@ -275,17 +275,25 @@ def _wait_for(condition, what: str, proc: subprocess.Popen, cluster: Cluster, na
         time.sleep(0.2)
 
 
+def _launch_hindi_stories(cluster: Cluster, server, count: int, name: str,
+                          wait_for_requests: int) -> subprocess.Popen:
+    """`language_job` for Hindi with `count` prompts answered by `server` (2 at once);
+    returns once the server has seen `wait_for_requests` story requests."""
+    config = {"ops": {"prompts": {"config": {"count": count}}},
+              "resources": {"llm": {"config": {"source": "openai", "concurrency": 2,
+                                               "base_url": server.base_url}}}}
+    proc = cluster.launch(LANGUAGE_JOB, "hindi", config, name)
+    _wait_for(lambda: sum(server.calls.values()) >= wait_for_requests,
+              f"{wait_for_requests} story requests", proc, cluster, name)
+    return proc
+
+
 def test_a_worker_killed_mid_stories_step_hands_the_step_to_the_other(
     cluster: Cluster, instance: dg.DagsterInstance,
 ) -> None:
     count, name = 40, "kill-hindi"
     with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.5)) as server:
-        config = {"ops": {"prompts": {"config": {"count": count}}},
-                  "resources": {"llm": {"config": {"source": "openai", "concurrency": 2,
-                                                   "base_url": server.base_url}}}}
-        proc = cluster.launch(LANGUAGE_JOB, "hindi", config, name)
-        _wait_for(lambda: sum(server.calls.values()) >= 10, "10 story requests", proc,
-                  cluster, name)
+        proc = _launch_hindi_stories(cluster, server, count, name, wait_for_requests=10)
         run_id = cluster.run(instance, name).run_id
         holder = next(w for step, w, _ in _worker_of_steps(instance, run_id)
                       if step == "stories")
@@ -325,12 +333,7 @@ def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
     name, count = "outage-hindi", 80
     # Slow answers: the stories step outlasts a lease (about 40 stories x 0.8 s / 2 at once).
     with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.8)) as server:
-        config = {"ops": {"prompts": {"config": {"count": count}}},
-                  "resources": {"llm": {"config": {"source": "openai", "concurrency": 2,
-                                                   "base_url": server.base_url}}}}
-        proc = cluster.launch(LANGUAGE_JOB, "hindi", config, name)
-        _wait_for(lambda: sum(server.calls.values()) >= 4, "4 story requests", proc,
-                  cluster, name)
+        proc = _launch_hindi_stories(cluster, server, count, name, wait_for_requests=4)
         down_at = time.time()
         cluster.redis.stop()
         time.sleep(OUTAGE_S)
