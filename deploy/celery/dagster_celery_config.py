@@ -12,5 +12,6 @@ same function), and the worker renews the leases of the steps it holds.
 from tsr_assets.scale_out.celery_leases import install_lease_renewal
 from tsr_assets.scale_out.celery_settings import celery_settings, lease_seconds
 
-globals().update(celery_settings())
-install_lease_renewal(celery_settings()["broker_url"], lease_seconds())
+_settings = celery_settings()
+globals().update(_settings)
+install_lease_renewal(_settings["broker_url"], lease_seconds())

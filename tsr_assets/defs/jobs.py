@@ -38,13 +38,14 @@ def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
                ) -> list[dg.UnresolvedAssetJobDefinition]:
     """`language_job`, `language_tokenizer_job`, `translation_job` and `reports_job`, their
     steps retried under `op_retry_policy` (none by default)."""
-    jobs = [
+    return [
         dg.define_asset_job(
             LANGUAGE_JOB,
             selection=dg.AssetSelection.groups(STORIES_GROUP, DATA_QUALITY_GROUP,
                                                DATASET_EXPORT_GROUP),
             description="Per-language chain: wordlists -> prompts -> stories -> "
             "near_duplicates, contamination, corpus_quality -> hf_dataset.",
+            op_retry_policy=op_retry_policy,
         ),
         dg.define_asset_job(
             LANGUAGE_TOKENIZER_JOB,
@@ -53,18 +54,17 @@ def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
             description="Per language x tokenizer chain: tokenizer -> token_bins -> "
             "tokenizer_stats -> checkpoint_<preset> -> samples_<preset> -> "
             "judge_scores_<preset> -> hf_model_<preset>.",
+            op_retry_policy=op_retry_policy,
         ),
         dg.define_asset_job(
             TRANSLATION_JOB, selection=dg.AssetSelection.groups(TRANSLATION_GROUP),
             description="Per-language translation of English stories -> translated_stories "
             "(run config picks the source and the translator).",
+            op_retry_policy=op_retry_policy,
         ),
         dg.define_asset_job(
             REPORTS_JOB, selection=dg.AssetSelection.groups(REPORTS_GROUP),
             description="Comparison tables and plots from the warehouse.",
+            op_retry_policy=op_retry_policy,
         ),
     ]
-    if op_retry_policy is None:
-        return jobs
-    return [dg.define_asset_job(job.name, selection=job.selection, description=job.description,
-                                op_retry_policy=op_retry_policy) for job in jobs]
