@@ -12,6 +12,16 @@ from urllib.parse import urlparse
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
+def safe_loading_kwargs(name_or_path: str) -> dict:
+    """Keyword arguments for a `from_pretrained` of a model made elsewhere: never
+    `trust_remote_code`, and in a local folder that has `.safetensors` weights only those
+    (elsewhere `transformers` prefers safetensors itself and reads a `.bin` with
+    `weights_only=True`)."""
+    folder = Path(name_or_path).expanduser()
+    has_safetensors = folder.is_dir() and any(folder.glob("*.safetensors"))
+    return {"trust_remote_code": False, "use_safetensors": True if has_safetensors else None}
+
+
 class HubUnavailable(RuntimeError):
     """The Hub cannot be used from here; the message says why and what to do."""
 

@@ -1,11 +1,22 @@
-"""Checkpoint files: written atomically, read back with errors that say what is wrong."""
+"""Checkpoint files: written atomically, read back as data only, with errors that say what is
+wrong.
+
+Every `.pt` file is read with `torch.load(weights_only=True)`: tensors and plain Python values
+(dicts, lists, tuples, numbers, strings, None) come back, and a file that would need any other
+object, which unpickling would construct by running code, is refused before anything runs.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from numpy._core import multiarray
 
 from tsr_assets.core.atomic_files import temp_path_for
 
@@ -14,6 +25,59 @@ REQUIRED_KEYS = ("model", "model_config", "step")
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or not a checkpoint of this platform."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A `.pt` file holds pickled objects other than tensors and plain data: it is refused."""
+
+
+#: Plain values a checkpoint written elsewhere may hold besides tensors: numpy scalars and
+#: arrays of numbers (a loss logged as `np.float64`). Loading them runs no code of the file's.
+_NUMPY_DATA = [np.dtype, np.ndarray, multiarray.scalar, multiarray._reconstruct,
+               *{type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDG"}]
+
+CONVERT_HINT = (
+    "Only tensors and plain values (dicts, lists, numbers, strings) are read from a .pt file. "
+    "If you trust the file, convert it where it came from: save the weights as a transformers "
+    "folder (config.json + model.safetensors, `model.save_pretrained(DIR)`) and import that "
+    "folder, or re-save the checkpoint with plain values only (for nanoGPT: `torch.save("
+    "{'model': model.state_dict(), 'model_args': dict(model_args)}, 'ckpt.pt')`)."
+)
+
+
+def _blocked_types(path: Path, exc: Exception) -> list[str]:
+    """The Python types a refused file asks for (from its pickle, else from torch's message)."""
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # not even a readable archive: fall back to the error text
+        found = []
+    safe = {f"{t.__module__}.{t.__qualname__}" for t in _NUMPY_DATA}
+    found = [name for name in found if name not in safe]
+    return found or re.findall(r"GLOBAL ([\w.]+)", str(exc))
+
+
+def read_torch_file(path: Path, map_location: str | torch.device = "cpu",
+                    mmap: bool = False) -> Any:
+    """`torch.load` of a file as data only (`weights_only=True`); nothing in it is executed.
+
+    Raises:
+        UnsafeCheckpointError: the file holds other objects (naming their types and the fix).
+        CheckpointError: the file is truncated or not a torch file.
+    """
+    try:
+        with torch.serialization.safe_globals(_NUMPY_DATA):
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:  # torch raises several types for damaged files
+        types = _blocked_types(path, exc) if isinstance(exc, pickle.UnpicklingError) else []
+        if types:
+            raise UnsafeCheckpointError(
+                f"{path} was refused: it holds pickled Python objects ({', '.join(types)}) "
+                f"that could run code when loaded, and nothing of it was loaded. {CONVERT_HINT}"
+            ) from exc
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:200]}). The "
+            "file is truncated or corrupt: delete it to start over, or restore it from a copy."
+        ) from exc
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -42,13 +106,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} does not exist. Train first (materialize the checkpoint "
             "asset), or point `init_from` at an existing .pt file."
         )
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # torch raises several types for damaged files
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}). The file is "
-            "truncated or corrupt: delete it to start over, or restore it from a copy."
-        ) from exc
+    state = read_torch_file(path, map_location)
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(
@@ -65,8 +123,8 @@ def checkpoint_recipe(path: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # unreadable: restore() reports it properly
+        state = read_torch_file(path, mmap=True)
+    except CheckpointError:  # unreadable or refused: restore() reports it properly
         return None
     if not isinstance(state, dict):
         return None

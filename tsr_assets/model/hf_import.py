@@ -1,6 +1,10 @@
 """Models made elsewhere, as platform models: `transformers` GPT-2-architecture models (a folder
 or a Hub id) and nanoGPT checkpoints (`model_args` and a state dict under `transformer.*`,
-`torch.compile`'s `_orig_mod.` prefix included)."""
+`torch.compile`'s `_orig_mod.` prefix included).
+
+They are data, never code: `.pt` files are read with `weights_only=True` (see
+`checkpoints.read_torch_file`), `transformers` folders with their safetensors weights where they
+have them, and nothing is loaded with `trust_remote_code`."""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from tsr_assets.core.hub import hub_offline_reason
+from tsr_assets.core.hub import hub_offline_reason, safe_loading_kwargs
+from tsr_assets.model.checkpoints import CheckpointError, read_torch_file
 from tsr_assets.model.gpt import GPT, GPTConfig
 from tsr_assets.model.hf_export import ACTIVATIONS, BLOCK_PARAMETERS
 
@@ -48,7 +53,7 @@ def from_transformers(name_or_path: str) -> GPT:
     """A GPT-2-architecture `transformers` model (folder or Hub id) as a platform model."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    hf_config = AutoConfig.from_pretrained(name_or_path)
+    hf_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
     if hf_config.model_type != "gpt2":
         raise ExternalModelError(f"{name_or_path} is a {hf_config.model_type!r} model; only "
                                  "GPT-2-architecture models can be imported")
@@ -56,7 +61,8 @@ def from_transformers(name_or_path: str) -> GPT:
     if approximate is None:
         raise ExternalModelError(f"{name_or_path}: activation {hf_config.activation_function!r}"
                                  " is not GELU (exact or tanh)")
-    state = AutoModelForCausalLM.from_pretrained(name_or_path).state_dict()
+    state = AutoModelForCausalLM.from_pretrained(
+        name_or_path, **safe_loading_kwargs(name_or_path)).state_dict()
     has_bias = any(v.abs().sum() > 0 for k, v in state.items()
                    if k.endswith(".bias") and not k.endswith(("attn.bias", "masked_bias")))
     config = GPTConfig(vocab_size=hf_config.vocab_size, block_size=hf_config.n_positions,
@@ -67,7 +73,10 @@ def from_transformers(name_or_path: str) -> GPT:
 
 def from_nanogpt(path: Path) -> GPT:
     """A nanoGPT checkpoint (`ckpt.pt`: `model_args` + `model`) as a platform model."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        saved = read_torch_file(path)
+    except CheckpointError as exc:
+        raise ExternalModelError(str(exc)) from exc
     if not isinstance(saved, dict) or "model_args" not in saved or "model" not in saved:
         raise ExternalModelError(f"{path} is not a nanoGPT checkpoint: it needs the keys "
                                  "model_args and model")
@@ -84,8 +93,8 @@ def is_nanogpt_checkpoint(path: Path) -> bool:
     if path.suffix != ".pt" or not path.is_file():
         return False
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a damaged file is the platform loader's to report
+        saved = read_torch_file(path, mmap=True)
+    except CheckpointError:  # a damaged or refused file is the platform loader's to report
         return False
     return isinstance(saved, dict) and "model_args" in saved
 

@@ -68,9 +68,10 @@ def load_auto_tokenizer(source: str, key: str | None = None, connect_timeout_s: 
         if not folder.is_dir():
             raise TokenizerUnavailable(f"tokenizer folder {folder} does not exist. "
                                        + _how_to_provide("<hub id>", key))
-        return AutoTokenizer.from_pretrained(str(folder))
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     try:
-        return AutoTokenizer.from_pretrained(source, local_files_only=True)
+        return AutoTokenizer.from_pretrained(source, local_files_only=True,
+                                             trust_remote_code=False)
     except OSError:
         pass
     reason = hub_offline_reason(connect_timeout_s)
@@ -80,7 +81,7 @@ def load_auto_tokenizer(source: str, key: str | None = None, connect_timeout_s: 
             + _how_to_provide(source, key)
         )
     try:
-        return AutoTokenizer.from_pretrained(source)
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except OSError as exc:
         raise TokenizerUnavailable(f"could not load tokenizer {source!r}: {exc}. "
                                    + _how_to_provide(source, key)) from exc

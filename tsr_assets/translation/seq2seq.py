@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tsr_assets.core.hub import safe_loading_kwargs
 from tsr_assets.core.languages import Language, get_language
 
 CodeStyle = Literal["auto", "nllb", "m2m100", "tagged"]
@@ -79,9 +80,10 @@ class Seq2SeqTranslator:
             raise TranslatorSetupError(f"language {target.key!r} has no translation_code in "
                                        "the language registry; it cannot be a target")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
+            self.tokenizer = AutoTokenizer.from_pretrained(settings.model, trust_remote_code=False)
             self.device, dtype = _device_and_dtype(settings)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(settings.model, dtype=dtype)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(
+                settings.model, dtype=dtype, **safe_loading_kwargs(settings.model))
         except (OSError, ValueError) as exc:
             raise TranslatorSetupError(
                 f"translation model {settings.model!r} could not be loaded ({exc}). Give a "
