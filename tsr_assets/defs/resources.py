@@ -162,6 +162,13 @@ class LLMResource(dg.ConfigurableResource):
         default=BREAKER.max_bad_share, description="... and open at this share of bad ones.")
     breaker_max_consecutive_bad: int = Field(
         default=BREAKER.max_consecutive_bad, description="Breaker: open after N bad in a row.")
+    breaker_first_answers_min: int = Field(
+        default=BREAKER.first_answers_min,
+        description="Breaker: open when the first N answers are all bad.")
+    breaker_max_bad_seconds: float = Field(
+        default=BREAKER.max_bad_seconds,
+        description="Breaker: open on a bad answer this many seconds after the start (or the "
+                    "last good answer) with no good answer between; timeouts count as bad.")
 
     def runner_settings(self) -> RunnerSettings:
         """The request runner's limits, breaker and prices from this configuration."""
@@ -174,8 +181,13 @@ class LLMResource(dg.ConfigurableResource):
             backoff_base_s=self.backoff_base_s,
             backoff_max_s=self.backoff_max_s,
             progress_every_s=self.progress_every_s,
-            breaker=BreakerSettings(self.breaker_first_answers, self.breaker_max_bad_share,
-                                    self.breaker_max_consecutive_bad, self.breaker_enabled),
+            breaker=BreakerSettings(
+                first_answers=self.breaker_first_answers,
+                max_bad_share=self.breaker_max_bad_share,
+                max_consecutive_bad=self.breaker_max_consecutive_bad,
+                enabled=self.breaker_enabled,
+                first_answers_min=self.breaker_first_answers_min,
+                max_bad_seconds=self.breaker_max_bad_seconds),
             prices=Prices(self.price_input_per_million, self.price_output_per_million),
         )
 

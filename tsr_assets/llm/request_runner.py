@@ -3,8 +3,9 @@
 Work is pulled lazily from an iterator by `concurrency` worker coroutines, so memory does not
 grow with the number of prompts. Every prompt ends in exactly one `Outcome`: a result, or a
 failure with its reason after at most `max_attempts` attempts. Nothing loops forever, and a
-circuit breaker stops the run early when a source clearly does not work (`stats.breaker`):
-prompts still pending then get no outcome, so a rerun sends them again.
+circuit breaker stops the run early when a source clearly does not work (`stats.breaker`): the
+requests still in flight are abandoned at once (a slow bad model is not waited for), and the
+prompts still pending get no outcome, so a rerun sends them again.
 """
 
 from __future__ import annotations
@@ -154,6 +155,22 @@ def backoff_delay(attempt: int, settings: RunnerSettings, rng: random.Random) ->
     return base * rng.uniform(0.5, 1.5)
 
 
+#: Rejections that, when the answer repeats the prompt, are better explained as a base model
+#: continuing it ("untranslated", a copied source text, stays as it is).
+ECHO_SYMPTOMS = frozenset({"no_json", "truncated", "wrong_script", "repetitive", "too_long",
+                           "invalid", None})
+
+
+def echoes_prompt(answer: str, prompt: str, window: int = 48) -> bool:
+    """True when the answer repeats a stretch of `window` characters of the prompt (white
+    space folded): what a base model does when it continues the prompt instead of answering."""
+    answer, prompt = " ".join(answer.split()), " ".join(prompt.split())
+    if len(prompt) <= window:
+        return len(prompt) >= window // 2 and prompt in answer
+    starts = {0, len(prompt) // 3, 2 * len(prompt) // 3, len(prompt) - window}
+    return any(prompt[start:start + window] in answer for start in starts)
+
+
 def failure_label(exc: SourceError | TimeoutError) -> str:
     """A short, countable name for a failed request (the breaker's reasons)."""
     if isinstance(exc, TimeoutError):
@@ -180,6 +197,13 @@ class _Attempts:
         self.limiter = make_limiter(settings)
         self.rng = random.Random(seed)
         self.paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
+        self.on_open: Callable[[], None] = lambda: None  # called once when the breaker opens
+
+    def _record(self, ok: bool, reason: str = "", snippet: str = "") -> None:
+        was_open = self.stats.breaker.is_open
+        self.stats.breaker.record(ok, reason, snippet)
+        if self.stats.breaker.is_open and not was_open:
+            self.on_open()
 
     async def _send(self, item: RequestItem) -> ChatAnswer:
         wait = self.paused_until - time.monotonic()
@@ -199,11 +223,13 @@ class _Attempts:
         else:
             result, reason, snippet = self.validate(answer.text, item)
         if result is not None:
-            self.stats.breaker.record(True)
+            self._record(True)
             return Outcome(item.prompt_id, result, attempt, latency, usage=answer.usage), ""
+        if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
+            reason, snippet = "prompt_echo", answer.text[:300]
         reason = reason or "invalid"
         self.stats.rejections[reason] += 1
-        self.stats.breaker.record(False, reason, snippet)
+        self._record(False, reason, snippet)
         self.on_rejection(Rejection(item.prompt_id, attempt, reason, snippet, answer.usage))
         return None, reason
 
@@ -224,10 +250,10 @@ class _Attempts:
                                             time.monotonic() + exc.retry_after)
                     continue
             except PermanentError as exc:
-                self.stats.breaker.record(False, failure_label(exc), str(exc))
+                self._record(False, failure_label(exc), str(exc))
                 return Outcome(item.prompt_id, None, attempt, 0.0, f"{exc.reason}: {exc}")
             except (SourceError, TimeoutError) as exc:
-                self.stats.breaker.record(False, failure_label(exc), str(exc))
+                self._record(False, failure_label(exc), str(exc))
                 last_reason = ("timeout" if isinstance(exc, TimeoutError)
                                else f"{exc.reason}: {exc}")
             else:
@@ -255,7 +281,8 @@ async def run_requests(
 ) -> RunStats:
     """Send every item through `answer`, validate, retry within limits, report each outcome.
 
-    Stops taking new items once the circuit breaker opens; requests in flight finish.
+    Once the circuit breaker opens nothing new is sent and the requests in flight are
+    abandoned (their prompts get no outcome).
     """
     stats = RunStats(total=total, prices=settings.prices,
                      breaker=CircuitBreaker(settings.breaker))
@@ -263,18 +290,22 @@ async def run_requests(
     iterator: Iterator[RequestItem] = iter(items)
 
     async def worker() -> None:
-        for item in iterator:
-            outcome = await attempts.run(item)
-            if outcome is None:
-                return
-            stats.done += 1
-            if outcome.result is not None:
-                stats.succeeded += 1
-            else:
-                stats.failures[(outcome.failure_reason or "unknown").split(":")[0]] += 1
-            on_outcome(outcome)
-            if stats.breaker.is_open:
-                return
+        try:
+            for item in iterator:
+                outcome = await attempts.run(item)
+                if outcome is None:
+                    return
+                stats.done += 1
+                if outcome.result is not None:
+                    stats.succeeded += 1
+                else:
+                    stats.failures[(outcome.failure_reason or "unknown").split(":")[0]] += 1
+                on_outcome(outcome)
+                if stats.breaker.is_open:
+                    return
+        except asyncio.CancelledError:
+            if not stats.breaker.is_open:  # cancelled from outside: pass it on
+                raise
 
     async def progress() -> None:
         while True:
@@ -282,8 +313,11 @@ async def run_requests(
             log(stats.progress_line())
 
     reporter = asyncio.create_task(progress())
+    workers = [asyncio.create_task(worker()) for _ in range(settings.concurrency)]
+    attempts.on_open = lambda: [task.cancel() for task in workers
+                                if task is not asyncio.current_task()]
     try:
-        await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+        await asyncio.gather(*workers)
     finally:
         reporter.cancel()
     log(stats.progress_line())

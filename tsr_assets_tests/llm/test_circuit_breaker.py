@@ -47,6 +47,45 @@ def test_opens_after_consecutive_bad_answers() -> None:
     assert breaker.trip == "4 answers in a row were rejected or failed"
 
 
+def test_decides_on_the_first_six_and_as_soon_as_the_share_is_certain() -> None:
+    breaker = CircuitBreaker(BreakerSettings())
+    for _ in range(5):
+        breaker.record(False, "truncated", "…and then")
+    assert not breaker.is_open
+    breaker.record(False, "truncated")
+    assert breaker.trip == "the first 6 answers were all rejected or failed"
+    assert breaker.summary().startswith(breaker.trip + ". Likely cause: answers cut at max_tokens")
+    # One good answer early: 16 bad of the first 20 is certain at answer 17, not 20.
+    breaker = CircuitBreaker(BreakerSettings())
+    breaker.record(True)
+    for i in range(16):
+        assert not breaker.is_open, i
+        breaker.record(False, "wrong_script")
+    assert breaker.answers == 17
+    assert breaker.trip == ("16 of the first 17 answers were rejected or failed (the limit is "
+                            "80% of the first 20)")
+    assert "Likely cause: the wrong language" in breaker.summary()
+
+
+def test_wall_time_without_a_good_answer_counts_only_bad_answers() -> None:
+    breaker = CircuitBreaker(BreakerSettings(first_answers_min=50, max_bad_seconds=300),
+                             good_or_start_at=0.0)
+    breaker.record(False, "timeout", now=120.0)
+    breaker.record(False, "timeout", now=240.0)
+    assert not breaker.is_open
+    breaker.record(False, "timeout", now=360.0)
+    assert breaker.trip == ("no good answer in 360 s since the start (3 bad answers; the limit "
+                            "is 300 s)")
+    # Good answers that come slowly reset the clock and never open it.
+    slow = CircuitBreaker(BreakerSettings(max_bad_seconds=300), good_or_start_at=0.0)
+    for minute in range(1, 30):
+        slow.record(True, now=minute * 400.0)
+    slow.record(False, "no_json", now=29 * 400.0 + 100)
+    assert not slow.is_open
+    slow.record(False, "no_json", now=29 * 400.0 + 700)
+    assert slow.trip.startswith("no good answer in 700 s since the last good one")
+
+
 def test_a_disabled_breaker_never_opens() -> None:
     breaker = CircuitBreaker(BreakerSettings(first_answers=2, max_consecutive_bad=2,
                                              enabled=False))
@@ -58,6 +97,10 @@ def test_a_disabled_breaker_never_opens() -> None:
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_bad_share"):
         BreakerSettings(max_bad_share=0)
+    with pytest.raises(ValueError, match="first_answers_min"):
+        BreakerSettings(first_answers_min=0)
+    with pytest.raises(ValueError, match="max_bad_seconds"):
+        BreakerSettings(max_bad_seconds=0)
 
 
 def test_progress_line_shows_tokens_per_second_and_cost() -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tsr_assets.core.languages import get_language
+from tsr_assets.llm.circuit_breaker import BreakerSettings
 from tsr_assets.llm.request_runner import (
     Outcome,
     Rejection,
@@ -160,3 +161,71 @@ def test_settings_reject_nonsense(bad: int) -> None:
         RunnerSettings(concurrency=bad)
     with pytest.raises(ValueError):
         RunnerSettings(max_attempts=bad)
+
+
+# A base model behind a chat endpoint: slow, and it continues the prompt instead of answering.
+ECHO_PROMPT = ("Write a short story in Hindi for children aged 5 to 7 about the noun \"{}\". "
+               "Answer as JSON with one key, story, and nothing else.")
+
+
+def _echo(prompt: str, call: int, delay_s: float = 0.4) -> Reply:
+    return Reply(prompt + " Write a short story in Hindi for children aged 5 to 7 about "
+                 + "the noun again and again " * 40, delay_s=delay_s)
+
+
+def _breaker_run(policy, count: int, **overrides):
+    items = [RequestItem(str(i), ECHO_PROMPT.format(f"घर{i}")) for i in range(count)]
+    settings = RunnerSettings(**{"concurrency": 2, "timeout_s": 10, **FAST, **overrides})
+    with running_chat_server(policy) as server:
+        started = time.monotonic()
+        stats, outcomes, rejections = run(
+            items, OpenAICompatibleSource(server.base_url, "m"), settings)
+        return stats, outcomes, rejections, time.monotonic() - started, server
+
+
+def test_a_slow_base_model_is_stopped_after_its_first_six_answers() -> None:
+    stats, outcomes, rejections, elapsed, server = _breaker_run(_echo, 200)
+    assert stats.breaker.trip == "the first 6 answers were all rejected or failed"
+    # Six answers at 0.4 s, two at a time: ~1.2 s; the two requests then in flight are dropped.
+    assert stats.breaker.answers == 6 and sum(server.calls.values()) <= 8
+    assert elapsed < 1.2 + 2.0
+    assert {r.reason for r in rejections} == {"prompt_echo"} and not outcomes
+    summary = stats.breaker.summary()
+    assert "Likely cause: a base model (it continues the prompt)" in summary
+    assert "prompt_echo x 6" in summary and "chat/instruct model" in summary
+
+
+def test_requests_in_flight_are_abandoned_when_the_breaker_opens() -> None:
+    def policy(prompt: str, call: int) -> Reply:  # prompt 0 hangs for 3 s, the rest echo fast
+        return _echo(prompt, call, delay_s=3.0 if "घर0\"" in prompt else 0.05)
+
+    stats, _, _, elapsed, _ = _breaker_run(policy, 50, concurrency=3, timeout_s=60)
+    assert stats.breaker.is_open and elapsed < 2.5  # not the 3 s of the hanging request
+
+
+def test_timeouts_are_bad_answers_and_a_long_bad_stretch_opens_the_breaker() -> None:
+    def hangs(prompt: str, call: int) -> Reply:
+        return Reply(good_story(prompt), delay_s=1.5)
+
+    stats, *_ = _breaker_run(hangs, 40, timeout_s=0.3, max_attempts=1)
+    assert stats.breaker.trip == "the first 6 answers were all rejected or failed"
+    assert "Likely cause: timeouts" in stats.breaker.summary()
+    # With the count rules out of reach, the wall-time rule decides: 1 s without a good answer.
+    lenient = BreakerSettings(first_answers=100, first_answers_min=100,
+                              max_consecutive_bad=100, max_bad_seconds=1.0)
+    stats, _, _, elapsed, _ = _breaker_run(hangs, 40, timeout_s=0.3, max_attempts=1,
+                                           breaker=lenient)
+    assert stats.breaker.trip.startswith("no good answer in 1 s since the start")
+    assert 1.0 <= elapsed < 4.0 and stats.breaker.answers < 20
+
+
+def test_a_model_whose_good_answers_come_slowly_is_not_stopped() -> None:
+    def slow(prompt: str, call: int) -> Reply:  # each answer slower than the wall-time limit;
+        bad = call == 1 and prompt.endswith('3". Answer as JSON with one key, story, '
+                                            'and nothing else.')  # one prompt needs a retry
+        return Reply("not json" if bad else good_story(prompt), delay_s=0.5)
+
+    stats, outcomes, _, _, _ = _breaker_run(
+        slow, 12, breaker=BreakerSettings(max_bad_seconds=0.3))
+    assert not stats.breaker.is_open
+    assert stats.succeeded == 12 and len(outcomes) == 12
