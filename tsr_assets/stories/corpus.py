@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tsr_assets.core.data_files import check_parquet_files
 from tsr_assets.core.lake import Lake
-from tsr_assets.stories.store import shard_files
+from tsr_assets.stories.store import damaged_shard_fix, shard_files
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,13 @@ class Corpus:
 
 
 def corpus_of(lake: Lake, language: str, corpus: str) -> Corpus:
-    """The named corpus of `language` (a clear error for an unknown name)."""
-    return Corpus(corpus, {source: shard_files(folder)
-                           for source, folder in lake.corpus_dirs(language, corpus).items()})
+    """The named corpus of `language` (a clear error for an unknown name, and one naming every
+    damaged shard)."""
+    shards = {source: shard_files(folder)
+              for source, folder in lake.corpus_dirs(language, corpus).items()}
+    for source, folder in lake.corpus_dirs(language, corpus).items():
+        check_parquet_files(shards[source], damaged_shard_fix(folder))
+    return Corpus(corpus, shards)
 
 
 #: The asset that fills each source's store.

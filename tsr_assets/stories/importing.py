@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from tsr_assets.core.data_files import DamagedFileError, check_parquet_files
 from tsr_assets.core.languages import Language
 from tsr_assets.llm.generation_runs import NO_RESULTS, GenerationRun
 from tsr_assets.stories.parsing import StoryLimits, snippet, validate_story
@@ -30,16 +31,19 @@ def read_local_frame(path: Path, columns: list[str], setting: str) -> pl.DataFra
     """`columns` of one parquet / JSON / JSONL / CSV file; a missing column is an error that
     names the file, the columns it has and the `setting` that chooses the column."""
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pl.read_parquet(path)
-    elif suffix in {".jsonl", ".ndjson"}:
-        frame = pl.read_ndjson(path)
-    elif suffix == ".json":
-        frame = pl.read_json(path)
-    elif suffix == ".csv":
-        frame = pl.read_csv(path)
-    else:
+    readers = {".parquet": pl.read_parquet, ".jsonl": pl.read_ndjson, ".ndjson": pl.read_ndjson,
+               ".json": pl.read_json, ".csv": pl.read_csv}
+    if suffix not in readers:
         raise ValueError(f"{path}: unsupported file type; use one of {sorted(SUFFIXES)}")
+    fix = (f"Repair or re-export {path.name}, or move it out of the folder; nothing was "
+           "imported.")
+    if suffix == ".parquet":
+        check_parquet_files([path], fix)
+    try:
+        frame = readers[suffix](path)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise DamagedFileError(f"{path}: cannot be read as {suffix[1:]} "
+                               f"({type(exc).__name__}: {str(exc)[:200]}). {fix}") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -49,9 +53,28 @@ def read_local_frame(path: Path, columns: list[str], setting: str) -> pl.DataFra
     return frame.select(pl.col(c).cast(pl.String) for c in columns)
 
 
-def local_source_files(path: str | Path, what: str) -> list[Path]:
+def local_source_files(path: str | Path, what: str, columns: list[str] | None = None,
+                       setting: str = "") -> list[Path]:
     """`path` itself, or every supported file in the folder `path` (sorted by name); `what`
-    names the setting in the error when there is nothing to read."""
+    names the setting in the error when there is nothing to read. With `columns`, every file
+    is read once first, and one error names all files that are damaged or lack a column, so a
+    bad file late in a folder fails the run before anything is imported."""
+    files = _source_files(path, what)
+    if columns is not None:
+        problems = []
+        for file in files:
+            try:
+                read_local_frame(file, columns, setting)
+            except ValueError as exc:  # DamagedFileError too
+                problems.append(str(exc))
+        if problems:
+            listed = "\n".join(f"- {p}" for p in problems)
+            raise DamagedFileError(f"{len(problems)} of {len(files)} files of {path} cannot be "
+                                   f"used; nothing was read from any of them:\n{listed}")
+    return files
+
+
+def _source_files(path: str | Path, what: str) -> list[Path]:
     path = Path(path).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
@@ -65,7 +88,7 @@ def local_source_files(path: str | Path, what: str) -> list[Path]:
 
 def iter_local_texts(path: str | Path, text_column: str) -> Iterator[str]:
     """Texts from a local file or every supported file in a folder (sorted by name)."""
-    for file in local_source_files(path, "import path"):
+    for file in local_source_files(path, "import path", [text_column], "import_text_column"):
         for text in read_local_frame(file, [text_column], "import_text_column").to_series():
             if text:
                 yield text

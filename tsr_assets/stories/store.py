@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
+from tsr_assets.core.data_files import read_parquet_files
 from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.core.lake import JOURNAL_FOLDER, STORY_KIND_FOLDERS
 from tsr_assets.stories.parsing import StoryLimits
@@ -101,7 +102,15 @@ def read_table(folder: Path, kind: str = "story", columns: list[str] | None = No
         empty = pl.DataFrame(schema=schema)
         return empty.select(columns) if columns else empty
     # Shards written before a column existed read it as nulls.
-    return pl.read_parquet(files, columns=columns, missing_columns="insert")
+    return read_parquet_files(files, damaged_shard_fix(folder), columns=columns,
+                              missing_columns="insert")
+
+
+def damaged_shard_fix(folder: Path) -> str:
+    """What to do about a damaged shard of the story store in `folder`."""
+    return (f"Move the damaged file out of {folder} (the stories it held are written again by "
+            "the next run of the asset that fills it) or restore it from a copy; nothing was "
+            "changed.")
 
 
 def stored_prompt_ids(folder: Path) -> set[str]:

@@ -12,10 +12,10 @@ from the folder alone, never from the network or the original source.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tsr_assets.core.atomic_files import write_json_atomic
+from tsr_assets.core.data_files import read_json_file
 from tsr_assets.core.lake import TOKENIZER_DESCRIPTOR_FILE
 from tsr_assets.tokenizers.base import Tokenizer, TokenizerBackend
 from tsr_assets.tokenizers.byte_tokenizer import BYTE_BACKEND
@@ -91,7 +91,8 @@ def read_descriptor(folder: Path) -> dict:
         raise FileNotFoundError(
             f"{path} not found: materialize the `tokenizer` asset for this partition first"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_file(path, "Materialize the `tokenizer` asset for this partition again "
+                                "to rewrite it.")
 
 
 def load_tokenizer(folder: Path) -> Tokenizer:

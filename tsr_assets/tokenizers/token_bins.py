@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic, write_text_atomic
+from tsr_assets.core.data_files import read_json_file
 from tsr_assets.core.lake import BINS_DROPPED_FILE, BINS_META_FILE, DEFAULT_CORPUS, bin_file
 from tsr_assets.core.read_ahead import read_ahead
 from tsr_assets.tokenizers.arrow_text import as_large_strings, utf8_views
@@ -221,7 +221,8 @@ def read_meta(folder: Path) -> dict:
     path = folder / BINS_META_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: materialize `token_bins` for this partition")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_file(path, "Materialize `token_bins` for this partition again to rewrite "
+                                "it (the bins beside it are rebuilt from the stories).")
 
 
 def open_bins(folder: Path, split: str, meta: dict | None = None) -> np.memmap:

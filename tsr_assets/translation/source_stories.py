@@ -48,7 +48,7 @@ def iter_local_stories(path: str | Path, text_column: str, id_column: str | None
                        ) -> Iterator[SourceStory]:
     """Stories from a parquet / JSON / JSONL / CSV file or every such file in a folder."""
     columns = [text_column] + ([id_column] if id_column else [])
-    for file in local_source_files(path, "translation source"):
+    for file in local_source_files(path, "translation source", columns, "source_text_column"):
         yield from _stories_from_frame(read_local_frame(file, columns, "source_text_column"),
                                        text_column, id_column)
 
