@@ -1,9 +1,12 @@
 """The LLM judge's rubric: the packaged one or a user's file, and the strict parser of answers.
 
-A rubric is a prompt with the placeholders `{story}`, `{opener}` and `{language}` and the list
-of score keys its answer must hold (each a number from 1 to 10). Besides the keys, every
-judgment gets `mean_of_criteria`: the mean of the keys other than `overall` (published tables
-report both).
+A rubric is a prompt with the placeholders `{story}`, `{opener}` (or `{prompt}`, the original
+study's name for the beginning the model was given) and `{language}`, and the list of score keys
+its answer must hold (each a number from 1 to 10). A brace block that is no placeholder, like the
+JSON example of the answer, is kept as written (rules: `tsr_assets/core/text_templates.py`).
+Keys are compared in one spelling: `Context Awareness`, `context-awareness` and
+`context_awareness` are the same key. Besides the keys, every judgment gets `mean_of_criteria`:
+the mean of the keys other than `overall` (published tables report both).
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from tsr_assets.core.languages import PACKAGE_DATA_DIR
 from tsr_assets.core.text_files import read_utf8_file
-from tsr_assets.core.text_templates import placeholder_problems
+from tsr_assets.core.text_templates import (
+    TemplateTextError,
+    compile_template,
+    placeholder_problems,
+)
 
 LLM_METRICS = ("context_awareness", "completeness", "grammar", "fluency", "creativity",
                "overall")
@@ -56,6 +65,18 @@ class JudgeAnswerError(ValueError):
 
 MEAN_OF_CRITERIA = "mean_of_criteria"
 RUBRIC_SLOTS = ("story", "opener", "language")
+#: The original study's judge prompt calls the opener `{prompt}`.
+RUBRIC_ALIASES = {"prompt": "opener"}
+#: A rubric file in the original study's style (spaced keys, `{prompt}`, a JSON example).
+ORIGINAL_STYLE_RUBRIC_FILE = PACKAGE_DATA_DIR / "rubrics" / "original_style_judge.txt"
+
+_KEY_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def normalize_key(key: object) -> str:
+    """A score key in the one spelling used everywhere: `Context Awareness`,
+    `context-awareness` and `context_awareness` are all `context_awareness`."""
+    return _KEY_SEPARATORS.sub("_", str(key).strip().lower())
 
 
 class RubricError(ValueError):
@@ -70,6 +91,16 @@ class Rubric:
     keys: tuple[str, ...]
     source: str = "packaged"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(normalize_key(k) for k in self.keys))
+
+    @cached_property
+    def _format_text(self) -> str:
+        try:
+            return compile_template(self.text, RUBRIC_SLOTS, RUBRIC_ALIASES)
+        except TemplateTextError as exc:
+            raise RubricError(f"rubric ({self.source}): {exc}") from None
+
     @property
     def text_hash(self) -> str:
         """A short hash of the prompt and keys: which exact rubric made a score."""
@@ -78,7 +109,7 @@ class Rubric:
 
     def prompt(self, language_name: str, opener: str, story: str) -> str:
         """The rubric filled in for one story."""
-        return self.text.format(language=language_name, opener=opener, story=story)
+        return self._format_text.format(language=language_name, opener=opener, story=story)
 
     def parse(self, raw: str) -> dict[str, float]:
         """The answer's scores (see `parse_scores`), plus `mean_of_criteria`."""
@@ -91,7 +122,8 @@ DEFAULT_RUBRIC = Rubric(RUBRIC, LLM_METRICS)
 
 
 def load_rubric(path: str | Path, keys: Sequence[str] = LLM_METRICS) -> Rubric:
-    """A rubric from a UTF-8 text file with `{story}`, `{opener}` and `{language}`.
+    """A rubric from a UTF-8 text file with `{story}`, `{opener}` (or `{prompt}`) and
+    `{language}`; `keys` in any spelling (`context awareness` is `context_awareness`).
 
     Raises:
         RubricError: naming the file and every problem (unbalanced braces, unknown
@@ -100,8 +132,8 @@ def load_rubric(path: str | Path, keys: Sequence[str] = LLM_METRICS) -> Rubric:
     path = Path(path).expanduser()
     text = read_utf8_file(path, RubricError, "rubric", ["a .txt rubric file"])
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    problems = placeholder_problems(text, RUBRIC_SLOTS, ("story",))
-    normalized = tuple(k.strip().lower().replace(" ", "_") for k in keys if k.strip())
+    problems = placeholder_problems(text, RUBRIC_SLOTS, ("story",), RUBRIC_ALIASES)
+    normalized = tuple(normalize_key(k) for k in keys if k.strip())
     if not normalized:
         problems.append("no score keys: list the keys the judge must answer with")
     if problems:
@@ -135,9 +167,12 @@ def parse_scores(raw: str, keys: Sequence[str] = LLM_METRICS) -> dict[str, float
     """The scores of an answer for `keys` (default the six): numbers or numeric strings, each
     within 1-10.
 
-    Accepts the JSON object alone, in a code fence or with text around it. Raises
-    `JudgeAnswerError` with reason no_json, missing_keys, not_numeric or out_of_range.
+    Accepts the JSON object alone, in a code fence or with text around it, and its keys in any
+    spelling (`"context awareness"` answers `context_awareness`); the scores are keyed by
+    `keys` as normalized. Raises `JudgeAnswerError` with reason no_json, missing_keys,
+    not_numeric or out_of_range.
     """
+    keys = tuple(normalize_key(k) for k in keys)
     candidates = [raw.strip(), *(m.group(0) for m in _OBJECT.finditer(raw))]
     data = None
     for candidate in candidates:
@@ -150,7 +185,7 @@ def parse_scores(raw: str, keys: Sequence[str] = LLM_METRICS) -> dict[str, float
             break
     if data is None:
         raise JudgeAnswerError("no_json", raw[:120])
-    normalized = {str(k).strip().lower().replace(" ", "_"): v for k, v in data.items()}
+    normalized = {normalize_key(k): v for k, v in data.items()}
     missing = [m for m in keys if m not in normalized]
     if missing:
         raise JudgeAnswerError("missing_keys", ", ".join(missing))

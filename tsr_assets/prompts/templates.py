@@ -1,8 +1,10 @@
 """Prompt templates that ask an LLM for one children's story, from plain to richly detailed.
 
-Templates are `str.format` strings with the slots `{language}`, `{script}`, `{noun}`, `{verb}`,
-`{adjective}` and `{feature}`; literal braces of the JSON answer format are doubled. Every
-template asks for a JSON object with a single `story` field.
+Templates have the slots `{language}`, `{script}`, `{noun}`, `{verb}`, `{adjective}` and
+`{feature}` (the original study's `{feature1}` and `{feature2}` are accepted for `{feature}`); a
+brace block that is no slot, like a JSON example, is kept as written, and `{{`/`}}` are literal
+braces (the rules: `tsr_assets/core/text_templates.py`). Each template is compiled once to a
+`str.format` string. Every template asks for a JSON object with a single `story` field.
 """
 
 from __future__ import annotations
@@ -10,15 +12,24 @@ from __future__ import annotations
 import hashlib
 import string
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from tsr_assets.core.languages import Language
+from tsr_assets.core.languages import PACKAGE_DATA_DIR, Language
 from tsr_assets.core.text_files import read_utf8_file
-from tsr_assets.core.text_templates import placeholder_problems
+from tsr_assets.core.text_templates import (
+    TemplateTextError,
+    compile_template,
+    placeholder_problems,
+)
 
 SLOTS = ("language", "script", "noun", "verb", "adjective", "feature")
 WORD_SLOTS = ("noun", "verb", "adjective", "feature")
 REQUIRED_SLOTS = ("noun", "verb", "adjective")
+#: Other names accepted for a slot: the original study's templates call the feature `{feature1}`.
+SLOT_ALIASES = {"feature1": "feature", "feature2": "feature"}
+#: A template file in the original study's style (its placeholders, a JSON example as written).
+ORIGINAL_STYLE_TEMPLATE_FILE = PACKAGE_DATA_DIR / "templates" / "original_style_story.txt"
 
 _JSON_ANSWER = """
 Answer with a JSON object only, exactly in this shape:
@@ -51,6 +62,18 @@ class PromptTemplate:
         """A short hash of the template's text: which exact wording made a prompt."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
+    @cached_property
+    def format_text(self) -> str:
+        """The text compiled once to a `str.format` string over the canonical slots.
+
+        Raises:
+            TemplateError: the text has an unknown slot or unbalanced braces.
+        """
+        try:
+            return compile_template(self.text, SLOTS, SLOT_ALIASES)
+        except TemplateTextError as exc:
+            raise TemplateError(f"template {self.name!r}: {exc}") from None
+
 
 class TemplateError(ValueError):
     """A template file cannot be used; the message lists every problem found."""
@@ -64,7 +87,7 @@ def answer_token_limit(max_words: int) -> int:
 def check_template_text(text: str) -> list[str]:
     """Every problem of a template's text: unbalanced braces, unknown placeholders, and
     missing `{noun}`, `{verb}` or `{adjective}` (every story needs them)."""
-    return placeholder_problems(text, SLOTS, REQUIRED_SLOTS)
+    return placeholder_problems(text, SLOTS, REQUIRED_SLOTS, SLOT_ALIASES)
 
 
 def load_template_file(path: str | Path, max_words: int = 300) -> PromptTemplate:
@@ -205,7 +228,7 @@ def render_prompt(
     feature: str,
 ) -> str:
     """Fill one template for one combination."""
-    return template.text.format(
+    return template.format_text.format(
         language=language.display_name,
         script=language.script,
         noun=noun,
@@ -222,7 +245,7 @@ def template_pieces(template: PromptTemplate, language: Language) -> list[tuple[
     the same result as `render_prompt`.
     """
     pieces: list[tuple[str, str | None]] = []
-    for literal, field, spec, conversion in string.Formatter().parse(template.text):
+    for literal, field, spec, conversion in string.Formatter().parse(template.format_text):
         if field is None:
             pieces.append((literal, None))
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,15 @@ from tsr_assets.core.languages import get_language
 from tsr_assets.core.words import words
 from tsr_assets.evaluation.automatic_judge import AUTOMATIC_METRICS, automatic_scores
 from tsr_assets.evaluation.openers import OpenersError, load_openers
-from tsr_assets.evaluation.rubric import LLM_METRICS, JudgeAnswerError, judge_prompt, parse_scores
+from tsr_assets.evaluation.rubric import (
+    LLM_METRICS,
+    ORIGINAL_STYLE_RUBRIC_FILE,
+    JudgeAnswerError,
+    RubricError,
+    judge_prompt,
+    load_rubric,
+    parse_scores,
+)
 
 
 def test_packaged_openers_are_aligned_across_languages() -> None:
@@ -92,6 +101,64 @@ def test_rubric_names_the_language_and_every_metric() -> None:
     prompt = judge_prompt("Marathi", "एक दिवस", "एक दिवस राजा आला.")
     assert "Marathi" in prompt and "एक दिवस राजा आला." in prompt
     assert all(metric in prompt for metric in LLM_METRICS)
+
+
+def test_the_packaged_rubric_renders_as_str_format_did() -> None:
+    from tsr_assets.evaluation.rubric import RUBRIC
+
+    assert judge_prompt("Hindi", "एक दिन", "कहानी {x}") == RUBRIC.format(
+        language="Hindi", opener="एक दिन", story="कहानी {x}")
+
+
+def test_the_original_style_rubric_works_as_it_is() -> None:
+    """Spaced keys, `{prompt}` for the opener and a JSON example as written."""
+    raw = ORIGINAL_STYLE_RUBRIC_FILE.read_text(encoding="utf-8")
+    assert '"context awareness":' in raw and "{prompt}" in raw and "{{" not in raw
+    rubric = load_rubric(ORIGINAL_STYLE_RUBRIC_FILE)
+    assert rubric.keys == LLM_METRICS and rubric.source == "file original_style_judge.txt"
+    prompt = rubric.prompt("Bengali", "একদিন একটি পাখি", "একদিন একটি পাখি গান গাইল।")
+    assert prompt.startswith("একদিন একটি পাখি গান গাইল।\n\nThe Bengali short story")
+    assert 'its beginning, "একদিন একটি পাখি".' in prompt
+    example = prompt[prompt.rindex("{"):]
+    assert example == raw.strip()[raw.strip().rindex("{"):]
+    assert [key.replace(" ", "_") for key in json.loads(example)] == list(LLM_METRICS)
+    # The same keys given in the original's spelling are ours.
+    assert load_rubric(ORIGINAL_STYLE_RUBRIC_FILE, ["context awareness", "Completeness",
+                                                    "grammar", "fluency", "creativity",
+                                                    "overall"]).keys == LLM_METRICS
+
+
+@pytest.mark.parametrize("raw", [
+    '{\n"context awareness": "8",\n"completeness": "7",\n"grammar": "9",\n"fluency": "8",\n'
+    '"creativity": "6",\n"overall": "8"\n}',
+    'Sure.\n```json\n{"Context-Awareness": 8, "COMPLETENESS": 7, "grammar": 9, "fluency": 8, '
+    '"creativity": 6, "overall": "8"}\n```',
+    '{"context_awareness": 8, "completeness": 7, "grammar": 9, "fluency": 8, "creativity": 6, '
+    '"overall": 8}',
+])
+def test_a_judge_answer_in_either_spelling_parses_to_our_metric_names(raw: str) -> None:
+    scores = load_rubric(ORIGINAL_STYLE_RUBRIC_FILE).parse(raw)
+    assert scores == {"context_awareness": 8.0, "completeness": 7.0, "grammar": 9.0,
+                      "fluency": 8.0, "creativity": 6.0, "overall": 8.0,
+                      "mean_of_criteria": pytest.approx(7.6)}
+    assert parse_scores(raw, ["context awareness", "overall"]) == {"context_awareness": 8.0,
+                                                                   "overall": 8.0}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Rate {story} for {colour}; begun as {prompt}.", "line 1: unknown placeholder {colour}"),
+    ("Rate {story} for {colour}; begun as {prompt}.",
+     "the placeholders are {story}, {opener}, {language} (also {prompt} for {opener})"),
+    ('Rate the story begun as {prompt}.\n{\n"overall": "score"\n}', "placeholder {story} is "
+     "missing"),
+    ("Rate {story}.\n{\n\"overall\": 1", "line 2: '{' never closed"),
+])
+def test_rubric_file_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "rubric.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RubricError) as err:
+        load_rubric(path)
+    assert str(path) in str(err.value) and message in str(err.value)
 
 
 @pytest.mark.parametrize("language_key", ["hindi", "marathi", "bengali"])

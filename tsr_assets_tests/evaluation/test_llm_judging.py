@@ -79,3 +79,31 @@ def test_repeated_judgments_are_averaged(tmp_path: Path) -> None:
         report = judge_stories(_stories(2), "Hindi", source, SETTINGS, tmp_path / "j.jsonl",
                                repeats=2)
     assert report.scores["opener-001#0"]["overall"] == 6.0
+
+
+def test_the_original_style_rubric_file_judges_over_http(tmp_path: Path) -> None:
+    """The original study's kind of judge prompt, as it is: the server sees the story, the
+    opener where `{prompt}` was and the JSON example as written, and answers with spaced keys
+    and string scores, which are stored under our metric names."""
+    from tsr_assets.evaluation.rubric import ORIGINAL_STYLE_RUBRIC_FILE, load_rubric
+
+    rubric = load_rubric(ORIGINAL_STYLE_RUBRIC_FILE)
+    example = ORIGINAL_STYLE_RUBRIC_FILE.read_text(encoding="utf-8").strip()
+    example = example[example.rindex("{"):]
+
+    def policy(prompt: str, call: int) -> Reply:
+        n = _story_number(prompt)
+        assert prompt.startswith(f"कहानी {n} शुरू हुई।\n") and f'"कहानी {n} शुरू"' in prompt
+        assert "The Hindi short story" in prompt and prompt.endswith(example)
+        answer = {key.replace("_", " "): str(n + 2) for key in ("context_awareness",
+                  "completeness", "grammar", "fluency", "creativity", "overall")}
+        return Reply("```json\n" + json.dumps(answer, ensure_ascii=False, indent=1) + "\n```")
+
+    with running_chat_server(policy) as server:
+        source = OpenAICompatibleSource(server.base_url, "test-judge")
+        report = judge_stories(_stories(3), "Hindi", source, SETTINGS, tmp_path / "j.jsonl",
+                               rubric=rubric)
+    assert report.failures == {} and report.requests == 3
+    assert report.scores["opener-002#0"] == {
+        "context_awareness": 4.0, "completeness": 4.0, "grammar": 4.0, "fluency": 4.0,
+        "creativity": 4.0, "overall": 4.0, "mean_of_criteria": 4.0}

@@ -109,3 +109,17 @@ def test_the_template_hash_and_word_target_travel_with_the_prompts() -> None:
     template = get_template("structured")
     assert set(table["template_hash"]) == {template.text_hash}
     assert set(table["max_words"]) == {template.max_words}
+
+
+def test_an_original_style_template_builds_the_same_prompts_as_rendering() -> None:
+    """`{feature1}` takes the feature column (English when asked for), the JSON example stays."""
+    from tsr_assets.prompts.templates import ORIGINAL_STYLE_TEMPLATE_FILE, load_template_file
+
+    template = load_template_file(ORIGINAL_STYLE_TEMPLATE_FILE)
+    table = pl.concat(list(prompt_frames(LISTS, HINDI, template, 12, 0, "english",
+                                         chunk_rows=5)))
+    for row in table.iter_rows(named=True):
+        assert row["prompt"] == render_prompt(template, HINDI, row["noun"], row["verb"],
+                                              row["adjective"], row["feature_en"])
+        assert f'"{row["feature_en"]}"' in row["prompt"]
+        assert row["prompt"].endswith('{\n    "story": "the_whole_story_here"\n}')
