@@ -108,14 +108,16 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
-    """Translate English stories into one language (`translation_job`)."""
+    """Translate stories into one language (`translation_job`); with `--quality`, score the
+    translator on the evaluation openers first (`translation_quality`)."""
     import dagster as dg
 
     from tsr_assets.definitions import build_definitions
-    from tsr_assets.defs.jobs import TRANSLATION_JOB
+    from tsr_assets.defs.jobs import TRANSLATION_JOB, TRANSLATION_QUALITY_JOB
 
     ensure_dagster_home()
-    config: dict = {"translator": args.translator, "source_text_column": args.text_column}
+    config: dict = {"translator": args.translator, "source_text_column": args.text_column,
+                    "source_language": args.source_language}
     for key, value in (("source_path", args.source), ("source_hf_dataset", args.hf_dataset),
                        ("limit", args.limit), ("model", args.model),
                        ("batch_size", args.batch_size), ("device", args.device)):
@@ -125,9 +127,13 @@ def cmd_translate(args: argparse.Namespace) -> None:
     llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model)
     if llm:
         run_config["resources"] = {"llm": {"config": llm}}
+    defs = build_definitions()
     with dg.DagsterInstance.get() as instance:
-        _execute(build_definitions(), instance, TRANSLATION_JOB, args.language, run_config,
-                 args.language)
+        if args.quality:
+            quality = {**run_config, "ops": {"translation_quality": {"config": config}}}
+            _execute(defs, instance, TRANSLATION_QUALITY_JOB, args.language, quality,
+                     f"{args.language} (translation quality)")
+        _execute(defs, instance, TRANSLATION_JOB, args.language, run_config, args.language)
     print(f"[tsr] translated stories: {Lake.default().translated_stories_dir(args.language)}")
     print("[tsr] train on them with `tsr run --language "
           f"{args.language} --corpus translated` (or `both`)")
@@ -239,12 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_translate_parser(sub) -> None:
-    targets = [k for k in language_keys() if get_language(k).translation_code
-               and k != SOURCE_LANGUAGE]
-    translate = sub.add_parser("translate", help="translate English stories into a language")
-    translate.add_argument("--language", required=True, choices=targets)
+    coded = [k for k in language_keys() if get_language(k).translation_code]
+    translate = sub.add_parser("translate", help="translate stories (English by default) into "
+                               "a language")
+    translate.add_argument("--language", required=True, choices=coded)
+    translate.add_argument("--source-language", choices=coded, default=SOURCE_LANGUAGE,
+                           help="language translated from (default english)")
+    translate.add_argument("--quality", action="store_true", help="score the translator on "
+                           "the evaluation openers (chrF++, gates) before translating")
     translate.add_argument("--source", help="local parquet/JSON/JSONL/CSV file or folder "
-                           "(default: the english partition's stories)")
+                           "(default: the source language's stories)")
     translate.add_argument("--hf-dataset", help="Hugging Face dataset id, e.g. "
                            f"{TINYSTORIES_DATASET}")
     translate.add_argument("--text-column", default="text", help="column holding the story")

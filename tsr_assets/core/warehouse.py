@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from tsr_assets.evaluation.judge_agreement import JUDGE_AGREEMENT_SQL, JUDGE_LENGTH_BIAS_SQL
+from tsr_assets.evaluation.model_comparison import MODEL_COMPARISON_COLUMNS
 
 # New warehouse files are written in a storage format that DuckDB 1.4 and later read, so the
 # duckdb CLI (`pip install duckdb-cli`, 1.5 at the time of writing) can open them.
@@ -52,6 +53,14 @@ TABLES: dict[str, str] = {
         renyi_entropy_bits DOUBLE,
         renyi_efficiency DOUBLE,
         log_base VARCHAR,
+        renyi_nats_0_5 DOUBLE,
+        renyi_nats_1 DOUBLE,
+        renyi_nats_2 DOUBLE,
+        renyi_nats_2_5 DOUBLE,
+        morphscore DOUBLE,
+        morph_words_scored BIGINT,
+        morph_words_single_token BIGINT,
+        morph_gold VARCHAR,
         run_id VARCHAR,
         computed_at TIMESTAMPTZ
     """,
@@ -179,6 +188,33 @@ TABLES: dict[str, str] = {
         outcome VARCHAR,
         error VARCHAR
     """,
+    # Every pair of models of a language on the same openers, per judge and metric (paired,
+    # opener-clustered bootstrap; the reports asset fills it, per language).
+    "model_comparison": MODEL_COMPARISON_COLUMNS + """        computed_at TIMESTAMPTZ
+    """,
+    # How good a translator is on the parallel evaluation openers (`translation_quality`).
+    "translation_quality": """
+        language VARCHAR NOT NULL,
+        source_language VARCHAR NOT NULL,
+        translator VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        openers BIGINT,
+        translated BIGINT,
+        chrf_pp DOUBLE,
+        gate_pass_share DOUBLE,
+        rejections_by_reason VARCHAR,
+        run_id VARCHAR,
+        computed_at TIMESTAMPTZ
+    """,
+    # The compute prices the cost views use (one row, `scope` 'default'; the reports asset
+    # writes the prices it was run with).
+    "compute_prices": """
+        scope VARCHAR NOT NULL,
+        gpu_hour_price DOUBLE,
+        cpu_hour_price DOUBLE,
+        currency VARCHAR,
+        set_at TIMESTAMPTZ
+    """,
     # One row per `replace_partition` call: who wrote which partition, and when its
     # transaction began and was about to commit (the DuckDB file lock makes writers take turns;
     # this is the record that they did).
@@ -192,6 +228,11 @@ TABLES: dict[str, str] = {
         pid INTEGER
     """,
 }
+
+#: What one device-hour costs when no `compute_prices` row says otherwise (USD): one H100 at
+#: $2/h as the original study priced it; a CPU machine-hour of a small cloud VM.
+DEFAULT_GPU_HOUR_PRICE = 2.0
+DEFAULT_CPU_HOUR_PRICE = 0.10
 
 # Judge means with n and a 95% confidence interval (normal approximation, 1.96 standard
 # errors), joined with the latest training run and the tokenizer statistics.
@@ -234,6 +275,40 @@ VIEWS: dict[str, str] = {
                t.best_val_loss AS val_loss, t.best_val_bits_per_byte AS bits_per_byte
         FROM judge_summary s
         LEFT JOIN latest_training_runs t USING (language, tokenizer, preset, corpus)
+    """,    # Device-hours of every latest training run (wall time x processes) at the price of its
+    # device kind; an imported model cost nothing here.
+    "training_costs": f"""
+        SELECT t.language, t.tokenizer, t.preset, t.recipe, t.corpus, t.device, t.world_size,
+               t.parameters, t.steps, t.tokens_seen,
+               t.wall_s / 3600.0 AS wall_hours,
+               t.wall_s / 3600.0 * coalesce(t.world_size, 1) AS device_hours,
+               CASE WHEN t.device LIKE 'cuda%' THEN 'gpu' ELSE 'cpu' END AS device_kind,
+               CASE WHEN t.device LIKE 'cuda%'
+                    THEN coalesce(p.gpu_hour_price, {DEFAULT_GPU_HOUR_PRICE})
+                    ELSE coalesce(p.cpu_hour_price, {DEFAULT_CPU_HOUR_PRICE}) END
+                   AS price_per_device_hour,
+               t.wall_s / 3600.0 * coalesce(t.world_size, 1) * (CASE WHEN t.device LIKE 'cuda%'
+                    THEN coalesce(p.gpu_hour_price, {DEFAULT_GPU_HOUR_PRICE})
+                    ELSE coalesce(p.cpu_hour_price, {DEFAULT_CPU_HOUR_PRICE}) END) AS cost,
+               coalesce(p.currency, 'USD') AS currency
+        FROM latest_training_runs t
+        LEFT JOIN (SELECT * FROM compute_prices WHERE scope = 'default') p ON true
+        WHERE t.stop_reason IS DISTINCT FROM 'imported'
+    """,
+    # What writing (or translating, or judging) the data cost, per language, stage and model.
+    "data_costs": """
+        SELECT language, stage, source, model,
+               count(*) AS runs,
+               sum(succeeded) AS stories,
+               sum(requested) AS requested,
+               sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens,
+               sum(prompt_tokens) AS prompt_tokens,
+               sum(completion_tokens) AS completion_tokens,
+               bool_or(usage_estimated) AS usage_estimated,
+               sum(cost) AS cost,
+               sum(cost) / nullif(sum(succeeded), 0) * 1000 AS cost_per_1000_stories
+        FROM generation_runs
+        GROUP BY language, stage, source, model
     """,
 }
 

@@ -13,10 +13,12 @@ LANGUAGE_JOB = "language_job"
 LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 REPORTS_JOB = "reports_job"
 TRANSLATION_JOB = "translation_job"
+TRANSLATION_QUALITY_JOB = "translation_quality_job"
 
 #: Asset groups, as the UI shows them; each job selects whole groups.
 STORIES_GROUP = "stories"
 TRANSLATION_GROUP = "translation"
+TRANSLATION_QUALITY_GROUP = "translation_quality"
 DATA_QUALITY_GROUP = "data_quality"
 TOKENIZERS_GROUP = "tokenizers"
 TRAINING_GROUP = "training"
@@ -58,8 +60,15 @@ def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
         ),
         dg.define_asset_job(
             TRANSLATION_JOB, selection=dg.AssetSelection.groups(TRANSLATION_GROUP),
-            description="Per-language translation of English stories -> translated_stories "
-            "(run config picks the source and the translator).",
+            description="Per-language translation of English (or another language's) stories "
+            "-> translated_stories (run config picks the source and the translator).",
+            op_retry_policy=op_retry_policy,
+        ),
+        dg.define_asset_job(
+            TRANSLATION_QUALITY_JOB,
+            selection=dg.AssetSelection.groups(TRANSLATION_QUALITY_GROUP),
+            description="A translator scored on the parallel evaluation openers (chrF++, "
+            "gates) before a corpus is translated with it.",
             op_retry_policy=op_retry_policy,
         ),
         dg.define_asset_job(

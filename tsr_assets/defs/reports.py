@@ -2,13 +2,16 @@
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
+import polars as pl
 
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import language_keys
 from tsr_assets.defs.jobs import REPORTS_GROUP
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
+from tsr_assets.evaluation.model_comparison import compare_models
 from tsr_assets.reports.report import (
     agreement_section,
     comparison_sections,
@@ -16,6 +19,11 @@ from tsr_assets.reports.report import (
     loss_curve_sections,
     story_sources,
     write_report,
+)
+from tsr_assets.reports.study_tables import (
+    costs_section,
+    significance_section,
+    tokenizer_study_section,
 )
 
 
@@ -38,8 +46,13 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
         comparison tables (mean, n and 95% CI of every judge metric,
         val loss, bits per byte, parameters, fertility, Rényi efficiency) and plots (loss
         curves by preset, metric bars with intervals by tokenizer and by size), from the
-        DuckDB views `tokenizer_comparison` and `size_comparison`. Written to
-        `<data lake>/reports/` (report.md and PNGs) and shown here."""
+        DuckDB views `tokenizer_comparison` and `size_comparison`. Then the original
+        study's other tables: MorphScore and Rényi entropy in nats per language x tokenizer,
+        paired comparisons of every two models on the same openers (cluster bootstrap over
+        openers, p-values, the original's unpaired Z; filled into DuckDB `model_comparison`)
+        and the costs of training and of the data (views `training_costs`, `data_costs`, at
+        the `data_lake` resource's GPU/CPU hour prices). Written to `<data lake>/reports/`
+        (report.md and PNGs) and shown here."""
         tokenizers = warehouse.query(
             "SELECT * FROM tokenizer_comparison ORDER BY judge, preset, language, tokenizer")
         sizes = warehouse.query(
@@ -65,7 +78,9 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
                             "preset, corpus, metric, judge_a, judge_b"),
             warehouse.query("SELECT * FROM judge_length_bias ORDER BY language, tokenizer, "
                             "preset, corpus, judge"))
-        report = write_report(lake.reports_dir(), sources, sections, data, agreement)
+        study = _study_tables(context, data_lake, warehouse)
+        report = write_report(lake.reports_dir(), sources, sections, data,
+                              agreement + "\n" + study)
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(str(report)),
             "warehouse": dg.MetadataValue.path(str(warehouse.file)),
@@ -76,3 +91,31 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
         })
 
     return [reports]
+
+
+def _study_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
+                  warehouse: WarehouseResource) -> str:
+    """MorphScore and Rényi, paired model comparisons (stored in `model_comparison`) and
+    costs (at the resource's prices, stored in `compute_prices`), as report markdown."""
+    warehouse.replace_rows("compute_prices", {"scope": "default"}, pl.DataFrame([{
+        "scope": "default", "gpu_hour_price": data_lake.gpu_hour_price,
+        "cpu_hour_price": data_lake.cpu_hour_price, "currency": "USD",
+        "set_at": datetime.now(UTC)}]))
+    comparisons = compare_models(warehouse.query(
+        "SELECT language, tokenizer, preset, corpus, judge, metric, value, prompt_id, "
+        "sample_index FROM judge_scores"))
+    stamped = comparisons.with_columns(computed_at=pl.lit(datetime.now(UTC)))
+    for language in warehouse.query("SELECT DISTINCT language FROM judge_scores")["language"]:
+        warehouse.replace_rows("model_comparison", {"language": language},
+                               stamped.filter(pl.col("language") == language))
+    context.log.info(f"model_comparison: {comparisons.height:,} pairs x metrics, "
+                     f"{int(comparisons['significant'].sum()) if comparisons.height else 0:,} "
+                     "significant")
+    return "\n".join(part for part in (
+        tokenizer_study_section(warehouse.query(
+            "SELECT * FROM tokenizer_stats ORDER BY language, tokenizer")),
+        significance_section(comparisons),
+        costs_section(
+            warehouse.query("SELECT * FROM training_costs ORDER BY language, tokenizer, preset"),
+            warehouse.query("SELECT * FROM data_costs ORDER BY language, stage, model"),
+            data_lake.gpu_hour_price, data_lake.cpu_hour_price)) if part)

@@ -20,6 +20,7 @@ from tsr_assets.core import warehouse as warehouse_tables
 from tsr_assets.core.hub import PushResult, push_folder
 from tsr_assets.core.lake import Lake, data_lake_root
 from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
+from tsr_assets.core.warehouse import DEFAULT_CPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, LLM_METRICS, Rubric, load_rubric
 from tsr_assets.llm.circuit_breaker import BreakerSettings
 from tsr_assets.llm.request_runner import RunnerSettings
@@ -50,6 +51,13 @@ class DataLakeResource(dg.ConfigurableResource):
     lock_wait_s: float = Field(
         default=0.0, description="How long a run waits for another run that is writing the "
         "same partition before it fails (0: fail at once, naming the other run).")
+
+    gpu_hour_price: float = Field(
+        default=DEFAULT_GPU_HOUR_PRICE,
+        description="USD per GPU-hour for the training cost tables (one H100: 2.0).")
+    cpu_hour_price: float = Field(
+        default=DEFAULT_CPU_HOUR_PRICE,
+        description="USD per CPU machine-hour for the training cost tables.")
 
     @property
     def lake(self) -> Lake:

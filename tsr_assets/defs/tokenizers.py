@@ -2,8 +2,10 @@
 bins round-trip check. Which tokenizers exist is the registry's (`tokenizers/registry.py`)."""
 
 import json
+import math
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -25,6 +27,7 @@ from tsr_assets.tokenizers.base import (
     TokenizerSettings,
     TokenizerUnavailable,
 )
+from tsr_assets.tokenizers.morphscore import load_morph_gold, morph_score, packaged_morph_gold
 from tsr_assets.tokenizers.registry import get_backend, load_tokenizer, save_tokenizer
 from tsr_assets.tokenizers.token_bins import (
     DEFAULT_BATCH_ROWS,
@@ -39,7 +42,12 @@ from tsr_assets.tokenizers.token_bins import (
     write_dropped,
     write_token_bins,
 )
-from tsr_assets.tokenizers.tokenizer_stats import compute_tokenizer_stats
+from tsr_assets.tokenizers.tokenizer_stats import (
+    PUBLISHED_ALPHAS,
+    compute_tokenizer_stats,
+    published_renyi,
+    text_token_counts,
+)
 
 CORPUS_HELP = (
     "Stories to build on: `generated` (the `stories` asset, default), `translated` "
@@ -51,7 +59,8 @@ VAL_SHARE_HELP = (
 )
 SHOWN_STATS = ("fertility", "chars_per_token", "bytes_per_token", "single_token_word_share",
                "vocab_used", "vocab_used_share", "fallback_rate", "renyi_entropy_bits",
-               "renyi_efficiency")
+               "renyi_efficiency", *PUBLISHED_ALPHAS.values(), "morphscore",
+               "morph_words_scored", "morph_words_single_token")
 DEFAULT_SETTINGS = TokenizerSettings()
 #: The assets this module defines, in chain order.
 TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
@@ -278,7 +287,7 @@ def build_token_bins_defs(partitions: Partitions) -> list:
                                         log=context.log.info, workers=config.workers or None,
                                         extra_meta={"corpus": corpus.name,
                                                     "stories_by_source":
-                                                        corpus.stories_by_source(),
+                                                        corpus.provenance(),
                                                     "dedup": config.dedup,
                                                     "dropped_duplicates": len(dropped)})
                 write_dropped(folder, dropped)
@@ -311,6 +320,41 @@ def token_bins_round_trip(lake: Lake, key: dg.MultiPartitionKey) -> dg.AssetChec
     )
 
 
+class TokenizerStatsConfig(dg.Config):
+    """Where MorphScore's gold segmentations come from."""
+
+    morph_gold_path: str | None = Field(
+        default=None,
+        description="A CSV with columns full_word,pt1,rest (extra columns are ignored) of gold "
+                    "first-morpheme splits; default: the packaged list of the language "
+                    "(tsr_assets/data/<language>/morph_gold.csv).")
+
+
+def _morph_fields(config: TokenizerStatsConfig, language: str, tok) -> dict:
+    """MorphScore of `tok` on the configured (or packaged) gold list; NaN without one."""
+    path = (Path(config.morph_gold_path).expanduser() if config.morph_gold_path
+            else packaged_morph_gold(language))
+    if not path.is_file():
+        if config.morph_gold_path:
+            raise dg.Failure(f"tokenizer_stats: morph_gold_path {path} does not exist")
+        return {"morphscore": math.nan, "morph_words_scored": 0,
+                "morph_words_single_token": 0, "morph_gold": None}
+    try:
+        morph = morph_score(tok, load_morph_gold(path))
+    except ValueError as exc:
+        raise dg.Failure(f"tokenizer_stats {language}: {exc}") from exc
+    return {"morphscore": morph.score, "morph_words_scored": morph.words_scored,
+            "morph_words_single_token": morph.words_single_token, "morph_gold": str(path)}
+
+
+def _published_renyi_fields(tok, bins: Path, meta: dict) -> dict:
+    """Rényi entropies in nats over train+val, bos/eos removed (the original's Table 6)."""
+    stories = sum(meta["splits"][split]["stories"] for split in ("train", "val"))
+    counts = text_token_counts([open_bins(bins, split, meta) for split in ("train", "val")],
+                               stories, tok.vocab_size, tok.bos_id, tok.eos_id)
+    return published_renyi(counts)
+
+
 def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer_stats`, one warehouse row per partition."""
 
@@ -323,6 +367,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
     )
     def tokenizer_stats(
         context: dg.AssetExecutionContext,
+        config: TokenizerStatsConfig,
         data_lake: DataLakeResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
@@ -330,7 +375,10 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
 
         Fertility (tokens per word), characters and bytes per token, share of words that are
         one token, vocabulary used, byte-fallback/unknown rate, Rényi entropy at alpha 2.5 (in
-        bits) and Rényi efficiency (entropy / log2 vocabulary). Re-materializing replaces the
+        bits) and Rényi efficiency (entropy / log2 vocabulary); as the original study
+        publishes them, Rényi entropy in nats at alpha 0.5, 1, 2 and 2.5 over train+val, and
+        MorphScore (share of gold words split exactly at their first morpheme boundary, on
+        the packaged gold list or `morph_gold_path`). Re-materializing replaces the
         partition's row.
         """
         language, key = partition_keys(context)
@@ -349,8 +397,10 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
                              "made; re-materialize token_bins")
         try:
             stats = compute_tokenizer_stats(tok, texts, open_bins(bins, "val", meta))
+            stats.update(_published_renyi_fields(tok, bins, meta))
         except ValueError as exc:
             raise dg.Failure(f"tokenizer_stats {language}|{key}: {exc}") from exc
+        stats.update(_morph_fields(config, language, tok))
         row = {"language": language, "tokenizer": key, "tokenizer_name": tok.name,
                "tokenizer_version": tok.version, "split": "val", **stats,
                "run_id": context.run.run_id, "computed_at": datetime.now(UTC)}
@@ -358,10 +408,15 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
                                pl.DataFrame([row]))
         table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
                  for name in SHOWN_STATS]
+        morph = {"morphscore": dg.MetadataValue.float(float(stats["morphscore"]))} \
+            if not math.isnan(stats["morphscore"]) else {}
         return dg.MaterializeResult(metadata={
             "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
             **{name: dg.MetadataValue.float(float(stats[name])) for name in
-               ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token")},
+               ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token",
+                "renyi_nats_2_5")},
+            **morph,
+            "morph_gold": dg.MetadataValue.text(stats["morph_gold"] or "none for this language"),
             "val_stories": dg.MetadataValue.int(stats["stories"]),
             "warehouse": dg.MetadataValue.path(str(warehouse.file)),
         })

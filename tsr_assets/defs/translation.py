@@ -1,6 +1,9 @@
-"""`translated_stories` (language partitions): English stories translated into the language by
-an LLM or a local seq2seq model, stored like `stories`, and its checks."""
+"""`translated_stories` (language partitions): stories of another language (English by default)
+translated into the language by an LLM or a local seq2seq model, stored like `stories`, and its
+checks; `translation_quality`: how good a translator is on the parallel evaluation openers,
+before a corpus is built with it."""
 
+from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
@@ -15,10 +18,11 @@ from tsr_assets.defs.generation_runs import (
     record_generation_run,
     usage_metadata,
 )
-from tsr_assets.defs.jobs import TRANSLATION_GROUP
+from tsr_assets.defs.jobs import TRANSLATION_GROUP, TRANSLATION_QUALITY_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
 from tsr_assets.defs.stories import StoryLimitsConfig
+from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.parsing import script_share
@@ -37,7 +41,12 @@ from tsr_assets.translation.source_stories import (
     iter_store_stories,
 )
 from tsr_assets.translation.translating import translate_with_llm, translate_with_model
-from tsr_assets.translation.translation_gates import TranslationLimits
+from tsr_assets.translation.translation_gates import (
+    TranslationLimits,
+    ratio_band_for,
+    residue_letters,
+)
+from tsr_assets.translation.translation_quality import score_translations, translate_with_chat
 
 
 class TranslationConfig(StoryLimitsConfig):
@@ -46,13 +55,16 @@ class TranslationConfig(StoryLimitsConfig):
     translator: Literal["seq2seq", "llm"] = Field(
         default="seq2seq", description="`seq2seq`: a local AutoModelForSeq2SeqLM (`model`). "
         "`llm`: the `llm` resource's endpoint (OpenAI-compatible or g4f).")
+    source_language: str = Field(
+        default=SOURCE_LANGUAGE, description="The language translated from: `english`, or any "
+        "registered language with a translation code (Hindi into Bengali, say).")
     source_path: str | None = Field(
-        default=None, description="English stories from a local parquet/JSON/JSONL/CSV file "
+        default=None, description="Source stories from a local parquet/JSON/JSONL/CSV file "
         "or folder.")
     source_hf_dataset: str | None = Field(
-        default=None, description=f"English stories from this Hugging Face dataset (e.g. "
-        f"{TINYSTORIES_DATASET}). Neither this nor source_path: the `english` partition's "
-        "own stories.")
+        default=None, description=f"Source stories from this Hugging Face dataset (e.g. "
+        f"{TINYSTORIES_DATASET}). Neither this nor source_path: the source language's own "
+        "`stories` partition.")
     source_split: str = Field(default="train", description="Split of the HF dataset.")
     source_text_column: str = Field(default="text", description="Column holding the story.")
     source_id_column: str | None = Field(
@@ -80,7 +92,8 @@ class TranslationConfig(StoryLimitsConfig):
         default="auto", description="seq2seq: how the model takes language codes.")
     max_latin_share: float = Field(
         default=TranslationLimits.max_latin_share,
-        description="Gate: reject when more of the letters are Latin (English left over).")
+        description="Gate: reject when more of the letters are in the source's script (Latin "
+        "for English: source text left over); off when both languages share a script.")
     min_length_ratio: float | None = Field(
         default=None, description="Gate: least translated/source characters (empty: the "
         "language's band).")
@@ -88,12 +101,18 @@ class TranslationConfig(StoryLimitsConfig):
         default=None, description="Gate: most translated/source characters (empty: the "
         "language's band).")
 
+    def source(self) -> Language:
+        """The source language (a clear error for an unknown one)."""
+        return get_language(self.source_language)
+
     def translation_limits(self, language: Language) -> TranslationLimits:
-        """The story limits plus the translation gates."""
-        low, high = language.length_ratio_band
+        """The story limits plus the translation gates for this source and `language`."""
+        source = self.source()
+        low, high = ratio_band_for(language, source)
         band = (self.min_length_ratio if self.min_length_ratio is not None else low,
                 self.max_length_ratio if self.max_length_ratio is not None else high)
-        return TranslationLimits(self.limits(), self.max_latin_share, band)
+        return TranslationLimits(self.limits(), self.max_latin_share, band,
+                                 residue_letters(language, source))
 
     def seq2seq_settings(self) -> Seq2SeqSettings:
         """Settings of the local model."""
@@ -109,7 +128,7 @@ def _source_stories(config: TranslationConfig, lake: Lake):
     if config.source_hf_dataset:
         return iter_hf_stories(config.source_hf_dataset, config.source_text_column,
                                config.source_split, config.source_id_column)
-    return iter_store_stories(lake.stories_dir(SOURCE_LANGUAGE))
+    return iter_store_stories(lake.stories_dir(config.source_language), config.source_language)
 
 
 def _translate(config: TranslationConfig, lake: Lake, language: Language, llm: LLMResource,
@@ -124,10 +143,10 @@ def _translate(config: TranslationConfig, lake: Lake, language: Language, llm: L
                              "translator `seq2seq` with a model")
         return translate_with_llm(language, folder, stories, llm.make_source,
                                   llm.runner_settings(), limits, config.limit,
-                                  config.retry_failed, log=log)
-    translator = Seq2SeqTranslator(config.seq2seq_settings(), language)
-    log(f"{language.key}: translating with {config.model} on {translator.device} "
-        f"({translator.code_style} language codes)")
+                                  config.retry_failed, log=log, source_language=config.source())
+    translator = Seq2SeqTranslator(config.seq2seq_settings(), language, config.source())
+    log(f"{config.source_language} -> {language.key}: translating with {config.model} on "
+        f"{translator.device} ({translator.code_style} language codes)")
     return translate_with_model(language, folder, stories, translator, limits, config.limit,
                                 config.retry_failed, log=log)
 
@@ -167,23 +186,21 @@ def build_translation_defs(partitions: Partitions) -> list:
         llm: LLMResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
-        """English children's stories translated into this language (the second data source,
-        as the original framework translated TinyStories into Hindi and Bengali).
+        """Children's stories translated into this language from English (default) or another
+        registered language (`source_language`: the original study's Hindi→Bengali,
+        Hindi→Marathi and Bengali→Hindi corpora): the second data source, as the original
+        framework translated TinyStories into Hindi and Bengali.
 
         Source: a local file or folder, a Hugging Face dataset (`roneneldan/TinyStories`), or
-        the `english` partition's own stories (default). Translator `seq2seq` (default): a
+        the source language's own `stories` partition (default). Translator `seq2seq` (default): a
         local NLLB / M2M100 / IndicTrans2 model, stories split into sentences and translated
         in length-sorted batches, then rejoined; translator `llm`: the `llm` resource's
         endpoint. Gates: Latin residue, script share, length ratio to the source, repetition,
         known words; rejections are stored with their reason. Stored like `stories` (journal,
-        shards, resumable); `english` is the source language and has no translations.
+        shards, resumable); a partition is never translated from its own language.
         """
         language = get_language(context.partition_key)
-        if language.key == SOURCE_LANGUAGE or not language.translation_code:
-            raise dg.Failure(description=f"translated_stories: {language.key!r} is not a "
-                             "translation target (English is the source language); "
-                             "materialize a Hindi, Marathi or Bengali partition",
-                             allow_retries=False)
+        _check_pair(config, language)
         with data_lake.writing_partition_of(context):
             lake = data_lake.lake
             folder = lake.translated_stories_dir(language.key)
@@ -199,8 +216,98 @@ def build_translation_defs(partitions: Partitions) -> list:
                                   "translations", "the stories that have none")
             return dg.MaterializeResult(metadata=_metadata(folder, run))
 
-    return [translated_stories,
+    return [translated_stories, build_translation_quality_asset(partitions),
             *lake_checks(translated_stories, partitions.language, TRANSLATED_CHECKS)]
+
+
+def _translate_openers(config: TranslationConfig, language: Language, sources: list[str],
+                       llm: LLMResource, log) -> tuple[list[str | None], str, str]:
+    """The translator's output for each source opener, and its provider and model names."""
+    if config.translator == "llm":
+        if llm.source == "offline":
+            raise ValueError("translator `llm` needs an LLM endpoint, but the `llm` resource is "
+                             "offline; set its source to openai (base_url, model) or g4f")
+        outputs = translate_with_chat(sources, language, config.source(), llm.make_source,
+                                      llm.runner_settings(), log)
+        return outputs, "llm", llm.model
+    translator = Seq2SeqTranslator(config.seq2seq_settings(), language, config.source())
+    return list(translator.translate(sources)), "seq2seq", config.model
+
+
+def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    """`translation_quality`: a translator scored on the parallel evaluation openers."""
+
+    @dg.asset(
+        partitions_def=partitions.language,
+        group_name=TRANSLATION_QUALITY_GROUP,
+        kinds={"python", "duckdb"},
+    )
+    def translation_quality(
+        context: dg.AssetExecutionContext,
+        config: TranslationConfig,
+        llm: LLMResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        """How good the configured translator (`translator`, `model`, `source_language`) is
+        for this language, before a corpus is built with it: it translates the source
+        language's evaluation openers, and the output is scored against this language's
+        openers (line k of every packaged list means the same) with chrF++ (sacrebleu, 0-100),
+        beside the share of outputs that pass the translation gates. One row per language x
+        source x translator x model in DuckDB `translation_quality`."""
+        language = get_language(context.partition_key)
+        _check_pair(config, language)
+        source = config.source()
+        try:
+            sources = [o.text for o in load_openers(source)]
+            references = [o.text for o in load_openers(language)]
+            if len(sources) != len(references):
+                raise ValueError(f"{source.key} has {len(sources)} evaluation openers and "
+                                 f"{language.key} {len(references)}; the lists must be parallel")
+            outputs, translator, model = _translate_openers(config, language, sources, llm,
+                                                            context.log.info)
+        except (ValueError, OpenersError, TranslatorSetupError) as exc:
+            raise dg.Failure(description=f"translation_quality for {language.key}: {exc}",
+                             allow_retries=False) from exc
+        report = score_translations(sources, outputs, references, language,
+                                    config.translation_limits(language))
+        if report.translated == 0:
+            raise dg.Failure(description=f"translation_quality for {language.key}: the "
+                             f"translator returned nothing for {report.openers} openers",
+                             allow_retries=False)
+        key = {"language": language.key, "source_language": source.key,
+               "translator": translator, "model": model}
+        warehouse.replace_rows("translation_quality", key, pl.DataFrame([{
+            **key, **report.row(), "run_id": context.run.run_id,
+            "computed_at": datetime.now(UTC)}]))
+        return dg.MaterializeResult(metadata={
+            "chrf_pp": dg.MetadataValue.float(round(report.chrf_pp, 2)),
+            "gate_pass_share": dg.MetadataValue.float(round(report.gate_pass_share, 4)),
+            "openers": dg.MetadataValue.int(report.openers),
+            "pair": dg.MetadataValue.text(f"{source.key} -> {language.key}"),
+            "translator": dg.MetadataValue.text(f"{translator} ({model})"),
+            "rejections_by_reason": dg.MetadataValue.json(report.rejections),
+            "examples": dg.MetadataValue.md(markdown_table(
+                [list(e) for e in report.examples], ["source", "translation", "reference"],
+                max_chars=120)),
+        })
+
+    return translation_quality
+
+
+def _check_pair(config: TranslationConfig, language: Language) -> None:
+    """The partition must be a target other than the source, and both must have codes."""
+    try:
+        source = config.source()
+    except (KeyError, ValueError) as exc:
+        raise dg.Failure(description=f"source_language: {exc}", allow_retries=False) from None
+    if language.key == source.key or not language.translation_code:
+        raise dg.Failure(description=f"translated_stories: {language.key!r} is not a "
+                         f"translation target from {source.key!r}; materialize another "
+                         "partition (Hindi, Marathi, Bengali) or change source_language",
+                         allow_retries=False)
+    if not source.translation_code:
+        raise dg.Failure(description=f"source_language {source.key!r} has no translation code "
+                         "in the language registry", allow_retries=False)
 
 
 def _translated(lake: Lake, language: str) -> pl.DataFrame:

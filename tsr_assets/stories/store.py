@@ -43,8 +43,11 @@ STORY_SCHEMA = {
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
     "usage_estimated": pl.Boolean,
-    #: Characters of the English source of a translated story (null for other stories).
+    #: Characters of the source of a translated story (null for other stories).
     "source_chars": pl.Int64,
+    #: The language a translated story was translated from (null: other stories, and
+    #: translations made before the column existed, which were all from English).
+    "source_language": pl.String,
     "created_at": pl.Datetime("us", "UTC"),
 }
 REJECTION_SCHEMA = {

@@ -8,6 +8,9 @@
 - renyi_entropy: Rényi entropy of order alpha (default 2.5) of the unigram token distribution,
   in bits (log base 2); renyi_efficiency: that entropy over log2 of the vocabulary size
   (Zouhar et al. 2023 found efficiency at alpha 2.5 to track downstream quality)
+- renyi_nats_<alpha> for alpha in 0.5, 1 (Shannon), 2, 2.5: the same entropy in nats (natural
+  log) over the train and val bins together, as the original study publishes it (its Table 6:
+  alpha 2.5, natural log, bos/eos removed, train+val bins)
 
 bos/eos are excluded everywhere: they frame stories, they are not text.
 """
@@ -23,6 +26,9 @@ import numpy as np
 from tsr_assets.tokenizers.base import Tokenizer
 
 RENYI_ALPHA = 2.5
+#: The orders the original study reports, and the DuckDB column of each (in nats).
+PUBLISHED_ALPHAS: dict[float, str] = {0.5: "renyi_nats_0_5", 1.0: "renyi_nats_1",
+                                      2.0: "renyi_nats_2", 2.5: "renyi_nats_2_5"}
 # Words are looked up in context after this sentinel, so each is counted with its leading space
 # exactly as it appears in running text.
 _SENTINEL = "\n"
@@ -35,6 +41,36 @@ def renyi_entropy(counts: np.ndarray, alpha: float = RENYI_ALPHA) -> float:
         return 0.0
     p = counts[counts > 0] / total
     return float(np.log2(np.sum(p**alpha)) / (1.0 - alpha))
+
+
+def renyi_entropy_nats(counts: np.ndarray, alpha: float) -> float:
+    """Rényi entropy in nats of the distribution given by `counts`; alpha 1 is Shannon's."""
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    if alpha == 1.0:
+        return float(-np.sum(p * np.log(p)))
+    return float(np.log(np.sum(p**alpha)) / (1.0 - alpha))
+
+
+def text_token_counts(framed: Sequence[np.ndarray], stories: int, vocab: int, bos: int,
+                      eos: int) -> np.ndarray:
+    """Occurrences of each id in the framed token arrays, less one bos and eos per story."""
+    counts = np.zeros(vocab, dtype=np.int64)
+    for ids in framed:
+        counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=vocab)[:vocab]
+    counts[bos] -= stories
+    counts[eos] -= stories
+    if counts.min() < 0:
+        raise ValueError("the ids do not hold one bos and one eos per story")
+    return counts
+
+
+def published_renyi(counts: np.ndarray) -> dict[str, float]:
+    """The Rényi entropies the original study publishes, in nats, by column name."""
+    return {column: renyi_entropy_nats(counts, alpha)
+            for alpha, column in PUBLISHED_ALPHAS.items()}
 
 
 def word_token_counts(tokenizer: Tokenizer, words: Sequence[str]) -> list[int]:
@@ -63,11 +99,8 @@ def compute_tokenizer_stats(
     if not texts:
         raise ValueError("no val stories: lower val_share or add stories")
     vocab = tokenizer.vocab_size
-    counts = np.bincount(np.asarray(framed_ids, dtype=np.int64), minlength=vocab).astype(np.int64)
-    for special in (tokenizer.bos_id, tokenizer.eos_id):
-        counts[special] -= len(texts)
-    if counts.min() < 0:
-        raise ValueError("the ids do not hold one bos and one eos per story")
+    counts = text_token_counts([framed_ids], len(texts), vocab, tokenizer.bos_id,
+                               tokenizer.eos_id)
     text_tokens = int(counts.sum())
     word_counts = Counter(w for text in texts for w in text.split())
     words = sum(word_counts.values())

@@ -1,5 +1,6 @@
-"""Splitting English source stories into sentences for a translation model, and keeping track
-of where each sentence belongs so the translations can be put back together.
+"""Splitting source stories (English, or any registered language) into sentences for a
+translation model, and keeping track of where each sentence belongs so the translations can be
+put back together.
 
 Seq2seq translation models are trained on sentence pairs and stop (or cut off) at their
 maximum input length; a whole story given at once silently loses its end. Stories are split
@@ -20,6 +21,14 @@ _BOUNDARY = re.compile(
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Mt.", "Jr.", "Sr.", "vs.", "e.g.",
                   "i.e.", "etc.")
 _CLAUSE = re.compile(r"(?<=[,;:])\s+")
+_CLOSING = "\"'\u201d\u2019)\\]"
+
+
+def _boundary_for(terminators: tuple[str, ...]) -> re.Pattern:
+    """A sentence ends at one of `terminators` (danda, ., !, ?), maybe followed by closing
+    quotes or brackets, then whitespace: scripts without capitals have no other sign."""
+    ends = "".join(re.escape(t) for t in dict.fromkeys((*terminators, "!", "?", "\u2026")))
+    return re.compile(f"(?<=[{ends}])([{_CLOSING}]*)\\s+")
 
 
 @dataclass(frozen=True)
@@ -31,14 +40,17 @@ class Piece:
     text: str
 
 
-def split_sentences(paragraph: str) -> list[str]:
-    """Sentences of one paragraph (abbreviations such as "Mr." do not end one)."""
+def split_sentences(paragraph: str, terminators: tuple[str, ...] | None = None) -> list[str]:
+    """Sentences of one paragraph. Without `terminators` (English), a sentence ends before a
+    capital letter and abbreviations such as "Mr." do not end one; with a language's
+    terminators (Hindi's danda, say), at any of them followed by a space."""
     paragraph = " ".join(paragraph.split())
     if not paragraph:
         return []
     sentences: list[str] = []
     start = 0
-    for match in _BOUNDARY.finditer(paragraph):
+    boundary = _BOUNDARY if terminators is None else _boundary_for(terminators)
+    for match in boundary.finditer(paragraph):
         head = paragraph[start:match.start()] + match.group(1)
         if head.endswith(_ABBREVIATIONS):
             continue
@@ -74,11 +86,13 @@ def fit_to_limit(sentence: str, limit: int, count_tokens: Callable[[str], int]) 
 
 
 def split_story(story_index: int, text: str, limit: int | None = None,
-                count_tokens: Callable[[str], int] | None = None) -> list[Piece]:
-    """Every piece of one story in reading order; with `limit`, none longer than it."""
+                count_tokens: Callable[[str], int] | None = None,
+                terminators: tuple[str, ...] | None = None) -> list[Piece]:
+    """Every piece of one story in reading order; with `limit`, none longer than it
+    (`terminators`: the source language's, None for English)."""
     pieces = []
     for p, paragraph in enumerate(part for part in text.split("\n") if part.strip()):
-        for sentence in split_sentences(paragraph):
+        for sentence in split_sentences(paragraph, terminators):
             parts = (fit_to_limit(sentence, limit, count_tokens)
                      if limit is not None and count_tokens is not None else [sentence])
             pieces.extend(Piece(story_index, p, part) for part in parts)

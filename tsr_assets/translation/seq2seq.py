@@ -69,16 +69,20 @@ def _device_and_dtype(settings: Seq2SeqSettings):
 
 
 class Seq2SeqTranslator:
-    """One loaded model translating English sentences into one target language."""
+    """One loaded model translating sentences of one language (English by default) into
+    another."""
 
-    def __init__(self, settings: Seq2SeqSettings, target: Language) -> None:
+    def __init__(self, settings: Seq2SeqSettings, target: Language,
+                 source: Language | None = None) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        self.settings, self.target = settings, target
-        source = get_language(SOURCE_LANGUAGE)
-        if not target.translation_code:
-            raise TranslatorSetupError(f"language {target.key!r} has no translation_code in "
-                                       "the language registry; it cannot be a target")
+        source = source or get_language(SOURCE_LANGUAGE)
+        self.settings, self.target, self.source = settings, target, source
+        for language, role in ((target, "a target"), (source, "a source")):
+            if not language.translation_code:
+                raise TranslatorSetupError(
+                    f"language {language.key!r} has no translation_code in the language "
+                    f"registry; it cannot be {role}")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(settings.model, trust_remote_code=False)
             self.device, dtype = _device_and_dtype(settings)
@@ -104,6 +108,11 @@ class Seq2SeqTranslator:
             token = tgt if self.code_style == "nllb" else f"__{tgt}__"
             self._forced_bos = self._token_id(token)
         self.name = settings.model.rstrip("/").split("/")[-1]
+
+    @property
+    def source_terminators(self) -> tuple[str, ...] | None:
+        """How the source's sentences end, for splitting (None: English's own rules)."""
+        return None if self.source.key == SOURCE_LANGUAGE else self.source.sentence_terminators
 
     def _token_id(self, token: str) -> int | None:
         ident = self.tokenizer.convert_tokens_to_ids(token)

@@ -22,7 +22,7 @@ TINYSTORIES_DATASET = "roneneldan/TinyStories"
 
 @dataclass(frozen=True)
 class SourceStory:
-    """One English story to translate."""
+    """One story to translate (from the translation's source language)."""
 
     source_id: str
     text: str
@@ -64,11 +64,11 @@ def iter_hf_stories(dataset: str, text_column: str, split: str = "train",
                               str(text))
 
 
-def iter_store_stories(folder: Path) -> Iterator[SourceStory]:
-    """The stories of a language's story store (the `english` partition), by prompt_id."""
+def iter_store_stories(folder: Path, language: str = "english") -> Iterator[SourceStory]:
+    """The stories of a language's story store (its `stories` partition), by prompt_id."""
     table = read_table(folder, "story", ["prompt_id", "story"])
     if table.is_empty():
-        raise ValueError(f"{folder}: no English stories stored; materialize `stories` for "
-                         "`english` first, or give a local file or a dataset id")
+        raise ValueError(f"{folder}: no {language} stories stored; materialize `stories` for "
+                         f"`{language}` first, or give a local file or a dataset id")
     for prompt_id, story in table.iter_rows():
-        yield SourceStory(f"english:{prompt_id}", story)
+        yield SourceStory(f"{language}:{prompt_id}", story)

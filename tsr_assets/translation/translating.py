@@ -1,7 +1,9 @@
-"""Translating a set of English stories into a language's translated-story store.
+"""Translating a set of stories (English, or another registered language) into a language's
+translated-story store.
 
 The store is the story store (`stories/store.py`) under `translated_stories/<language>/`:
-`prompt_id` holds the story's `source_id`, `source_chars` the length of the English source.
+`prompt_id` holds the story's `source_id`, `source_chars` the length of the source and
+`source_language` the language it was translated from.
 Finished translations, rejections and failures are journaled as they arrive and compacted
 into parquet, so a kill loses at most the batch in flight and a rerun continues: a source
 id that has a translation or a recorded failure is not sent again (`retry_failed` sends the
@@ -59,11 +61,11 @@ def _chunks(stories: Iterator[SourceStory], size: int) -> Iterator[list[SourceSt
 
 
 def _journal_translation(journal: Journal, story: SourceStory, text: str, provider: str,
-                         model: str, seconds: float) -> None:
+                         model: str, seconds: float, source_language: str) -> None:
     journal.write({"kind": "story", "prompt_id": story.source_id, "story": text,
                    "provider": provider, "model": model, "attempts": 1,
                    "latency_s": round(seconds, 4), "source_chars": len(story.text),
-                   "created_at": now_utc()})
+                   "source_language": source_language, "created_at": now_utc()})
 
 
 def _journal_rejected(journal: Journal, story: SourceStory, reason: str, text: str) -> None:
@@ -98,7 +100,8 @@ def translate_with_model(
                              stories_per_chunk):
             chunk_started = time.monotonic()
             pieces = [split_story(i, s.text, translator.max_source_tokens,
-                                  translator.count_tokens) for i, s in enumerate(chunk)]
+                                  translator.count_tokens, translator.source_terminators)
+                      for i, s in enumerate(chunk)]
             flat = [p for story_pieces in pieces for p in story_pieces]
             translated = iter(translator.translate([p.text for p in flat]))
             seconds = (time.monotonic() - chunk_started) / len(chunk)
@@ -112,7 +115,8 @@ def translate_with_model(
                     _journal_rejected(journal, story, reason, text)
                 else:
                     run.generated += 1
-                    _journal_translation(journal, story, clean, provider, model, seconds)
+                    _journal_translation(journal, story, clean, provider, model, seconds,
+                                         translator.source.key)
             log(f"{language.key}: {run.requested:,} stories translated ({run.generated:,} "
                 f"kept), {sentences / (time.monotonic() - started):,.1f} sentences/s")
     finally:
@@ -127,21 +131,22 @@ def translate_with_model(
     return run
 
 
-TRANSLATION_PROMPT = """Translate this children's story from English into {language} \
+TRANSLATION_PROMPT = """Translate this children's story from {source} into {language} \
 ({script} script).
 - Keep every character's name, and write the names in {script} letters.
 - Keep it simple and warm: short sentences and everyday words a child of five to seven knows.
-- Translate everything, leave nothing in English, add nothing and explain nothing.
+- Translate everything, leave nothing in {source}, add nothing and explain nothing.
 Answer with JSON only, exactly like this: {{"story": "<the {language} story>"}}
 
 Story:
 {story}"""
 
 
-def translation_prompt(language: Language, story: str) -> str:
-    """The LLM translator's prompt for one story."""
-    return TRANSLATION_PROMPT.format(language=language.display_name, script=language.script,
-                                     story=story.strip())
+def translation_prompt(language: Language, story: str, source: Language | None = None) -> str:
+    """The LLM translator's prompt for one story (from English unless `source` says)."""
+    return TRANSLATION_PROMPT.format(
+        source=source.display_name if source else "English", language=language.display_name,
+        script=language.script, story=story.strip())
 
 
 def translation_token_limit(story: str) -> int:
@@ -159,15 +164,18 @@ def translate_with_llm(
     limit: int | None = None,
     retry_failed: bool = False,
     log: Callable[[str], None] = print,
+    source_language: Language | None = None,
 ) -> GenerationRun:
     """Translate with any chat endpoint through the request runner (rate limits, retries,
     circuit breaker, usage and cost as for stories). `make_source(max_tokens)` opens the
-    endpoint, with room for the longest pending story's translation."""
+    endpoint, with room for the longest pending story's translation; the prompt names
+    `source_language` (English when None)."""
     compact(folder)
     todo = list(pending_stories(folder, stories, limit, retry_failed))
     source = make_source(max((translation_token_limit(s.text) for s in todo), default=256))
     by_id = {s.source_id: s for s in todo}
-    items = [RequestItem(s.source_id, translation_prompt(language, s.text)) for s in todo]
+    items = [RequestItem(s.source_id, translation_prompt(language, s.text, source_language))
+             for s in todo]
     provider, model = source.provider, source.model
     log(f"{language.key}: {len(todo):,} stories to translate with {provider} ({model})")
     record = GenerationRun(STAGE, provider, model, requested=len(items))
@@ -187,6 +195,8 @@ def translate_with_llm(
                        "provider": provider, "model": model, "attempts": outcome.attempts,
                        "latency_s": round(outcome.latency_s, 4), **usage_fields(outcome.usage),
                        "source_chars": len(by_id[outcome.prompt_id].text),
+                       "source_language": (source_language.key if source_language
+                                           else "english"),
                        "created_at": now_utc()})
 
     async def run():

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+import pytest
 
 from tsr_assets.definitions import build_definitions
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB
@@ -163,6 +164,25 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
         f"{custom_meta['judge']} vs llm:test-judge" in text
     assert meta["partitions_compared"] == 2
     assert meta["tokenizers_automatic_tiny"].count("data:image/png;base64,") == 1
+    # The original study's other tables: MorphScore and Rényi in nats, paired comparisons of
+    # the two models on the same openers, and what training and data cost.
+    assert "## Tokenizers: MorphScore and Rényi entropy" in text
+    assert "## Is model A really better than model B?" in text and "2,000 resamples" in text
+    assert "| hindi | automatic | length_words | byte/tiny/generated | spm/tiny/generated |" \
+        in text
+    assert "## Costs" in text and "Prices used: 2.00 USD per GPU-hour, 0.10 USD" in text
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        pairs = con.execute("SELECT judge, model_a, model_b, openers, n_a, n_b FROM "
+                            "model_comparison").fetchall()
+        costs = con.execute("SELECT tokenizer, device_kind, device_hours, cost, wall_hours "
+                            "FROM training_costs ORDER BY tokenizer").fetchall()
+        stages = {r[0] for r in con.execute("SELECT stage FROM data_costs").fetchall()}
+    assert {p[0] for p in pairs} == {"automatic"}  # one model per LLM judge: nothing to pair
+    assert all(p[1:] == ("byte/tiny/generated", "spm/tiny/generated", OPENERS, OPENERS * 2,
+                         OPENERS * 2) for p in pairs) and len(pairs) == 8
+    assert [c[:2] for c in costs] == [("byte", "cpu"), ("spm", "cpu")]
+    assert all(c[3] == pytest.approx(c[2] * 0.10) and c[2] == pytest.approx(c[4]) for c in costs)
+    assert {"stories", "judge"} <= stages
     assert (data_lake / "reports" / "loss_hindi_byte.png").stat().st_size > 1000
 
 

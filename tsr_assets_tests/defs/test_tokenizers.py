@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -28,12 +29,13 @@ def _stories(instance, language: str = "hindi", count: int = 120) -> None:
     assert result.success
 
 
-def _tokenizer_chain(instance, language: str, tokenizer: str, run_config: dict | None = None):
+def _tokenizer_chain(instance, language: str, tokenizer: str, run_config: dict | None = None,
+                     assets=TOKENIZER_ASSETS):
     job = build_definitions().resolve_job_def(LANGUAGE_TOKENIZER_JOB)
     return job.execute_in_process(
         instance=instance, partition_key=language_tokenizer_key(language, tokenizer),
         run_config=run_config or {}, raise_on_error=False,
-        asset_selection=[dg.AssetKey(a) for a in TOKENIZER_ASSETS],
+        asset_selection=[dg.AssetKey(a) for a in assets],
     )
 
 
@@ -43,7 +45,8 @@ def _metadata(result, asset: str) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def test_offline_tokenizers_materialize_end_to_end(data_lake: Path, instance) -> None:
+def test_offline_tokenizers_materialize_end_to_end(data_lake: Path, instance,
+                                                    tmp_path: Path) -> None:
     _stories(instance)
     config = {"ops": {"tokenizer": {"config": {"val_share": 0.1}},
                       "token_bins": {"config": {"val_share": 0.1}}}}
@@ -75,6 +78,37 @@ def test_offline_tokenizers_materialize_end_to_end(data_lake: Path, instance) ->
     assert by_tok["spm"][1] < by_tok["gpt2"][1] < by_tok["byte"][1]
     assert by_tok["spm"][3] < 0.01 and by_tok["gpt2"][3] > 0.5
     assert all(0 < r[2] <= 1 for r in rows)
+
+    # As the original publishes it: Rényi in nats over train+val without bos/eos, and
+    # MorphScore on the packaged Hindi gold list.
+    with duckdb.connect(str(db), read_only=True) as con:
+        study = {r[0]: r[1:] for r in con.execute(
+            "SELECT tokenizer, renyi_nats_2_5, renyi_nats_1, morphscore, morph_words_scored, "
+            "morph_words_single_token, morph_gold FROM tokenizer_stats").fetchall()}
+    for tok, (nats, shannon, morph, scored, single, gold) in study.items():
+        folder = data_lake / "token_bins" / "hindi" / tok
+        meta = read_meta(folder)
+        ids = np.concatenate([open_bins(folder, s) for s in ("train", "val")]).astype(np.int64)
+        counts = np.bincount(ids, minlength=meta["tokenizer"]["vocab_size"])
+        stories = sum(s["stories"] for s in meta["splits"].values())
+        counts[meta["tokenizer"]["bos_id"]] -= stories
+        counts[meta["tokenizer"]["eos_id"]] -= stories
+        p = counts[counts > 0] / counts.sum()
+        assert nats == pytest.approx(math.log(np.sum(p ** 2.5)) / -1.5), tok
+        assert shannon == pytest.approx(float(-np.sum(p * np.log(p)))), tok
+        assert gold.endswith("hindi/morph_gold.csv") and scored + single >= 160
+        assert 0.0 <= morph <= 1.0
+    assert study["byte"][2] == 1.0 and study["byte"][4] == 0  # bytes split everywhere
+    assert study["spm"][4] > 0  # frequent words are one SentencePiece token
+
+    # A gold list of the researcher's own replaces the packaged one.
+    gold = tmp_path / "gold.csv"
+    gold.write_text(",full_word,pt1,rest\n0,लड़कों,लड़क,ों\n1,घरों,घर,ों\n", encoding="utf-8")
+    assert _tokenizer_chain(instance, "hindi", "byte", {"ops": {"tokenizer_stats": {
+        "config": {"morph_gold_path": str(gold)}}}}, ["tokenizer_stats"]).success
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT morph_words_scored, morphscore FROM tokenizer_stats WHERE "
+                           "tokenizer = 'byte'").fetchone() == (2, 1.0)
 
     # Re-materializing a partition replaces its row.
     _tokenizer_chain(instance, "hindi", "spm", config)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from tsr_assets.core.languages import get_language
 from tsr_assets.definitions import build_definitions
@@ -100,8 +101,9 @@ def test_llm_translation_then_bins_on_each_corpus(tmp_path: Path, data_lake: Pat
                          {"ops": {"prompts": {"config": {"count": 30}}}})
     assert generated.success
     bins = data_lake / "token_bins" / "hindi" / "byte"
-    expected = {"generated": {"generated": 30}, "translated": {"translated": 5},
-                "both": {"generated": 30, "translated": 5}}
+    expected = {"generated": {"generated": 30},
+                "translated": {"translated": 5, "translated_from": {"english": 5}},
+                "both": {"generated": 30, "translated": 5, "translated_from": {"english": 5}}}
     for corpus, by_source in expected.items():
         config = {"corpus": corpus, "val_share": 0.2}
         chain = _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key("hindi", "byte"),
@@ -111,7 +113,8 @@ def test_llm_translation_then_bins_on_each_corpus(tmp_path: Path, data_lake: Pat
         assert chain.success, (corpus, _failure(chain))
         meta = read_meta(bins)
         assert meta["corpus"] == corpus and meta["stories_by_source"] == by_source
-        assert sum(s["stories"] for s in meta["splits"].values()) == sum(by_source.values())
+        assert sum(s["stories"] for s in meta["splits"].values()) == \
+            by_source.get("generated", 0) + by_source.get("translated", 0)
         checks = {c.check_name: c for c in chain.get_asset_check_evaluations()}
         assert checks["token_bins_round_trip"].passed
 
@@ -133,3 +136,80 @@ def test_english_is_not_a_target_and_missing_sources_are_named(data_lake: Path,
         "ops": {"translated_stories": {"config": {"translator": "llm"}}}})
     assert not offline.success and "`llm` resource is offline" in _failure(offline)
     assert read_table(data_lake / "translated_stories" / "marathi").is_empty()
+
+
+def _openers(language: str) -> list[str]:
+    path = get_language(language).package_data_dir / "eval_openers.txt"
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def _bengali_of(hindi_text: str, length: int) -> str:
+    """A Bengali 'translation' about as long as its source, different per source."""
+    bengali = _openers("bengali")
+    start = sum(map(ord, hindi_text)) % len(bengali)
+    out = []
+    while sum(len(s) + 1 for s in out) < length:
+        out.append(bengali[(start + len(out)) % len(bengali)])
+    return " ".join(out)
+
+
+def hindi_to_bengali_policy(prompt: str, call: int) -> Reply:
+    """Openers: the Bengali opener of the same line, except the first, left in Hindi.
+    Stories: Bengali text of the source's length."""
+    text = prompt.split("Story:\n", 1)[1].strip()
+    hindi = _openers("hindi")
+    if text in hindi:
+        index = hindi.index(text)
+        answer = text if index == 0 else _openers("bengali")[index]
+    else:
+        answer = _bengali_of(text, len(text))
+    return Reply(json.dumps({"story": answer}, ensure_ascii=False))
+
+
+def test_hindi_to_bengali_quality_first_then_a_corpus(data_lake: Path, instance) -> None:
+    from tsr_assets.defs.jobs import TRANSLATION_QUALITY_JOB
+    from tsr_assets.translation.translation_quality import chrf_pp
+
+    assert _execute(instance, LANGUAGE_JOB, "hindi",
+                    {"ops": {"prompts": {"config": {"count": 6}}}}).success
+    translation = {"translator": "llm", "source_language": "hindi"}
+    with running_chat_server(hindi_to_bengali_policy) as server:
+        llm = {"source": "openai", "base_url": server.base_url, "model": "test-model",
+               "backoff_base_s": 0.01}
+        quality = _execute(instance, TRANSLATION_QUALITY_JOB, "bengali", {
+            "ops": {"translation_quality": {"config": translation}},
+            "resources": {"llm": {"config": llm}}})
+        assert quality.success, _failure(quality)
+        stories = _execute(instance, TRANSLATION_JOB, "bengali", {
+            "ops": {"translated_stories": {"config": translation}},
+            "resources": {"llm": {"config": llm}}})
+        assert stories.success, _failure(stories)
+        prompts = list(server.calls)
+    assert all("from Hindi into Bengali" in p and "leave nothing in Hindi" in p for p in prompts)
+    hindi, bengali = _openers("hindi"), _openers("bengali")
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute("SELECT source_language, translator, model, openers, translated, "
+                          "chrf_pp, gate_pass_share FROM translation_quality WHERE language = "
+                          "'bengali'").fetchone()
+    assert row[:5] == ("hindi", "llm", "test-model", len(hindi), len(hindi))
+    assert row[5] == pytest.approx(chrf_pp([hindi[0], *bengali[1:]], bengali))
+    assert 90 < row[5] < 100
+    assert row[6] == pytest.approx((len(hindi) - 1) / len(hindi))  # the Hindi one: untranslated
+
+    table = read_table(data_lake / "translated_stories" / "bengali")
+    assert table.height == 6 and set(table["source_language"]) == {"hindi"}
+    assert all(p.startswith("hindi:") for p in table["prompt_id"])
+    config = {"corpus": "translated", "val_share": 0.2}
+    chain = _execute(instance, LANGUAGE_TOKENIZER_JOB, language_tokenizer_key("bengali", "byte"),
+                     {"ops": {"tokenizer": {"config": config},
+                              "token_bins": {"config": config}}}, ["tokenizer", "token_bins"])
+    assert chain.success, _failure(chain)
+    meta = read_meta(data_lake / "token_bins" / "bengali" / "byte")
+    assert meta["stories_by_source"] == {"translated": 6, "translated_from": {"hindi": 6}}
+
+
+def test_a_language_is_never_translated_from_itself(data_lake: Path, instance) -> None:
+    result = _execute(instance, TRANSLATION_JOB, "hindi", {"ops": {"translated_stories": {
+        "config": {"translator": "llm", "source_language": "hindi"}}}})
+    assert not result.success and "not a translation target from 'hindi'" in _failure(result)

@@ -10,7 +10,13 @@ import pytest
 from tsr_assets.tokenizers.byte_tokenizer import ByteTokenizer
 from tsr_assets.tokenizers.gpt2_tokenizer import GPT2Tokenizer
 from tsr_assets.tokenizers.token_bins import framer_for
-from tsr_assets.tokenizers.tokenizer_stats import compute_tokenizer_stats, renyi_entropy
+from tsr_assets.tokenizers.tokenizer_stats import (
+    compute_tokenizer_stats,
+    published_renyi,
+    renyi_entropy,
+    renyi_entropy_nats,
+    text_token_counts,
+)
 
 
 def test_renyi_entropy_of_known_distributions() -> None:
@@ -56,3 +62,28 @@ def test_ids_without_framing_are_rejected() -> None:
         compute_tokenizer_stats(tok, ["ab", "cd"], np.array([256, 97, 98, 257]))
     with pytest.raises(ValueError, match="no val stories"):
         compute_tokenizer_stats(tok, [], np.array([], dtype=np.int64))
+
+
+def test_renyi_in_nats_as_published_by_hand() -> None:
+    counts = np.array([2, 1, 1, 0])  # p = 1/2, 1/4, 1/4
+    # Shannon: -(1/2 ln 1/2 + 2 * 1/4 ln 1/4) = 1.5 ln 2
+    assert renyi_entropy_nats(counts, 1.0) == pytest.approx(1.5 * math.log(2))
+    # alpha 2: -ln(1/4 + 1/16 + 1/16) = ln(8/3)
+    assert renyi_entropy_nats(counts, 2.0) == pytest.approx(math.log(8 / 3))
+    # alpha 2.5: ln(sum p^2.5) / (1 - 2.5)
+    expected = math.log(0.5**2.5 + 2 * 0.25**2.5) / -1.5
+    assert renyi_entropy_nats(counts, 2.5) == pytest.approx(expected)
+    # alpha 0.5: 2 ln(sum sqrt p) = 2 ln(sqrt(1/2) + 1)
+    assert renyi_entropy_nats(counts, 0.5) == pytest.approx(2 * math.log(math.sqrt(0.5) + 1))
+    # nats are bits times ln 2
+    assert renyi_entropy_nats(counts, 2.5) == pytest.approx(renyi_entropy(counts) * math.log(2))
+    assert set(published_renyi(counts)) == {"renyi_nats_0_5", "renyi_nats_1", "renyi_nats_2",
+                                            "renyi_nats_2_5"}
+
+
+def test_text_token_counts_drop_one_bos_and_eos_per_story_over_all_splits() -> None:
+    train, val = np.array([0, 5, 6, 1, 0, 5, 1]), np.array([0, 7, 1])
+    counts = text_token_counts([train, val], stories=3, vocab=8, bos=0, eos=1)
+    assert counts.tolist() == [0, 0, 0, 0, 0, 2, 1, 1]
+    with pytest.raises(ValueError, match="one bos and one eos per story"):
+        text_token_counts([val], stories=2, vocab=8, bos=0, eos=1)
