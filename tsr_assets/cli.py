@@ -83,10 +83,12 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     recipes = {p: args.recipe if get_preset(p).recipe is None else None for p in args.presets}
     sampling = {"samples_per_opener": args.samples_per_opener, "max_openers": args.max_openers}
     llm_limits = {k: v for k, v in (("requests_per_minute", args.llm_rpm),
-                                    ("concurrency", args.llm_concurrency)) if v is not None}
+                                    ("concurrency", args.llm_concurrency),
+                                    ("mode", args.llm_mode)) if v is not None}
     llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model,
                            llm_limits)
-    judge = _resource_config(args.judge, "automatic", args.judge_base_url, args.judge_model)
+    judge = _resource_config(args.judge, "automatic", args.judge_base_url, args.judge_model,
+                             {"mode": args.judge_mode} if args.judge_mode else None)
     language_config: dict = {"ops": {"prompts": {"config": prompts}}}
     if llm:
         language_config["resources"] = {"llm": {"config": llm}}
@@ -124,7 +126,8 @@ def cmd_translate(args: argparse.Namespace) -> None:
         if value is not None:
             config[key] = value
     run_config: dict = {"ops": {"translated_stories": {"config": config}}}
-    llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model)
+    llm = _resource_config(args.llm_source, "offline", args.llm_base_url, args.llm_model,
+                           {"mode": args.llm_mode} if args.llm_mode else None)
     if llm:
         run_config["resources"] = {"llm": {"config": llm}}
     defs = build_definitions()
@@ -234,11 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--llm-model", help="model name for the story source")
     llm.add_argument("--llm-rpm", type=float, help="requests per minute (default: no limit)")
     llm.add_argument("--llm-concurrency", type=int, help="requests in flight (default 16)")
+    llm.add_argument("--llm-mode", choices=["online", "batch"], help="batch: the endpoint's "
+                     "OpenAI-format batch API, half the price (default online)")
     judge = run.add_argument_group("judge (default: the automatic metrics)")
     judge.add_argument("--judge", choices=["automatic", "openai", "g4f"], default="automatic")
     judge.add_argument("--judge-base-url", help="endpoint of the LLM judge "
                        "(key: $TSR_JUDGE_API_KEY)")
     judge.add_argument("--judge-model", help="model name of the LLM judge")
+    judge.add_argument("--judge-mode", choices=["online", "batch"],
+                       help="batch: judge through the endpoint's batch API")
     run.set_defaults(func=cmd_run)
     _add_translate_parser(sub)
     return parser
@@ -269,6 +276,8 @@ def _add_translate_parser(sub) -> None:
     translate.add_argument("--llm-base-url", help="OpenAI-compatible endpoint "
                            "(key: $TSR_LLM_API_KEY)")
     translate.add_argument("--llm-model", help="model name of the LLM translator")
+    translate.add_argument("--llm-mode", choices=["online", "batch"],
+                           help="batch: translate through the endpoint's batch API")
     translate.set_defaults(func=cmd_translate)
 
 

@@ -159,7 +159,8 @@ def test_tsr_translate_then_train_on_each_corpus_side_by_side(tmp_path: Path) ->
         corpora = con.execute("SELECT DISTINCT corpus FROM tokenizer_comparison ORDER BY 1"
                               ).fetchall()
     assert [r[0] for r in runs] == ["both", "generated"]
-    assert json.loads(runs[0][1]) == {"generated": 40, "translated": 6}
+    assert json.loads(runs[0][1]) == {"generated": 40, "translated": 6,
+                                      "translated_from": {"english": 6}}
     assert corpora == [("both",), ("generated",)]
     # The model trained on `both` was kept aside when the `generated` one took its place.
     kept = lake / "checkpoint" / "hindi" / "byte" / "tiny" / "both_corpus"

@@ -250,6 +250,10 @@ class Lake:
         """The DuckDB warehouse."""
         return self.root / WAREHOUSE_FILE
 
+    def llm_cache_file(self) -> Path:
+        """The request cache: every LLM answer paid for, by model, body and occurrence."""
+        return self.root / "llm_cache" / "answers.sqlite"
+
     def trained_partitions(self) -> list[tuple[str, str, str]]:
         """(language, tokenizer, preset) of every training folder that has a loss curve."""
         found = []

@@ -186,7 +186,11 @@ TABLES: dict[str, str] = {
         started_at TIMESTAMPTZ,
         finished_at TIMESTAMPTZ,
         outcome VARCHAR,
-        error VARCHAR
+        error VARCHAR,
+        mode VARCHAR DEFAULT 'online',
+        batch_ids VARCHAR,
+        cached_answers BIGINT,
+        cost_saved DOUBLE
     """,
     # Every pair of models of a language on the same openers, per judge and metric (paired,
     # opener-clustered bootstrap; the reports asset fills it, per language).
@@ -297,7 +301,7 @@ VIEWS: dict[str, str] = {
     """,
     # What writing (or translating, or judging) the data cost, per language, stage and model.
     "data_costs": """
-        SELECT language, stage, source, model,
+        SELECT language, stage, source, model, mode,
                count(*) AS runs,
                sum(succeeded) AS stories,
                sum(requested) AS requested,
@@ -306,9 +310,11 @@ VIEWS: dict[str, str] = {
                sum(completion_tokens) AS completion_tokens,
                bool_or(usage_estimated) AS usage_estimated,
                sum(cost) AS cost,
-               sum(cost) / nullif(sum(succeeded), 0) * 1000 AS cost_per_1000_stories
+               sum(cost) / nullif(sum(succeeded), 0) * 1000 AS cost_per_1000_stories,
+               sum(cost_saved) AS cost_saved,
+               sum(cached_answers) AS cached_answers
         FROM generation_runs
-        GROUP BY language, stage, source, model
+        GROUP BY language, stage, source, model, mode
     """,
 }
 

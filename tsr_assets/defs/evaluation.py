@@ -230,7 +230,8 @@ def _check_judgments(judgments: Judgments, warehouse: WarehouseResource, run_id:
 
 
 def _judge_metadata(judgments: Judgments, warehouse: WarehouseResource,
-                    partition: dict[str, str], rubric_hash: str | None, out: Path) -> dict:
+                    partition: dict[str, str], rubric_hash: str | None, out: Path,
+                    batch_dir: Path | None = None) -> dict:
     means = _means_table(warehouse, partition,
                          judgments.scores["metric"].unique(maintain_order=True).to_list())
     return {
@@ -239,7 +240,8 @@ def _judge_metadata(judgments: Judgments, warehouse: WarehouseResource,
         "judged_stories": dg.MetadataValue.int(judgments.judged_samples),
         "failed_stories": dg.MetadataValue.int(len(judgments.failures)),
         "failures_by_reason": dg.MetadataValue.json(judgments.failures_by_reason()),
-        **(usage_metadata(judgments.run, "judgment", "judgments") if judgments.run else {}),
+        **(usage_metadata(judgments.run, "judgment", "judgments", batch_dir)
+           if judgments.run else {}),
         "means": dg.MetadataValue.md(f"judge: **{partition['judge']}**\n\n{means}"),
         "path": dg.MetadataValue.path(str(out)),
     }
@@ -307,6 +309,6 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
                 frame.write_parquet(tmp)
             warehouse.replace_rows("judge_scores", partition, frame)
             return dg.MaterializeResult(metadata=_judge_metadata(
-                judgments, warehouse, partition, rubric_hash, out))
+                judgments, warehouse, partition, rubric_hash, out, journal.with_suffix("")))
 
     return judge_scores

@@ -6,7 +6,9 @@ import dagster as dg
 import polars as pl
 
 from tsr_assets.defs.resources import WarehouseResource
+from tsr_assets.llm.batch_api import BatchState
 from tsr_assets.llm.generation_runs import GenerationRun
+from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.store import read_table
 
 
@@ -30,8 +32,10 @@ def fail_unless_succeeded(run: GenerationRun, folder: Path, asset: str, language
             allow_retries=False)
 
 
-def usage_metadata(run: GenerationRun, unit: str, units: str) -> dict:
-    """Tokens and cost of a run, per `unit` (story, judgment) and per 1,000 `units`."""
+def usage_metadata(run: GenerationRun, unit: str, units: str,
+                   state_dir: Path | None = None) -> dict:
+    """Tokens and cost of a run, per `unit` (story, judgment) and per 1,000 `units`; the
+    mode, cached answers and saving; in batch mode the batches recorded under `state_dir`."""
     estimated = " (estimated)" if run.usage.estimated else ""
     per_unit = run.tokens_per_result
     cost_per_1000 = run.cost_per_1000
@@ -46,4 +50,14 @@ def usage_metadata(run: GenerationRun, unit: str, units: str) -> dict:
                                       else "no prices configured"),
         f"cost_per_1000_{units}": dg.MetadataValue.text(
             f"{cost_per_1000:,.4f}" if cost_per_1000 is not None else "n/a"),
+        "mode": dg.MetadataValue.text(run.mode),
+        "cached_answers": dg.MetadataValue.int(run.cached_answers),
+        "cost_saved_vs_online": dg.MetadataValue.text(
+            f"{run.cost_saved:,.4f}" if run.cost_saved is not None else "n/a"),
+        **({"batches": dg.MetadataValue.md(markdown_table(
+            [[b.get("batch_id"), b.get("file"), b.get("requests"), b.get("status"),
+              b.get("done")] for b in BatchState(state_dir / "batches").batches],
+            ["batch", "file", "requests", "status", "done"]))}
+           if state_dir is not None and (state_dir / "batches" / "state.json").is_file()
+           else {}),
     }

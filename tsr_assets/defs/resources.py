@@ -22,7 +22,9 @@ from tsr_assets.core.lake import Lake, data_lake_root
 from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
 from tsr_assets.core.warehouse import DEFAULT_CPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, LLM_METRICS, Rubric, load_rubric
+from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.circuit_breaker import BreakerSettings
+from tsr_assets.llm.request_cache import RequestCache
 from tsr_assets.llm.request_runner import RunnerSettings
 from tsr_assets.llm.sources import (
     ChatSource,
@@ -33,6 +35,7 @@ from tsr_assets.llm.sources import (
 )
 
 BREAKER = BreakerSettings()
+BATCH = BatchSettings()
 #: Judgments are one small JSON object.
 JUDGE_MAX_TOKENS = 200
 
@@ -157,6 +160,30 @@ class LLMResource(dg.ConfigurableResource):
     requests_per_minute: float | None = Field(
         default=None, description="Rate limit; empty for none."
     )
+    mode: Literal["online", "batch"] = Field(
+        default="online", description="online: one request per slot; batch: the provider's "
+        "OpenAI-format batch API (JSONL files, half the price, no rate limit; source openai).")
+    price_batch_discount: float = Field(
+        default=BATCH.price_discount, description="Batch answers cost this share of the "
+        "online prices.")
+    batch_max_requests_per_file: int = Field(default=BATCH.max_requests_per_file,
+                                             description="Batch: requests per input file.")
+    batch_max_bytes_per_file: int = Field(default=BATCH.max_bytes_per_file,
+                                          description="Batch: bytes per input file.")
+    batch_poll_s: float = Field(default=BATCH.poll_initial_s,
+                                description="Batch: first poll interval (backs off x1.5).")
+    batch_poll_max_s: float = Field(default=BATCH.poll_max_s,
+                                    description="Batch: longest poll interval.")
+    batch_expired: Literal["batch", "online", "fail"] = Field(
+        default=BATCH.expired, description="Batch: requests an expired or failed batch never "
+        "answered are sent in a new batch, online, or failed.")
+    batch_command: str | None = Field(
+        default=None, description="Batch: answer each input file with a local command instead "
+        "of an API, e.g. `vllm run-batch -i {input} -o {output} --model {model}`.")
+    cache: bool = Field(default=True, description="Answer from the request cache (every "
+                        "answer paid for, by model and request body) before sending.")
+    cache_path: str | None = Field(default=None, description="The cache file; empty: "
+                                   "<data lake>/llm_cache/answers.sqlite.")
     concurrency: int = Field(default=16, description="Requests in flight at most.")
     timeout_s: float = Field(default=120.0, description="Timeout of one request.")
     max_attempts: int = Field(default=4, description="Attempts per prompt before it fails.")
@@ -197,7 +224,25 @@ class LLMResource(dg.ConfigurableResource):
                 first_answers_min=self.breaker_first_answers_min,
                 max_bad_seconds=self.breaker_max_bad_seconds),
             prices=Prices(self.price_input_per_million, self.price_output_per_million),
+            batch=self.batch_settings(),
         )
+
+    def batch_settings(self) -> BatchSettings | None:
+        """The batch API settings in batch mode, else None."""
+        if self.mode != "batch":
+            return None
+        return BatchSettings(
+            max_requests_per_file=self.batch_max_requests_per_file,
+            max_bytes_per_file=self.batch_max_bytes_per_file, poll_initial_s=self.batch_poll_s,
+            poll_max_s=self.batch_poll_max_s, expired=self.batch_expired,
+            price_discount=self.price_batch_discount, command=self.batch_command)
+
+    def request_cache(self) -> RequestCache | None:
+        """The request cache, when on."""
+        if not self.cache:
+            return None
+        return RequestCache(Path(self.cache_path).expanduser() if self.cache_path
+                            else Lake.default().llm_cache_file())
 
     def controls(self, default_max_tokens: int | None = None) -> GenerationControls:
         """What each request asks of the model (`max_tokens` falls back to the default)."""
@@ -217,7 +262,11 @@ class LLMResource(dg.ConfigurableResource):
                     "LLMResource: source 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)"
                 )
             return OpenAICompatibleSource(self.base_url, self.model, api_key=api_key,
-                                          controls=controls, max_connections=self.concurrency)
+                                          controls=controls, max_connections=self.concurrency,
+                                          cache=self.request_cache())
+        if self.mode == "batch":
+            raise ValueError("LLMResource: mode 'batch' needs source 'openai' (an OpenAI-format "
+                             "batch API at base_url)")
         if self.source == "g4f":
             return G4FSource(self.model, provider_name=self.g4f_provider,
                              base_url=self.base_url, api_key=api_key, controls=controls)

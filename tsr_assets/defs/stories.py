@@ -123,7 +123,7 @@ def _stories_metadata(folder: Path, run: GenerationRun) -> dict:
         "failures_by_reason": dg.MetadataValue.json(run.failures),
         "rejections_by_reason": dg.MetadataValue.json(run.rejections),
         "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
-        **usage_metadata(run, "story", "stories"),
+        **usage_metadata(run, "story", "stories", folder),
         "provider": dg.MetadataValue.text(run.provider),
         "model": dg.MetadataValue.text(run.model),
         "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),

@@ -163,7 +163,7 @@ def _metadata(folder, run: GenerationRun) -> dict:
         "failures_by_reason": dg.MetadataValue.json(run.failures),
         "stories_per_minute": dg.MetadataValue.float(round(run.stories_per_minute, 1)),
         "median_length_ratio": dg.MetadataValue.float(round(float(ratio.median() or 0.0), 3)),
-        **usage_metadata(run, "story", "stories"),
+        **usage_metadata(run, "story", "stories", folder),
         "translator": dg.MetadataValue.text(f"{run.provider} ({run.model})"),
         "path": dg.MetadataValue.path(str(folder / STORY_KIND_FOLDERS["story"])),
         "preview": dg.MetadataValue.md(markdown_table(preview, ["source_id", "story"],

@@ -7,7 +7,6 @@ are still missing, so no story is judged twice; judgments of older samples are i
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -17,7 +16,8 @@ from pathlib import Path
 from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, JudgeAnswerError, Rubric
 from tsr_assets.llm.generation_runs import GenerationRun
-from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings, run_requests
+from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings
+from tsr_assets.llm.sending import send_all
 from tsr_assets.llm.sources import ChatSource
 
 
@@ -94,15 +94,8 @@ def judge_stories(
                 last_failure[key] = outcome.failure_reason or "unknown"
                 writer.write({"key": key, "repeat": int(repeat), "failure": last_failure[key]})
 
-        async def run():
-            try:
-                return await run_requests(todo, lambda item: source.complete(item.prompt),
-                                          _validator(rubric), settings, total=len(todo),
-                                          on_outcome=on_outcome, log=log)
-            finally:
-                await source.close()
-
-        stats = asyncio.run(run())
+        stats = send_all(todo, source, _validator(rubric), settings, total=len(todo),
+                         on_outcome=on_outcome, log=log, state_dir=journal.with_suffix(""))
     report.requests = stats.requests
     report.rejections = stats.rejections
     report.run = record.conclude(stats)

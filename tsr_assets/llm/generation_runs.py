@@ -34,6 +34,10 @@ class GenerationRun:
     finished_at: datetime | None = None
     outcome: str = SUCCEEDED
     error: str = ""
+    mode: str = "online"
+    batch_ids: list[str] = field(default_factory=list)
+    cached_answers: int = 0
+    cost_saved: float | None = None
 
     @property
     def stories_per_minute(self) -> float:
@@ -61,6 +65,8 @@ class GenerationRun:
         self.generated = stats.succeeded
         self.failures, self.rejections = dict(stats.failures), dict(stats.rejections)
         self.usage, self.cost, self.seconds = stats.usage, stats.cost, stats.elapsed_s
+        self.mode, self.batch_ids = stats.mode, list(stats.batch_ids)
+        self.cached_answers, self.cost_saved = stats.cached_answers, stats.cost_saved
         self.finished_at = datetime.now(UTC)
         self.outcome, self.error = outcome_of(stats.breaker, self.requested, self.generated)
         return self
@@ -78,7 +84,9 @@ class GenerationRun:
             "completion_tokens": self.usage.completion_tokens,
             "usage_estimated": self.usage.estimated, "cost": self.cost,
             "started_at": self.started_at, "finished_at": self.finished_at or datetime.now(UTC),
-            "outcome": self.outcome, "error": self.error,
+            "outcome": self.outcome, "error": self.error, "mode": self.mode,
+            "batch_ids": json.dumps(self.batch_ids), "cached_answers": self.cached_answers,
+            "cost_saved": self.cost_saved,
         }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
+from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.circuit_breaker import BreakerSettings, CircuitBreaker
 from tsr_assets.llm.sources import (
     ChatAnswer,
@@ -78,6 +79,8 @@ class RunnerSettings:
     progress_every_s: float = 30.0
     breaker: BreakerSettings = BreakerSettings()
     prices: Prices = Prices()
+    #: Batch API settings; None sends every request online.
+    batch: BatchSettings | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -102,6 +105,13 @@ class RunStats:
     prices: Prices = Prices()
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     started: float = field(default_factory=time.monotonic)
+    #: `online` or `batch`; the batches' ids; answers the request cache gave (not paid now).
+    mode: str = "online"
+    batch_ids: list[str] = field(default_factory=list)
+    cached_answers: int = 0
+    #: Tokens of answers that came from a batch, and the share of the price batches bill.
+    batch_usage: Usage = Usage()
+    batch_discount: float = 1.0
 
     @property
     def elapsed_s(self) -> float:
@@ -109,9 +119,32 @@ class RunStats:
         return time.monotonic() - self.started
 
     @property
-    def cost(self) -> float | None:
-        """What the answers so far cost (None without prices)."""
+    def online_cost(self) -> float | None:
+        """What the paid answers would have cost online (None without prices)."""
         return self.prices.cost(self.usage)
+
+    @property
+    def cost(self) -> float | None:
+        """What the answers so far cost: batch answers at the discount (None without
+        prices)."""
+        online = self.prices.cost(self.usage)
+        if online is None:
+            return None
+        return online - (1.0 - self.batch_discount) * (self.prices.cost(self.batch_usage) or 0.0)
+
+    @property
+    def cost_saved(self) -> float | None:
+        """What batching saved against online prices (0 online)."""
+        return None if self.cost is None else self.online_cost - self.cost
+
+    def count_answer(self, answer: ChatAnswer) -> None:
+        """Add an answer's tokens to what was paid (a cached one was paid before)."""
+        if answer.cached:
+            self.cached_answers += 1
+            return
+        self.usage += answer.usage
+        if answer.batched:
+            self.batch_usage += answer.usage
 
     def progress_line(self) -> str:
         """done / total, results per minute, ETA, failures, tokens/s and cost so far."""
@@ -198,6 +231,7 @@ class _Attempts:
         self.rng = random.Random(seed)
         self.paused_until = 0.0  # shared: a 429 with Retry-After pauses every worker
         self.on_open: Callable[[], None] = lambda: None  # called once when the breaker opens
+        self.is_cached: Callable[[RequestItem], bool] = lambda item: False
 
     def _record(self, ok: bool, reason: str = "", snippet: str = "") -> None:
         was_open = self.stats.breaker.is_open
@@ -214,10 +248,16 @@ class _Attempts:
         self.stats.requests += 1
         return await asyncio.wait_for(self.answer(item), self.settings.timeout_s)
 
+    async def _answer(self, item: RequestItem) -> ChatAnswer:
+        """A cached answer at once (no limiter, not counted as a request), else `_send`."""
+        if self.is_cached(item):
+            return await self.answer(item)
+        return await self._send(item)
+
     def _judge_answer(self, item: RequestItem, attempt: int, answer: ChatAnswer,
                       latency: float) -> tuple[Outcome | None, str]:
         """The outcome of an accepted answer, or None and the rejection's reason."""
-        self.stats.usage += answer.usage
+        self.stats.count_answer(answer)
         if answer.finish_reason == "length":
             result, reason, snippet = None, "truncated", answer.text[-300:]
         else:
@@ -242,7 +282,7 @@ class _Attempts:
                 return None
             started = time.monotonic()
             try:
-                answer = await self._send(item)
+                answer = await self._answer(item)
             except RateLimited as exc:
                 last_reason = exc.reason
                 if exc.retry_after is not None:
@@ -278,6 +318,7 @@ async def run_requests(
     on_rejection: Callable[[Rejection], None] = lambda r: None,
     log: Callable[[str], None] = print,
     seed: int = 0,
+    is_cached: Callable[[RequestItem], bool] | None = None,
 ) -> RunStats:
     """Send every item through `answer`, validate, retry within limits, report each outcome.
 
@@ -287,6 +328,8 @@ async def run_requests(
     stats = RunStats(total=total, prices=settings.prices,
                      breaker=CircuitBreaker(settings.breaker))
     attempts = _Attempts(answer, validate, settings, stats, on_rejection, seed)
+    if is_cached is not None:
+        attempts.is_cached = is_cached
     iterator: Iterator[RequestItem] = iter(items)
 
     async def worker() -> None:

@@ -7,11 +7,14 @@ connections: worth retrying) or `PermanentError` (other 4xx: retrying will not h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+
+from tsr_assets.llm.request_cache import RequestCache
 
 
 class SourceError(Exception):
@@ -65,6 +68,9 @@ class ChatAnswer:
     text: str
     usage: Usage = Usage()
     finish_reason: str | None = None
+    #: From the request cache (paid for by an earlier run) or a batch (billed at its discount).
+    cached: bool = False
+    batched: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,14 +181,31 @@ class OpenAICompatibleSource:
         api_key: str | None = None,
         controls: GenerationControls = GenerationControls(),
         max_connections: int = 64,
+        cache: RequestCache | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.provider = f"openai-compatible:{self.base_url}"
         self.controls = controls
+        self.cache = cache
         self._api_key = api_key
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def api_key(self) -> str | None:
+        """The key from the environment (for the batch client; never logged)."""
+        return self._api_key
+
+    def request_body(self, prompt: str) -> dict:
+        """The `/chat/completions` body of one prompt (online and batch send the same)."""
+        return {"model": self.model, "messages": self.controls.messages(prompt),
+                **self.controls.request_fields()}
+
+    def is_cached(self, prompt: str) -> bool:
+        """True when the prompt's next request is answered by the cache (nothing is sent)."""
+        return self.cache is not None and self.cache.contains(
+            self.cache.peek_key(self.request_body(prompt)))
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -205,31 +228,47 @@ class OpenAICompatibleSource:
     async def complete(self, prompt: str) -> ChatAnswer:
         """POST one chat completion and return the first choice's message, usage and
         finish reason."""
-        messages = self.controls.messages(prompt)
-        body = {"model": self.model, "messages": messages, **self.controls.request_fields()}
+        body = self.request_body(prompt)
+        key = self.cache.next_key(body) if self.cache is not None else None
+        cached = self.cache.get(key) if key is not None else None
+        if cached is not None:
+            return dataclasses.replace(parse_completion(cached, body["messages"]), cached=True)
         status, text, retry_after = await self._post(body)
-        if status == 429:
-            raise RateLimited("HTTP 429", retry_after)
-        if status >= 500 or status == 408:
-            raise TransientError(f"HTTP {status}")
-        if status >= 400:
-            raise PermanentError(f"HTTP {status}: {text[:200]}")
-        try:
-            data = json.loads(text)
-            choice = data["choices"][0]
-            content = choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise TransientError("response is not a chat completion") from None
-        content = content if isinstance(content, str) else ""
-        prompt_text = "\n".join(m["content"] for m in messages)
-        return ChatAnswer(content, answer_usage(prompt_text, content, data.get("usage")),
-                          choice.get("finish_reason"))
+        raise_for_status(status, text, retry_after)
+        answer = parse_completion(text, body["messages"])
+        if key is not None:
+            self.cache.put(key, self.model, text)
+        return answer
 
     async def close(self) -> None:
         """Close the HTTP session."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def raise_for_status(status: int, text: str, retry_after: float | None = None) -> None:
+    """The source error an HTTP status means (nothing for 2xx)."""
+    if status == 429:
+        raise RateLimited("HTTP 429", retry_after)
+    if status >= 500 or status == 408:
+        raise TransientError(f"HTTP {status}")
+    if status >= 400:
+        raise PermanentError(f"HTTP {status}: {text[:200]}")
+
+
+def parse_completion(text: str | dict, messages: list[dict]) -> ChatAnswer:
+    """A chat completion's first choice as an answer (usage estimated when not reported)."""
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise TransientError("response is not a chat completion") from None
+    content = content if isinstance(content, str) else ""
+    prompt_text = "\n".join(m["content"] for m in messages)
+    return ChatAnswer(content, answer_usage(prompt_text, content, data.get("usage")),
+                      choice.get("finish_reason"))
 
 
 class G4FSource:

@@ -53,7 +53,7 @@ def _blocked_types(path: Path, exc: Exception) -> list[str]:
         found = []
     safe = {f"{t.__module__}.{t.__qualname__}" for t in _NUMPY_DATA}
     found = [name for name in found if name not in safe]
-    return found or re.findall(r"GLOBAL ([\w.]+)", str(exc))
+    return sorted(set(found or re.findall(r"GLOBAL ([\w.]+)", str(exc))))
 
 
 def read_torch_file(path: Path, map_location: str | torch.device = "cpu",

@@ -24,6 +24,7 @@ from tsr_assets.llm.request_runner import (
     RunnerSettings,
     run_requests,
 )
+from tsr_assets.llm.sending import send_all
 from tsr_assets.llm.sources import ChatAnswer, ChatSource, Usage
 from tsr_assets.stories.offline_writer import (
     PROVIDER_NAME,
@@ -153,19 +154,17 @@ def generate_stories(
     record = GenerationRun("stories", provider, model, requested=total)
     journal = open_journal(folder)
 
-    async def run():
-        try:
-            return await run_requests(
-                items, answer, validate, settings, total=total,
-                on_outcome=lambda o: journal_outcome(journal, provider, model, o),
-                on_rejection=lambda r: journal_rejection(journal, r), log=log,
-            )
-        finally:
-            if source is not None:
-                await source.close()
-
+    outcome = lambda o: journal_outcome(journal, provider, model, o)  # noqa: E731
+    rejection = lambda r: journal_rejection(journal, r)  # noqa: E731
     try:
-        stats = asyncio.run(run())
+        if source is None:
+            stats = asyncio.run(run_requests(items, answer, validate, settings, total=total,
+                                             on_outcome=outcome, on_rejection=rejection,
+                                             log=log))
+        else:
+            stats = send_all(items, source, validate, settings, total=total,
+                             on_outcome=outcome, on_rejection=rejection, log=log,
+                             state_dir=folder)
     finally:
         journal.close()
         compact(folder)

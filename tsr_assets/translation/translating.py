@@ -12,7 +12,6 @@ failed ones again).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -22,7 +21,8 @@ from tsr_assets.core.journal import Journal
 from tsr_assets.core.languages import Language
 from tsr_assets.llm.circuit_breaker import CircuitBreaker
 from tsr_assets.llm.generation_runs import GenerationRun, outcome_of
-from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings, run_requests
+from tsr_assets.llm.request_runner import Outcome, RequestItem, RunnerSettings
+from tsr_assets.llm.sending import send_all
 from tsr_assets.llm.sources import ChatSource
 from tsr_assets.prompts.templates import answer_token_limit
 from tsr_assets.stories.generation import journal_outcome, journal_rejection, usage_fields
@@ -199,17 +199,11 @@ def translate_with_llm(
                                            else "english"),
                        "created_at": now_utc()})
 
-    async def run():
-        try:
-            return await run_requests(items, lambda item: source.complete(item.prompt), validate,
-                                      settings, total=len(items), on_outcome=on_outcome,
-                                      on_rejection=lambda r: journal_rejection(journal, r),
-                                      log=log)
-        finally:
-            await source.close()
-
     try:
-        stats = asyncio.run(run())
+        stats = send_all(items, source, validate, settings, total=len(items),
+                         on_outcome=on_outcome,
+                         on_rejection=lambda r: journal_rejection(journal, r), log=log,
+                         state_dir=folder)
     finally:
         journal.close()
         compact(folder)

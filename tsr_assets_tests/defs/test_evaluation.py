@@ -16,6 +16,7 @@ from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_J
 from tsr_assets.defs.partitions import language_tokenizer_key
 from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC
+from tsr_assets_tests.batch_server import running_batch_server
 from tsr_assets_tests.chat_server import Reply, running_chat_server
 
 OPENERS = 8
@@ -119,6 +120,22 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
             [custom_meta["judge"]]).fetchall())
     assert means == {"warmth": 8.0, "clarity": 6.0, "overall": 7.0, "mean_of_criteria": 7.0}
 
+    # The LLM judge through a batch API: one batch file, nothing sent online.
+    with running_batch_server(_judge_answer) as server:
+        batch = _run(instance, ["judge_scores_tiny"], {"resources": {"judge": {"config": {
+            "source": "openai", "base_url": server.base_url, "model": "test-judge-batch",
+            "mode": "batch", "batch_poll_s": 0.05, "backoff_base_s": 0.01}}}})
+        # The judge's one garbage answer per unlucky prompt is asked again in a second batch.
+        first, *rest = server.batches.values()
+        garbage = [line["custom_id"] for line in first.lines
+                   if len(line["body"]["messages"][-1]["content"]) % 5 == 0]
+        assert batch.success and server.online_requests == 0
+        assert len(first.lines) == OPENERS * 2 and len(server.answered_ids) == OPENERS * 2
+        assert [sorted(line["custom_id"] for line in b.lines) for b in rest] == \
+            ([sorted(garbage)] if garbage else [])
+    batch_meta = _meta(batch, "judge_scores_tiny")
+    assert batch_meta["mode"] == "batch" and "| completed |" in batch_meta["batches"]
+
     # spm samples with the automatic judge, so tokenizers can be compared.
     assert _run(instance, ["samples_tiny", "judge_scores_tiny"],
                 {"ops": {"samples_tiny": {"config": SAMPLES}}}, "spm").success
@@ -132,6 +149,7 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
         assert per_judge == [("byte", "automatic", OPENERS * 2 * 8),
                              ("byte", "llm:test-judge", OPENERS * 2 * 7),
                              ("byte", custom_meta["judge"], OPENERS * 2 * 4),
+                             ("byte", "llm:test-judge-batch", OPENERS * 2 * 7),
                              ("spm", "automatic", OPENERS * 2 * 8)]
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (OPENERS * 2 * 2,)
         comparison = con.execute(
