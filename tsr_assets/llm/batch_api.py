@@ -221,22 +221,25 @@ class _BatchRun:
     def handle_answer(self, item: RequestItem, answer: ChatAnswer) -> bool:
         """Validate one answer; True when the item is settled (accepted, or out of
         attempts), False when it needs another round."""
-        attempt = self.attempts.get(item.prompt_id, 0) + 1
+        # A replay from the cache re-validates for free: it is not an attempt, and the breaker
+        # watches only what is paid for now.
+        attempt = self.attempts.get(item.prompt_id, 0) + (0 if answer.cached else 1)
         self.attempts[item.prompt_id] = attempt
         self.stats.count_answer(answer)
+        record = (lambda *a: None) if answer.cached else self.stats.breaker.record
         if answer.finish_reason == "length":
             result, reason, snippet = None, "truncated", answer.text[-300:]
         else:
             result, reason, snippet = self.validate(answer.text, item)
         if result is not None:
-            self.stats.breaker.record(True)
+            record(True)
             self._settle(Outcome(item.prompt_id, result, attempt, 0.0, usage=answer.usage))
             return True
         if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
             reason, snippet = "prompt_echo", answer.text[:300]
         reason = reason or "invalid"
         self.stats.rejections[reason] += 1
-        self.stats.breaker.record(False, reason, snippet)
+        record(False, reason, snippet)
         self.on_rejection(Rejection(item.prompt_id, attempt, reason, snippet, answer.usage))
         return self._give_up_or_retry(item, attempt, reason)
 

@@ -263,21 +263,26 @@ class _Attempts:
         else:
             result, reason, snippet = self.validate(answer.text, item)
         if result is not None:
-            self._record(True)
+            if not answer.cached:  # the breaker watches what is paid for now
+                self._record(True)
             return Outcome(item.prompt_id, result, attempt, latency, usage=answer.usage), ""
         if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
             reason, snippet = "prompt_echo", answer.text[:300]
         reason = reason or "invalid"
         self.stats.rejections[reason] += 1
-        self._record(False, reason, snippet)
+        if not answer.cached:
+            self._record(False, reason, snippet)
         self.on_rejection(Rejection(item.prompt_id, attempt, reason, snippet, answer.usage))
         return None, reason
 
     async def run(self, item: RequestItem) -> Outcome | None:
-        """The item's outcome after at most `max_attempts` attempts; None when the breaker
-        opened before it finished (the item is left for the next run)."""
+        """The item's outcome after at most `max_attempts` paid attempts (answers replayed
+        from the request cache are re-validated for free); None when the breaker opened
+        before it finished (the item is left for the next run)."""
         last_reason = "unknown"
-        for attempt in range(1, self.settings.max_attempts + 1):
+        attempt = 0
+        while attempt < self.settings.max_attempts:
+            attempt += 1
             if self.stats.breaker.is_open:
                 return None
             started = time.monotonic()
@@ -301,6 +306,8 @@ class _Attempts:
                                                           time.monotonic() - started)
                 if outcome is not None:
                     return outcome
+                if answer.cached:
+                    attempt -= 1  # a replay cost nothing: the next answer is still this attempt
                 continue  # a bad answer is retried at once; the rate limiter still applies
             if attempt < self.settings.max_attempts:
                 await asyncio.sleep(backoff_delay(attempt, self.settings, self.rng))
