@@ -46,7 +46,7 @@ def test_dagster_asset_materialize_records_the_run(tmp_path: Path) -> None:
     home, lake = _home(tmp_path), tmp_path / "lake"
     proc = subprocess.run(
         [
-            str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets",
+            str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets.definitions",
             "--select", "wordlists+", "--partition", "hindi",
         ],
         cwd=tmp_path,

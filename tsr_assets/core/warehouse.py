@@ -21,8 +21,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tsr_assets.evaluation.judge_agreement import JUDGE_AGREEMENT_SQL, JUDGE_LENGTH_BIAS_SQL
-from tsr_assets.evaluation.model_comparison import MODEL_COMPARISON_COLUMNS
+from tsr_assets.core.judge_views import JUDGE_AGREEMENT_SQL, JUDGE_LENGTH_BIAS_SQL
 
 # New warehouse files are written in a storage format that DuckDB 1.4 and later read, so the
 # duckdb CLI (`pip install duckdb-cli`, 1.5 at the time of writing) can open them.
@@ -194,7 +193,35 @@ TABLES: dict[str, str] = {
     """,
     # Every pair of models of a language on the same openers, per judge and metric (paired,
     # opener-clustered bootstrap; the reports asset fills it, per language).
-    "model_comparison": MODEL_COMPARISON_COLUMNS + """        computed_at TIMESTAMPTZ
+    "model_comparison": """
+        language VARCHAR NOT NULL,
+        judge VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        model_a VARCHAR NOT NULL,
+        model_b VARCHAR NOT NULL,
+        tokenizer_a VARCHAR NOT NULL,
+        preset_a VARCHAR NOT NULL,
+        corpus_a VARCHAR,
+        tokenizer_b VARCHAR NOT NULL,
+        preset_b VARCHAR NOT NULL,
+        corpus_b VARCHAR,
+        openers BIGINT,
+        n_a BIGINT,
+        n_b BIGINT,
+        mean_a DOUBLE,
+        mean_b DOUBLE,
+        mean_difference DOUBLE,
+        ci95_low DOUBLE,
+        ci95_high DOUBLE,
+        p_value DOUBLE,
+        significant BOOLEAN,
+        z_unpaired DOUBLE,
+        p_unpaired DOUBLE,
+        ci95_unpaired_low DOUBLE,
+        ci95_unpaired_high DOUBLE,
+        resamples BIGINT,
+        seed BIGINT,
+        computed_at TIMESTAMPTZ
     """,
     # How good a translator is on the parallel evaluation openers (`translation_quality`).
     "translation_quality": """
@@ -244,7 +271,7 @@ VIEWS: dict[str, str] = {
     "corpus_quality": """
         SELECT language, source, metric, value FROM corpus_metrics
     """,
-    # Definitions in evaluation/judge_agreement.py (pure SQL text; it imports nothing here).
+    # Definitions in core/judge_views.py (reference implementations in evaluation/).
     "judge_agreement": JUDGE_AGREEMENT_SQL,
     "judge_length_bias": JUDGE_LENGTH_BIAS_SQL,
     "judge_summary": """

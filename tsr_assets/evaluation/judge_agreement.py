@@ -1,7 +1,7 @@
-r"""How far judges agree with each other, and how far a judge's verdict follows story length.
-
-Two warehouse views, defined here as SQL (the bodies of `CREATE VIEW ... AS`), and pure-Python
-reference implementations of the same statistics for tests and notebooks.
+r"""How far judges agree with each other, and how far a judge's verdict follows story length:
+pure-Python reference implementations of the statistics of the warehouse views
+`judge_agreement` and `judge_length_bias`, whose SQL is in `core/judge_views.py` (the
+warehouse owns its views; nothing in `core` imports this package).
 
 `judge_agreement` (language, tokenizer, preset, corpus, metric, judge_a, judge_b, n, spearman,
 weighted_kappa): one row per pair of different judges (`judge_a < judge_b`, by name) that
@@ -56,88 +56,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-# The partition a statistic is computed within, with the judges' pair and the metric.
-_PAIR = "language, tokenizer, preset, corpus, metric, judge_a, judge_b"
-_JUDGE = "language, tokenizer, preset, corpus, judge"
-
-# A maximal run of characters that Python's `str.isspace` calls non-space: RE2's `\s` covers
-# only ASCII \t\n\f\r and space, so \v, U+001C-U+001F, U+0085 and the Unicode spaces (Zs, Zl,
-# Zp) are added to match `str.split()`.
-WORD_PATTERN = r"[^\s\v\pZ\x{85}\x{1c}-\x{1f}]+"
-
-
-def _average_rank(column: str, window: str) -> str:
-    """SQL for the 1-based rank of `column` in `window`, ties given their average rank:
-    (lowest rank of the tie + highest rank of the tie) / 2."""
-    return (f"(rank() OVER ({window} ORDER BY {column}) + count(*) OVER {window} + 1"
-            f" - rank() OVER ({window} ORDER BY {column} DESC)) / 2.0")
-
-
-def _correlation(x: str, y: str) -> str:
-    """SQL for Pearson's correlation, NULL (not DuckDB's NaN) when a side is constant."""
-    return f"CASE WHEN var_pop({x}) > 0 AND var_pop({y}) > 0 THEN corr({x}, {y}) END"
-
-
-JUDGE_AGREEMENT_SQL = f"""
-    WITH scores AS (
-        SELECT language, tokenizer, preset, corpus, metric, judge, prompt_id, sample_index,
-               value
-        FROM judge_scores
-        WHERE judge <> 'automatic' AND isfinite(value)
-    ),
-    pairs AS (
-        SELECT a.language, a.tokenizer, a.preset, a.corpus, a.metric,
-               a.judge AS judge_a, b.judge AS judge_b, a.value AS x, b.value AS y
-        FROM scores a
-        JOIN scores b
-          ON a.language = b.language AND a.tokenizer = b.tokenizer AND a.preset = b.preset
-         AND a.corpus IS NOT DISTINCT FROM b.corpus AND a.metric = b.metric
-         AND a.prompt_id = b.prompt_id AND a.sample_index IS NOT DISTINCT FROM b.sample_index
-         AND a.judge < b.judge
-    ),
-    ranked AS (
-        SELECT *,
-               {_average_rank("x", "pair")} AS rank_x,
-               {_average_rank("y", "pair")} AS rank_y
-        FROM pairs
-        WINDOW pair AS (PARTITION BY {_PAIR})
-    )
-    SELECT {_PAIR},
-           count(*) AS n,
-           {_correlation("rank_x", "rank_y")} AS spearman,
-           2 * covar_pop(x, y)
-             / NULLIF(var_pop(x) + var_pop(y) + pow(avg(x) - avg(y), 2), 0) AS weighted_kappa
-    FROM ranked
-    GROUP BY {_PAIR}
-    HAVING count(*) >= 2
-"""
-
-JUDGE_LENGTH_BIAS_SQL = f"""
-    WITH scored AS (
-        SELECT j.language, j.tokenizer, j.preset, j.corpus, j.judge, j.value AS score,
-               len(regexp_extract_all(s.continuation, '{WORD_PATTERN}'))::DOUBLE AS words
-        FROM judge_scores j
-        JOIN samples s
-          ON j.language = s.language AND j.tokenizer = s.tokenizer AND j.preset = s.preset
-         AND j.corpus IS NOT DISTINCT FROM s.corpus AND j.prompt_id = s.prompt_id
-         AND j.sample_index IS NOT DISTINCT FROM s.sample_index
-        WHERE j.metric = 'overall' AND isfinite(j.value) AND s.continuation IS NOT NULL
-    ),
-    ranked AS (
-        SELECT *,
-               {_average_rank("score", "judged")} AS rank_score,
-               {_average_rank("words", "judged")} AS rank_words
-        FROM scored
-        WINDOW judged AS (PARTITION BY {_JUDGE})
-    )
-    SELECT {_JUDGE},
-           count(*) AS n,
-           {_correlation("rank_score", "rank_words")} AS length_spearman,
-           {_correlation("score", "words")} AS length_pearson
-    FROM ranked
-    GROUP BY {_JUDGE}
-    HAVING count(*) >= 2
-"""
+# The views themselves, for callers that look for them here.
+from tsr_assets.core.judge_views import JUDGE_AGREEMENT_SQL, JUDGE_LENGTH_BIAS_SQL  # noqa: F401
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:

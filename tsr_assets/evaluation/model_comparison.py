@@ -78,19 +78,6 @@ MODEL_COMPARISON_SCHEMA: dict[str, pl.DataType] = {
     "seed": pl.Int64(),
 }
 
-_DUCKDB_TYPES = {pl.String(): "VARCHAR", pl.Int64(): "BIGINT", pl.Float64(): "DOUBLE",
-                 pl.Boolean(): "BOOLEAN"}
-_NOT_NULL = {"language", "judge", "metric", "model_a", "model_b", "tokenizer_a", "preset_a",
-             "tokenizer_b", "preset_b"}
-
-#: DuckDB column declarations of the `model_comparison` table, one `name TYPE,` per line in the
-#: style of `warehouse.TABLES`, same names and order as `MODEL_COMPARISON_SCHEMA`. Every line,
-#: the last included, ends with a comma: the caller appends `computed_at TIMESTAMPTZ`.
-MODEL_COMPARISON_COLUMNS: str = "\n" + "".join(
-    f"        {name} {_DUCKDB_TYPES[dtype]}{' NOT NULL' if name in _NOT_NULL else ''},\n"
-    for name, dtype in MODEL_COMPARISON_SCHEMA.items()
-)
-
 _GROUP = ["language", "judge", "metric"]
 _MODEL = ["tokenizer", "preset", "corpus"]
 _DEFAULT_CORPUS = "generated"

@@ -15,33 +15,32 @@ Also runs under `torchrun` (DDP: NCCL on GPU, gloo on CPU) and under Dagster Pip
   configs and the bins' meta; a rerun with the same `out_dir` resumes from `last.pt`, and the
   loss curve (`metrics.jsonl`) continues from that step.
 
-The pieces: `setup_run` builds what stays fixed for a run, `restore` resumes the state,
-`train_step` does one optimizer step, `run_eval` evaluates and keeps the best checkpoint,
-`write_summary` ends the run; `train` strings them together.
+Read top to bottom: `setup_run` builds what stays fixed for a run (`training_run.Run`),
+`restore` resumes the state, `train_step` does one optimizer step, `run_eval` evaluates
+(`validation_loss`) and keeps the best checkpoint, `train_loop` steps on schedule,
+`write_summary` ends the run; `train` strings them together. What a run starts from is in
+`starting_point`, what a checkpoint's history allows in `checkpoints`, the loss curve and
+throughput in `training_log`, the command-line flags in `train_config`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
-from tsr_assets.core.journal import Journal, read_jsonl
+from tsr_assets.core.atomic_files import write_json_atomic
 from tsr_assets.core.lake import CheckpointFiles
 from tsr_assets.model.batches import Bins
 from tsr_assets.model.checkpoints import (
     CheckpointError,
-    checkpoint_recipe,
+    archive_other_corpus,
+    check_compatible,
     load_checkpoint,
     save_checkpoint,
 )
@@ -49,145 +48,25 @@ from tsr_assets.model.distributed import (
     Distributed,
     agree,
     barrier,
-    peak_flops_for,
     setup_distributed,
     teardown,
 )
 from tsr_assets.model.gpt import GPT, GPTConfig
-from tsr_assets.model.hf_import import ExternalModelError, is_nanogpt_checkpoint, load_external
-from tsr_assets.model.optimizers import Optimizers, build_optimizers
+from tsr_assets.model.optimizers import build_optimizers
+from tsr_assets.model.precision import autocast_for
 from tsr_assets.model.presets import get_preset
+from tsr_assets.model.starting_point import init_weights, resolve_recipe
 from tsr_assets.model.telemetry import Telemetry
 from tsr_assets.model.train_config import (
-    DEFAULT_RECIPE,
     TrainConfig,
-    bits_per_byte,
     check_config,
     lr_at,
+    parse_args,
 )
+from tsr_assets.model.training_log import MetricsLog, Throughput, read_metrics
+from tsr_assets.model.training_run import Run, TrainState
+from tsr_assets.model.validation_loss import evaluate
 from tsr_assets.tokenizers.token_bins import corpus_fields
-
-
-@dataclass
-class Run:
-    """What stays fixed during one training run."""
-
-    cfg: TrainConfig
-    files: CheckpointFiles
-    bins: Bins
-    model_cfg: GPTConfig
-    raw_model: GPT
-    model: torch.nn.Module  # raw_model, compiled and/or wrapped in DDP
-    optimizer: Optimizers
-    autocast: AbstractContextManager
-    precision: str
-    dist: Distributed
-    device: torch.device
-    telemetry: Telemetry
-    max_lr: float
-    batch_size: int
-    generator: torch.Generator
-    started: float
-    scaler: torch.amp.GradScaler | None = None
-    #: The generator's state before the batch drawn last: that batch is drawn ahead of its
-    #: step, so a checkpoint stores this state and a resume draws the same batch again.
-    pending_rng: torch.Tensor | None = None
-
-    @property
-    def tokens_per_step(self) -> int:
-        """Tokens one optimizer step consumes across every rank."""
-        return (self.batch_size * self.model_cfg.block_size * self.cfg.grad_accum
-                * self.dist.world_size)
-
-    def batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """The next random training (or validation) batch."""
-        self.pending_rng = self.generator.get_state()
-        return self.bins.batch(split, self.batch_size, self.model_cfg.block_size,
-                               self.generator, self.device)
-
-    def val_bits_per_byte(self, loss: float) -> float:
-        """Bits per byte of a val loss, from the val split's token and byte counts."""
-        val = self.bins.meta["splits"]["val"]
-        return bits_per_byte(loss, val["tokens"], val["bytes"])
-
-
-@dataclass
-class TrainState:
-    """What changes as the run goes (and what a checkpoint restores)."""
-
-    step: int = 0
-    tokens_seen: int = 0
-    best_val: float = math.inf
-    resumed_from: int | None = None
-    steps_this_run: int = 0
-    last_eval: dict[str, float] = field(default_factory=dict)
-    last_eval_step: int = -1
-    tokens_per_s: float = 0.0
-    mfu: float | None = None
-    stop_reason: str = "max_steps"
-
-
-class MetricsLog:
-    """`metrics.jsonl` (rank 0 only) and W&B. Per-step losses stay on the device until
-    `flush`, so the CPU does not wait for the GPU at every step."""
-
-    def __init__(self, run: Run, history: list[dict]) -> None:
-        self._telemetry = run.telemetry
-        self._grad_accum = run.cfg.grad_accum
-        self._journal = None
-        if run.dist.is_main:
-            write_text_atomic(run.files.metrics, "".join(json.dumps(r) + "\n" for r in history))
-            self._journal = Journal(run.files.metrics)
-        self._pending: list[tuple[dict, torch.Tensor]] = []
-
-    def write(self, row: dict) -> None:
-        """Append one row now."""
-        if self._journal:
-            self._journal.write(row)
-        self._telemetry.wandb_log(row)
-
-    def add_step(self, row: dict, loss: torch.Tensor) -> None:
-        """Queue a step's row; its loss is read at the next flush."""
-        self._pending.append((row, loss.detach()))
-
-    def flush(self) -> float:
-        """Write the queued rows with their losses; returns the last loss."""
-        if not self._pending:
-            return math.nan
-        losses = (torch.stack([t for _, t in self._pending]) * self._grad_accum).tolist()
-        for (row, _), value in zip(self._pending, losses, strict=True):
-            self.write({**row, "train_loss": value})
-        self._pending.clear()
-        return losses[-1]
-
-    def close(self) -> None:
-        """Close the file."""
-        if self._journal:
-            self._journal.close()
-
-
-def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
-    """Rows of `metrics.jsonl` (all, or those at or before `up_to_step`)."""
-    return [row for row in read_jsonl(path)
-            if up_to_step is None or row.get("step", 0) <= up_to_step]
-
-
-def precision_for(device: torch.device, dtype_setting: str) -> str:
-    """float32, bfloat16 or float16: `auto` is bf16 on CUDA that has it, fp16 on older CUDA
-    (T4, P100), fp32 elsewhere."""
-    if dtype_setting != "auto":
-        return dtype_setting
-    if device.type != "cuda":
-        return "float32"
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-
-
-def autocast_for(device: torch.device, dtype_setting: str) -> tuple[AbstractContextManager, str]:
-    """The autocast context of a run and the name of its precision."""
-    precision = precision_for(device, dtype_setting)
-    if precision == "float32":
-        return nullcontext(), precision
-    return torch.autocast(device_type=device.type, dtype=getattr(torch, precision)), precision
 
 
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
@@ -219,44 +98,11 @@ def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
                                  cfg.muon_momentum)
     autocast, precision = autocast_for(device, cfg.dtype)
     scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
-    return Run(cfg, files, bins, model_cfg, raw_model, raw_model, optimizer, autocast,
-               precision, dist_info, device, telemetry, max_lr,
-               cfg.batch_size or preset.batch_size, generator, started, scaler)
-
-
-def check_compatible(state: dict, model_cfg: GPTConfig, path: Path,
-                     recipe: str | None = None) -> None:
-    """A checkpoint's model shape must match the run's (dropout may differ)."""
-    stored = GPTConfig(**state["model_config"]).to_dict()  # fields added since: defaults
-    mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
-                  if k != "dropout" and stored.get(k) != v}
-    if not mismatched:
-        return
-    detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
-    saved_recipe = state.get("recipe") or state.get("train_config", {}).get("recipe", "nanogpt")
-    if recipe is not None and saved_recipe != recipe:
-        raise CheckpointError(
-            f"checkpoint {path} was trained with recipe {saved_recipe!r}, this run asks for "
-            f"{recipe!r}: set recipe {saved_recipe!r} to continue it, resume: false to start "
-            f"over, or train the preset `<shape>_{recipe}` to keep both side by side")
-    raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
-                          "matching preset/tokenizer or another out_dir")
-
-
-def archive_other_corpus(run: Run) -> str | None:
-    """When `last.pt` was trained on another corpus than the bins now hold, move that run's
-    files to `<out_dir>/<corpus>_corpus/` (a model never continues on another corpus, and
-    nothing trained is lost) and return the corpus it was trained on."""
-    saved = load_checkpoint(run.files.last, torch.device("cpu"))
-    was = corpus_fields(saved.get("bins_meta", {}))["corpus"]
-    if was == corpus_fields(run.bins.meta)["corpus"]:
-        return None
-    archive = run.files.corpus_archive(was)
-    archive.folder.mkdir(parents=True, exist_ok=True)
-    for path, kept in zip(run.files.run_files, archive.run_files, strict=True):
-        if path.is_file():
-            path.replace(kept)
-    return was
+    return Run(cfg=cfg, files=files, bins=bins, model_cfg=model_cfg, raw_model=raw_model,
+               model=raw_model, optimizer=optimizer, autocast=autocast, precision=precision,
+               dist=dist_info, device=device, telemetry=telemetry, max_lr=max_lr,
+               batch_size=cfg.batch_size or preset.batch_size, generator=generator,
+               started=started, scaler=scaler)
 
 
 def restore(run: Run) -> TrainState:
@@ -266,7 +112,7 @@ def restore(run: Run) -> TrainState:
         for stale in run.files.folder.glob(".*.pt.tmp-*"):
             stale.unlink(missing_ok=True)
     if cfg.resume and run.files.last.is_file() and run.dist.is_main:
-        was = archive_other_corpus(run)
+        was = archive_other_corpus(run.files, run.bins.meta)
         if was:
             run.telemetry.log(f"the checkpoint here was trained on the {was!r} corpus; it "
                               f"moved to {run.files.corpus_archive(was).folder}, and a new "
@@ -291,19 +137,6 @@ def restore(run: Run) -> TrainState:
         run.raw_model.load_state_dict(saved["model"])
         run.telemetry.log(f"initialized weights from {cfg.init_from} (step {saved['step']})")
     return state
-
-
-def init_weights(source: str, device: torch.device) -> dict:
-    """Weights to start from: a platform checkpoint, or a nanoGPT `.pt`, a `transformers`
-    GPT-2 folder or a Hub id converted to the platform's layout."""
-    path = Path(source).expanduser()
-    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
-        return load_checkpoint(path, device)  # the platform's own (or a clear error)
-    try:
-        model = load_external(source)
-    except ExternalModelError as exc:
-        raise CheckpointError(str(exc)) from exc
-    return {"model": model.state_dict(), "model_config": model.config.to_dict(), "step": 0}
 
 
 def wrap_model(run: Run) -> None:
@@ -353,25 +186,6 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, lr: float
     return loss, x, y
 
 
-@torch.no_grad()
-def evaluate(model: GPT, bins: Bins, cfg: TrainConfig, block_size: int, batch_size: int,
-             device: torch.device, autocast) -> dict[str, float]:
-    """Mean loss on the same `eval_batches` windows of each split every time (fixed seed)."""
-    model.eval()
-    out = {}
-    for split in ("train", "val"):
-        generator = torch.Generator().manual_seed(cfg.seed + 10_000)
-        losses = []
-        for _ in range(cfg.eval_batches):
-            x, y = bins.batch(split, batch_size, block_size, generator, device)
-            with autocast:
-                _, loss = model(x, y)
-            losses.append(loss.item())
-        out[split] = float(np.mean(losses))
-    model.train()
-    return out
-
-
 def run_eval(run: Run, state: TrainState, metrics: MetricsLog) -> None:
     """Evaluate on rank 0 (others wait), write the val row, keep the best checkpoint."""
     state.last_eval = (evaluate(run.raw_model, run.bins, run.cfg, run.model_cfg.block_size,
@@ -390,27 +204,6 @@ def run_eval(run: Run, state: TrainState, metrics: MetricsLog) -> None:
     if val < state.best_val:
         state.best_val = val
         save_checkpoint(checkpoint_state(run, state, val), run.files.best)
-
-
-class Throughput:
-    """Tokens per second and MFU over the steps since the last progress line."""
-
-    def __init__(self, run: Run) -> None:
-        self.peak = peak_flops_for(run.device, run.cfg.peak_flops)
-        self._flops_per_token = run.raw_model.flops_per_token()
-        self._world_size = run.dist.world_size
-        self._device = run.device
-        self._started, self.tokens = time.monotonic(), 0
-
-    def measure(self, state: TrainState) -> None:
-        """Update `state.tokens_per_s` and `state.mfu`, and start a new window."""
-        if self._device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed = time.monotonic() - self._started
-        state.tokens_per_s = self.tokens / elapsed if elapsed > 0 else 0.0
-        state.mfu = (self._flops_per_token * state.tokens_per_s / (self.peak * self._world_size)
-                     if self.peak else None)
-        self._started, self.tokens = time.monotonic(), 0
 
 
 def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Throughput) -> None:
@@ -481,30 +274,6 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
     return summary
 
 
-def resolve_recipe(cfg: TrainConfig) -> str:
-    """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
-    else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a
-    recipe-named preset is an error."""
-    fixed = get_preset(cfg.preset).recipe
-    if cfg.recipe and fixed and cfg.recipe != fixed:
-        raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
-                         f"but the config asks for {cfg.recipe!r}: drop `recipe` or pick the "
-                         "preset without the suffix")
-    resumed = checkpoint_recipe(CheckpointFiles(Path(cfg.out_dir)).last) if cfg.resume else None
-    return cfg.recipe or fixed or resumed or init_recipe(cfg.init_from) or DEFAULT_RECIPE
-
-
-def init_recipe(source: str | None) -> str | None:
-    """The recipe of the weights a fine-tune starts from: a platform checkpoint's own, and
-    nanogpt for GPT-2 and nanoGPT models made elsewhere (their architecture)."""
-    if not source:
-        return None
-    path = Path(source).expanduser()
-    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
-        return checkpoint_recipe(path)
-    return "nanogpt"
-
-
 def train(cfg: TrainConfig) -> dict:
     """Run one training run and return its summary (also written to `out_dir/summary.json`)."""
     if not cfg.bins_dir or not cfg.out_dir:
@@ -534,43 +303,6 @@ def train(cfg: TrainConfig) -> dict:
     finally:
         telemetry.close()
         teardown(dist_info)
-
-
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """Flags named like the `TrainConfig` fields, or `--config-json` (a JSON object or file)."""
-    parser = argparse.ArgumentParser(prog="python -m tsr_assets.model.train",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-json", help="JSON object or path to a JSON file")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "tags":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool",):
-            parser.add_argument(flag, type=lambda s: s.lower() in {"1", "true", "yes"})
-        else:
-            parser.add_argument(flag, type=_caster(str(f.type)))
-    args = parser.parse_args(argv)
-    values: dict = {}
-    if args.config_json:
-        text = args.config_json
-        values.update(json.loads(text if text.lstrip().startswith("{")
-                                 else Path(text).read_text(encoding="utf-8")))
-    for f in dataclasses.fields(TrainConfig):
-        given = getattr(args, f.name, None)
-        if given is not None:
-            values[f.name] = given
-    unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
-    if unknown:
-        parser.error(f"unknown settings: {', '.join(sorted(unknown))}")
-    return TrainConfig(**values)
-
-
-def _caster(type_name: str):
-    if "int" in type_name:
-        return int
-    if "float" in type_name:
-        return float
-    return str
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,12 @@ No torch here, so the Dagster config and the CLI can read the defaults without l
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -113,3 +117,40 @@ def bits_per_byte(loss_nats: float, tokens: int, nbytes: int) -> float:
     if nbytes <= 0:
         raise ValueError("no bytes: cannot compute bits per byte")
     return loss_nats * tokens / nbytes / math.log(2)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """Flags named like the `TrainConfig` fields, or `--config-json` (a JSON object or file)."""
+    parser = argparse.ArgumentParser(prog="python -m tsr_assets.model.train",
+                                     description="Train one model on token bins.")
+    parser.add_argument("--config-json", help="JSON object or path to a JSON file")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "tags":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool",):
+            parser.add_argument(flag, type=lambda s: s.lower() in {"1", "true", "yes"})
+        else:
+            parser.add_argument(flag, type=_caster(str(f.type)))
+    args = parser.parse_args(argv)
+    values: dict = {}
+    if args.config_json:
+        text = args.config_json
+        values.update(json.loads(text if text.lstrip().startswith("{")
+                                 else Path(text).read_text(encoding="utf-8")))
+    for f in dataclasses.fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    unknown = set(values) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        parser.error(f"unknown settings: {', '.join(sorted(unknown))}")
+    return TrainConfig(**values)
+
+
+def _caster(type_name: str):
+    if "int" in type_name:
+        return int
+    if "float" in type_name:
+        return float
+    return str

@@ -80,8 +80,8 @@ def test_a_run_killed_while_polling_resumes_the_same_batch(data_lake: Path, tmp_
         config = {"ops": {"prompts": {"config": {"count": 40}}},
                   "resources": {"llm": {"config": {**BATCH, "base_url": server.base_url}}}}
         proc = subprocess.Popen(
-            [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets", "--select",
-             "wordlists,prompts,stories", "--partition", "hindi", "--config-json",
+            [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets.definitions",
+             "--select", "wordlists,prompts,stories", "--partition", "hindi", "--config-json",
              json.dumps(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.monotonic() + 120

@@ -30,7 +30,7 @@ def _materialize(tmp_path: Path, home: Path, lake: Path, base_url: str, lock_wai
         "llm": {"config": {"source": "openai", "base_url": base_url, "concurrency": 4}},
         "data_lake": {"config": {"lock_wait_s": lock_wait_s}}}}
     return subprocess.Popen(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets", "--select",
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets.definitions", "--select",
          "stories", "--partition", "hindi", "--config-json", json.dumps(config)],
         cwd=tmp_path, env=_env(home, lake), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True)
@@ -38,7 +38,7 @@ def _materialize(tmp_path: Path, home: Path, lake: Path, base_url: str, lock_wai
 
 def _prompts(tmp_path: Path, home: Path, lake: Path) -> None:
     proc = subprocess.run(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets", "--select",
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets.definitions", "--select",
          "wordlists,prompts", "--partition", "hindi", "--config-json",
          json.dumps({"ops": {"prompts": {"config": {"count": COUNT}}}})],
         cwd=tmp_path, env=_env(home, lake), capture_output=True, text=True, timeout=300)

@@ -133,7 +133,7 @@ def test_sigkill_mid_run_then_resume_gives_exactly_n(tmp_path: Path, data_lake: 
     with running_chat_server(lambda p, c: Reply(good_story(p), delay_s=0.1)) as server:
         config = {"resources": {"llm": {"config": {
             "source": "openai", "base_url": server.base_url, "concurrency": 2}}}}
-        cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets",
+        cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "tsr_assets.definitions",
                "--select", "stories", "--partition", "hindi",
                "--config-json", json.dumps(config)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tsr_assets.core.warehouse import TABLES, table_columns
 from tsr_assets.evaluation.model_comparison import (
-    MODEL_COMPARISON_COLUMNS,
     MODEL_COMPARISON_SCHEMA,
     compare_models,
 )
@@ -237,13 +237,11 @@ def test_empty_input_gives_the_schema() -> None:
 
 
 def test_duckdb_columns_match_the_frame() -> None:
-    declared = [line.strip() for line in MODEL_COMPARISON_COLUMNS.strip().splitlines()]
-    assert all(line.endswith(",") for line in declared)
-    assert [line.split()[0] for line in declared] == list(MODEL_COMPARISON_SCHEMA)
+    declared = list(table_columns("model_comparison"))
+    assert declared == [*MODEL_COMPARISON_SCHEMA, "computed_at"]
     out = compare_models(_frame(_rows(BPE, HAND_A) + _rows(UNIGRAM, HAND_B)))
     con = duckdb.connect()
-    con.execute(f"CREATE TABLE model_comparison ({MODEL_COMPARISON_COLUMNS}"
-                "        computed_at TIMESTAMPTZ\n    )")
+    con.execute(f"CREATE TABLE model_comparison ({TABLES['model_comparison']})")
     con.register("frame", out.to_arrow())
     con.execute("INSERT INTO model_comparison SELECT *, now() FROM frame")
     assert con.execute("SELECT count(*), any_value(openers) FROM model_comparison").fetchone() \
