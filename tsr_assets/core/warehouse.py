@@ -330,16 +330,16 @@ VIEWS: dict[str, str] = {
     "data_costs": """
         SELECT language, stage, source, model, mode,
                count(*) AS runs,
-               sum(succeeded) AS stories,
-               sum(requested) AS requested,
-               sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens,
-               sum(prompt_tokens) AS prompt_tokens,
-               sum(completion_tokens) AS completion_tokens,
+               sum(succeeded)::BIGINT AS stories,
+               sum(requested)::BIGINT AS requested,
+               sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))::BIGINT AS tokens,
+               sum(prompt_tokens)::BIGINT AS prompt_tokens,
+               sum(completion_tokens)::BIGINT AS completion_tokens,
                bool_or(usage_estimated) AS usage_estimated,
                sum(cost) AS cost,
                sum(cost) / nullif(sum(succeeded), 0) * 1000 AS cost_per_1000_stories,
                sum(cost_saved) AS cost_saved,
-               sum(cached_answers) AS cached_answers
+               sum(cached_answers)::BIGINT AS cached_answers
         FROM generation_runs
         GROUP BY language, stage, source, model, mode
     """,

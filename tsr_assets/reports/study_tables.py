@@ -68,15 +68,18 @@ def costs_section(training: pl.DataFrame, data: pl.DataFrame, gpu_hour_price: fl
             "language", "tokenizer", "preset", "recipe", "parameters", "device", "processes",
             "steps", "device-hours", f"price/h ({currency})", f"cost ({currency})"]), ""]
     if not data.is_empty():
-        rows = [[r["language"], r["stage"], r["source"], r["model"], _num(r["stories"]),
-                 _num(r["tokens"]), _num(r["cost"], 4), _num(r["cost_per_1000_stories"], 4),
+        rows = [[r["language"], r["stage"], r["source"], r["model"], r.get("mode") or "online",
+                 _num(r["stories"]), _num(r["tokens"]), _num(r.get("cached_answers")),
+                 _num(r["cost"], 4), _num(r.get("cost_saved"), 4),
+                 _num(r["cost_per_1000_stories"], 4),
                  "estimated" if r["usage_estimated"] else "reported"]
                 for r in data.iter_rows(named=True)]
         parts += ["### Data", "", "Cost is empty where the run had no prices "
                   "(`price_input_per_million`, `price_output_per_million` of the LLM resource)"
                   "; the offline writer costs nothing.", "", markdown_table(rows, [
-                      "language", "stage", "source", "model", "stories", "tokens",
-                      f"cost ({currency})", f"per 1,000 stories ({currency})", "usage"]), ""]
+                      "language", "stage", "source", "model", "mode", "stories", "tokens",
+                      "cached answers", f"cost ({currency})", f"saved vs online ({currency})",
+                      f"per 1,000 stories ({currency})", "usage"]), ""]
     return "\n".join(parts)
 
 
