@@ -41,6 +41,7 @@ def graph_shape(defs: dg.Definitions) -> dict:
             "checks": {c.name: {"blocking": graph.get_check_spec(c).blocking}
                        for c in sorted(node.check_keys, key=lambda c: c.name)},
             "has_description": bool(node.description),
+            "code_version": node.code_version,
         }
     jobs = {job.name: sorted(k.to_user_string() for k in
                              job.asset_layer.selected_asset_keys)
@@ -63,3 +64,15 @@ def test_the_graph_matches_its_snapshot(monkeypatch: pytest.MonkeyPatch) -> None
     assert SNAPSHOT.is_file(), f"{SNAPSHOT} is missing: run with TSR_UPDATE_SNAPSHOT=1"
     assert json.loads(SNAPSHOT.read_text(encoding="utf-8")) == shape, (
         "the graph's shape changed; if intended, rewrite the snapshot (see the module docstring)")
+
+
+def test_every_asset_has_a_code_version_the_ui_compares() -> None:
+    from tsr_assets.defs.code_versions import CODE_VERSIONS
+
+    shape = graph_shape(build_definitions(presets=["tiny"], imports={"outside": "/x.pt"}))
+    missing = [name for name, asset in shape["assets"].items() if not asset["code_version"]]
+    assert not missing, f"assets without a code_version: {missing}"
+    assert shape["assets"]["checkpoint_tiny"]["code_version"] == CODE_VERSIONS["checkpoint"]
+    assert shape["assets"]["checkpoint_outside"]["code_version"] == \
+        CODE_VERSIONS["imported_checkpoint"]
+    assert shape["assets"]["stories"]["code_version"] == CODE_VERSIONS["stories"]

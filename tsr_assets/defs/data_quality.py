@@ -22,6 +22,7 @@ from tsr_assets.data_quality.near_duplicates import (
     find_near_duplicates,
 )
 from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import DATA_QUALITY_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.pools import DUCKDB_POOL
@@ -72,7 +73,8 @@ class ContaminationConfig(dg.Config):
 def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`near_duplicates` (language partitions)."""
 
-    @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
+    @dg.asset(code_version=code_version("near_duplicates"),
+              partitions_def=partitions.language, deps=["stories", "translated_stories"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def near_duplicates(context: dg.AssetExecutionContext, config: NearDuplicatesConfig,
                         data_lake: DataLakeResource,
@@ -133,7 +135,8 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
 def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`contamination` (language partitions)."""
 
-    @dg.asset(partitions_def=partitions.language, deps=["stories", "translated_stories"],
+    @dg.asset(code_version=code_version("contamination"),
+              partitions_def=partitions.language, deps=["stories", "translated_stories"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def contamination(context: dg.AssetExecutionContext, config: ContaminationConfig,
                       data_lake: DataLakeResource,
@@ -177,7 +180,8 @@ def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
 def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`corpus_quality` (language partitions)."""
 
-    @dg.asset(partitions_def=partitions.language, deps=["near_duplicates"],
+    @dg.asset(code_version=code_version("corpus_quality"),
+              partitions_def=partitions.language, deps=["near_duplicates"],
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def corpus_quality(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -12,6 +12,7 @@ from pydantic import Field
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
 from tsr_assets.core.lake import Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -104,6 +105,7 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
     """`samples_<preset>` (language x tokenizer)."""
 
     @dg.asset(
+        code_version=code_version("samples"),
         name=preset_asset("samples", preset),
         partitions_def=partitions.language_tokenizer,
         deps=[preset_asset("checkpoint", preset), "tokenizer"],
@@ -251,6 +253,7 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
     """`judge_scores_<preset>` (language x tokenizer)."""
 
     @dg.asset(
+        code_version=code_version("judge_scores"),
         name=preset_asset("judge_scores", preset),
         partitions_def=partitions.language_tokenizer,
         deps=[preset_asset("samples", preset)],

@@ -11,6 +11,7 @@ from pydantic import Field
 from tsr_assets.core.lake import Lake
 from tsr_assets.core.languages import get_language
 from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import STORIES_GROUP
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource
@@ -66,6 +67,7 @@ def build_wordlists_defs(
     """The `wordlists` asset and its check, partitioned by language."""
 
     @dg.asset(
+        code_version=code_version("wordlists"),
         partitions_def=partitions.language,
         group_name=STORIES_GROUP,
         kinds={"python"},
@@ -171,6 +173,7 @@ def build_prompts_defs(partitions: Partitions) -> list[dg.AssetsDefinition]:
     """The `prompts` asset, partitioned by language."""
 
     @dg.asset(
+        code_version=code_version("prompts"),
         partitions_def=partitions.language,
         deps=["wordlists"],
         group_name=STORIES_GROUP,

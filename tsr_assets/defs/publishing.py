@@ -7,6 +7,7 @@ from pydantic import Field
 from tsr_assets.core.hub import HubUnavailable
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import get_language
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import DATASET_EXPORT_GROUP, MODEL_EXPORT_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, HuggingFaceResource, WarehouseResource
@@ -45,7 +46,8 @@ def _push(hub: HuggingFaceResource, config: ExportConfig, folder, name: str, rep
 def build_dataset_export(partitions: Partitions) -> dg.AssetsDefinition:
     """`hf_dataset`, partitioned by language."""
 
-    @dg.asset(partitions_def=partitions.language, deps=["stories", "prompts"],
+    @dg.asset(code_version=code_version("hf_dataset"),
+              partitions_def=partitions.language, deps=["stories", "prompts"],
               group_name=DATASET_EXPORT_GROUP, kinds={"huggingface", "parquet"})
     def hf_dataset(context: dg.AssetExecutionContext, config: ExportConfig,
                    data_lake: DataLakeResource, hub: HuggingFaceResource
@@ -92,7 +94,8 @@ def _model_facts(data_lake: DataLakeResource, warehouse: WarehouseResource, lang
 def build_model_export(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
     """`hf_model_<preset>`, partitioned by language x tokenizer."""
 
-    @dg.asset(name=preset_asset("hf_model", preset), partitions_def=partitions.language_tokenizer,
+    @dg.asset(code_version=code_version("hf_model"),
+              name=preset_asset("hf_model", preset), partitions_def=partitions.language_tokenizer,
               deps=[preset_asset("checkpoint", preset), preset_asset("judge_scores", preset),
                     "tokenizer"],
               group_name=MODEL_EXPORT_GROUP, kinds={"huggingface", "pytorch"},

@@ -9,6 +9,7 @@ import polars as pl
 
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import language_keys
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import REPORTS_GROUP
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.evaluation.model_comparison import compare_models
@@ -31,6 +32,7 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
     """The unpartitioned `reports` asset over every preset's judge scores."""
 
     @dg.asset(
+        code_version=code_version("reports"),
         deps=[*(preset_asset("judge_scores", p) for p in presets),
               *(preset_asset("checkpoint", p) for p in presets), "tokenizer_stats"],
         group_name=REPORTS_GROUP,

@@ -10,6 +10,7 @@ from pydantic import Field
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.code_versions import code_version, story_store_version
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
     record_generation_run,
@@ -137,6 +138,7 @@ def build_stories_defs(partitions: Partitions) -> list:
     """The `stories` asset and its checks, partitioned by language."""
 
     @dg.asset(
+        code_version=code_version("stories"),
         partitions_def=partitions.language,
         deps=["prompts"],
         group_name=STORIES_GROUP,
@@ -168,7 +170,8 @@ def build_stories_defs(partitions: Partitions) -> list:
             record_generation_run(warehouse, run, context.run.run_id, language.key)
             fail_unless_succeeded(run, folder, "stories", language.key, "stories",
                                   "the prompts that have no story yet")
-            return dg.MaterializeResult(metadata=_stories_metadata(folder, run))
+            return dg.MaterializeResult(metadata=_stories_metadata(folder, run),
+                                        data_version=story_store_version(folder))
 
     return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]
 

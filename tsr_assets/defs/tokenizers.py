@@ -15,6 +15,7 @@ from pydantic import Field
 from tsr_assets.core.lake import DEFAULT_CORPUS, CorpusName, Lake
 from tsr_assets.data_quality.deduplication import Dedup, exact_duplicate_ids, near_duplicate_ids
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.pools import DUCKDB_POOL
@@ -174,6 +175,7 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer`: built by the partition's registered backend and stored in the lake."""
 
     @dg.asset(
+        code_version=code_version("tokenizer"),
         partitions_def=partitions.language_tokenizer,
         deps=["stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
@@ -255,6 +257,7 @@ def build_token_bins_defs(partitions: Partitions) -> list:
     """`token_bins` and its round-trip check."""
 
     @dg.asset(
+        code_version=code_version("token_bins"),
         partitions_def=partitions.language_tokenizer,
         deps=["tokenizer", "stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
@@ -359,6 +362,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer_stats`, one warehouse row per partition."""
 
     @dg.asset(
+        code_version=code_version("tokenizer_stats"),
         partitions_def=partitions.language_tokenizer,
         deps=["token_bins"],
         group_name=TOKENIZERS_GROUP,

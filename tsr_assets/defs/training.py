@@ -9,6 +9,7 @@ from pydantic import Field
 
 from tsr_assets.core.journal import read_jsonl
 from tsr_assets.core.lake import preset_asset
+from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.pools import TRAINING_POOL
@@ -110,6 +111,7 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
     shape = get_preset(preset)
 
     @dg.asset(
+        code_version=code_version("checkpoint"),
         name=preset_asset("checkpoint", preset),
         partitions_def=partitions.language_tokenizer,
         deps=["token_bins"],
@@ -171,6 +173,7 @@ def build_import_asset(partitions: Partitions, name: str, source: str) -> dg.Ass
     """`checkpoint_<name>` for a model made elsewhere: converted, evaluated, recorded."""
 
     @dg.asset(
+        code_version=code_version("imported_checkpoint"),
         name=preset_asset("checkpoint", name),
         partitions_def=partitions.language_tokenizer,
         deps=["token_bins"],

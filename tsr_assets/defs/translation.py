@@ -13,6 +13,7 @@ from pydantic import Field
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
+from tsr_assets.defs.code_versions import code_version, story_store_version
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
     record_generation_run,
@@ -175,6 +176,7 @@ def build_translation_defs(partitions: Partitions) -> list:
     """`translated_stories` and its checks, partitioned by language."""
 
     @dg.asset(
+        code_version=code_version("translated_stories"),
         partitions_def=partitions.language,
         group_name=TRANSLATION_GROUP,
         kinds={"python", "parquet"},
@@ -214,7 +216,8 @@ def build_translation_defs(partitions: Partitions) -> list:
             record_generation_run(warehouse, run, context.run.run_id, language.key)
             fail_unless_succeeded(run, folder, "translated_stories", language.key,
                                   "translations", "the stories that have none")
-            return dg.MaterializeResult(metadata=_metadata(folder, run))
+            return dg.MaterializeResult(metadata=_metadata(folder, run),
+                                        data_version=story_store_version(folder))
 
     return [translated_stories, build_translation_quality_asset(partitions),
             *lake_checks(translated_stories, partitions.language, TRANSLATED_CHECKS)]
@@ -238,6 +241,7 @@ def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefiniti
     """`translation_quality`: a translator scored on the parallel evaluation openers."""
 
     @dg.asset(
+        code_version=code_version("translation_quality"),
         partitions_def=partitions.language,
         group_name=TRANSLATION_QUALITY_GROUP,
         kinds={"python", "duckdb"},

@@ -159,3 +159,16 @@ def test_sigkill_mid_run_then_resume_gives_exactly_n(tmp_path: Path, data_lake: 
     assert sum(server.calls.values()) - n <= 2
     assert not list(journal.glob("*.jsonl"))
     assert pl.read_parquet(data_lake / "prompts" / "hindi" / "prompts.parquet").height == n
+
+
+def test_the_story_store_has_a_data_version_that_changes_with_its_shards(data_lake: Path,
+                                                                           instance) -> None:
+    def version(result) -> str:
+        event = next(m for m in result.get_asset_materialization_events()
+                     if m.asset_key == dg.AssetKey("stories"))
+        return event.materialization.tags["dagster/data_version"]
+
+    first = version(_run(instance, count=10, selection=["wordlists", "prompts", "stories"]))
+    again = version(_run(instance, count=10, selection=["wordlists", "prompts", "stories"]))
+    more = version(_run(instance, count=12, selection=["wordlists", "prompts", "stories"]))
+    assert first == again != more and first.startswith("1-") and more.startswith("2-")
