@@ -13,6 +13,7 @@ from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
 from tsr_assets.core.lake import Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -74,9 +75,7 @@ class SamplesConfig(dg.Config):
 
     def sampling(self) -> SamplingSettings:
         """The sampler's settings."""
-        return SamplingSettings(self.temperature, self.top_k, self.top_p,
-                                self.repetition_penalty, self.max_new_tokens,
-                                self.sliding_window)
+        return SamplingSettings(**dataclass_kwargs(self, SamplingSettings))
 
 
 def _samples_metadata(frame: pl.DataFrame, cut: int, seconds: float, openers: int, step: int,

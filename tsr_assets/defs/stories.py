@@ -11,6 +11,7 @@ from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.code_versions import code_version, story_store_version
+from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
     record_generation_run,
@@ -60,9 +61,7 @@ class StoryLimitsConfig(dg.Config):
 
     def limits(self) -> StoryLimits:
         """Validation limits and quality-gate thresholds."""
-        return StoryLimits(self.min_chars, self.max_chars, self.min_script_share,
-                           self.max_repeated_sentence_share, self.max_repeated_ngram_share,
-                           self.min_known_word_share, self.lexicon_path)
+        return StoryLimits(**dataclass_kwargs(self, StoryLimits))
 
 
 class StoriesConfig(StoryLimitsConfig):

@@ -16,6 +16,7 @@ from tsr_assets.core.lake import DEFAULT_CORPUS, CorpusName, Lake
 from tsr_assets.data_quality.deduplication import Dedup, exact_duplicate_ids, near_duplicate_ids
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
 from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.pools import DUCKDB_POOL
@@ -90,8 +91,7 @@ class TokenizerConfig(dg.Config):
 
     def settings(self) -> TokenizerSettings:
         """The backend-facing settings."""
-        return TokenizerSettings(self.vocab_size, self.model_type, self.max_train_sentences,
-                                 self.local_path)
+        return TokenizerSettings(**dataclass_kwargs(self, TokenizerSettings))
 
 
 class TokenBinsConfig(dg.Config):

@@ -10,6 +10,7 @@ from pydantic import Field
 from tsr_assets.core.journal import read_jsonl
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.dataclass_config import config_from_dataclass
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.pools import TRAINING_POOL
@@ -18,62 +19,19 @@ from tsr_assets.model.hf_import import ExternalModelError
 from tsr_assets.model.imported_models import import_model
 from tsr_assets.model.presets import get_preset
 from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
-from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, SCHEDULES
-from tsr_assets.model.train_config import TRAIN_DEFAULTS as TRAIN
+from tsr_assets.model.train_config import TrainConfig
 from tsr_assets.reports.markdown import markdown_table, png_markdown
 from tsr_assets.reports.plots import loss_curves_png
 
-
-class TrainingConfig(dg.Config):
-    """One training run. Empty fields take the preset's or the trainer's default."""
-
-    recipe: str | None = Field(
-        default=TRAIN.recipe,
-        description=f"{' or '.join(RECIPES)}. Empty: the preset's (`e512_l6_modern`), else the "
-                    f"resumed checkpoint's, else `{DEFAULT_RECIPE}`.")
-    max_steps: int = Field(default=TRAIN.max_steps,
-                           description="Stop after this many optimizer steps.")
-    max_seconds: float | None = Field(default=TRAIN.max_seconds,
-                                      description="Wall-clock budget; stops first if shorter.")
-    batch_size: int | None = Field(default=TRAIN.batch_size,
-                                   description="Sequences per micro-batch.")
-    grad_accum: int = Field(default=TRAIN.grad_accum,
-                            description="Micro-batches per optimizer step.")
-    learning_rate: float | None = Field(default=TRAIN.learning_rate,
-                                        description="Peak learning rate.")
-    warmup_steps: int = Field(default=TRAIN.warmup_steps, description="Linear warmup steps.")
-    schedule: str = Field(default=TRAIN.schedule,
-                          description=f"After warmup: {' or '.join(SCHEDULES)} (wsd: warmup, "
-                                      "stable, then a linear decay over `decay_fraction`).")
-    min_lr_ratio: float = Field(default=TRAIN.min_lr_ratio,
-                                description="The schedule ends at this share of the peak.")
-    decay_steps: int | None = Field(
-        default=TRAIN.decay_steps,
-        description="Step where the schedule reaches its minimum (empty: `max_steps`). With "
-                    "`max_seconds` it also ends when the time is up, whichever comes first.")
-    decay_fraction: float = Field(default=TRAIN.decay_fraction,
-                                  description="wsd: share of the run spent decaying.")
-    muon_lr: float = Field(default=TRAIN.muon_lr,
-                           description="modern: Muon's learning rate for the blocks' matrices.")
-    block_size: int | None = Field(default=TRAIN.block_size,
-                                   description="Context length override.")
-    dropout: float = Field(default=TRAIN.dropout, description="Dropout.")
-    eval_every: int = Field(default=TRAIN.eval_every,
-                            description="Evaluate (and checkpoint) every N steps.")
-    eval_batches: int = Field(default=TRAIN.eval_batches, description="Batches per evaluation.")
-    log_every: int = Field(default=TRAIN.log_every, description="Progress line every N steps.")
-    seed: int = Field(default=TRAIN.seed, description="Seed.")
-    device: str = Field(default=TRAIN.device, description="auto, cpu, cuda, cuda:N or mps.")
-    dtype: str = Field(default=TRAIN.dtype,
-                       description="auto (bf16 on CUDA, fp16 with a gradient scaler on GPUs "
-                                   "without bf16, fp32 elsewhere), float32, bfloat16, float16.")
-    compile: bool = Field(default=TRAIN.compile, description="torch.compile the model.")
-    gpus: int = Field(default=1, description="More than 1: launch with torchrun (DDP).")
-    resume: bool = Field(default=TRAIN.resume, description="Continue from the last checkpoint.")
-    init_from: str | None = Field(default=TRAIN.init_from,
-                                  description="Start from this checkpoint file's weights.")
-    peak_flops: float | None = Field(default=TRAIN.peak_flops,
-                                     description="Device peak FLOP/s for MFU (GPUs known).")
+#: One training run; empty fields take the preset's or the trainer's default. Generated from
+#: `TrainConfig` (model/train_config.py), where every field and its description is declared.
+TrainingConfig = config_from_dataclass(
+    "TrainingConfig", TrainConfig,
+    "One training run. Empty fields take the preset's or the trainer's default.",
+    exclude=("bins_dir", "out_dir", "preset", "tags", "wandb_project", "wandb_run_name",
+             "wandb_mode"),
+    extra={"gpus": (int, Field(default=1, description="More than 1: launch with torchrun "
+                                                       "(DDP)."))})
 
 
 def trainer_command(config_json: str, gpus: int) -> list[str]:

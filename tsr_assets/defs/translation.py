@@ -14,6 +14,7 @@ from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.code_versions import code_version, story_store_version
+from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
     record_generation_run,
@@ -112,14 +113,13 @@ class TranslationConfig(StoryLimitsConfig):
         low, high = ratio_band_for(language, source)
         band = (self.min_length_ratio if self.min_length_ratio is not None else low,
                 self.max_length_ratio if self.max_length_ratio is not None else high)
-        return TranslationLimits(self.limits(), self.max_latin_share, band,
-                                 residue_letters(language, source))
+        return TranslationLimits(story=self.limits(), max_latin_share=self.max_latin_share,
+                                 length_ratio=band,
+                                 source_letters=residue_letters(language, source))
 
     def seq2seq_settings(self) -> Seq2SeqSettings:
         """Settings of the local model."""
-        return Seq2SeqSettings(self.model, self.batch_size, self.max_batch_tokens,
-                               self.max_source_tokens, self.num_beams, device=self.device,
-                               dtype=self.dtype, code_style=self.code_style)
+        return Seq2SeqSettings(**dataclass_kwargs(self, Seq2SeqSettings))
 
 
 def _source_stories(config: TranslationConfig, lake: Lake):

@@ -13,55 +13,67 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _setting(default, doc: str, **kwargs):
+    """A field of `TrainConfig` with its description (the Dagster config and the flags show
+    it; the field is declared once, here)."""
+    return field(default=default, metadata={"doc": doc}, **kwargs)
+
+
 @dataclass
 class TrainConfig:
-    """Everything one training run needs; command-line flags mirror the field names."""
+    """Everything one training run needs; command-line flags mirror the field names, and the
+    Dagster run config of `checkpoint_<preset>` is generated from these fields."""
 
-    bins_dir: str = ""
-    out_dir: str = ""
-    preset: str = "tiny"
-    #: nanogpt (the original study's GPT-2 and AdamW) or modern (see model/gpt.py, Muon).
-    #: None: the preset's own (`e512_l6_nanogpt`), else the resumed checkpoint's, else that of
-    #: `init_from`, else DEFAULT_RECIPE.
-    recipe: str | None = None
-    # Overrides of the preset's shape and settings (None: the preset's value).
-    n_layer: int | None = None
-    n_embd: int | None = None
-    n_head: int | None = None
-    block_size: int | None = None
-    learning_rate: float | None = None
-    batch_size: int | None = None
-    dropout: float = 0.0
-    grad_accum: int = 1
-    max_steps: int = 2000
-    max_seconds: float | None = None
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1
-    schedule: str = "cosine"  # cosine, or wsd (warmup, stable, then a linear decay)
-    decay_fraction: float = 0.2  # wsd: the last share of the run that decays
-    decay_steps: int | None = None  # the step where the learning rate reaches its minimum
-    muon_lr: float = 0.02  # modern: Muon's learning rate for the blocks' matrices
-    muon_momentum: float = 0.95
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_batches: int = 20
-    checkpoint_every: int | None = None  # steps; default: at every evaluation
-    log_every: int = 10
-    seed: int = 1337
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
-    dtype: str = "auto"  # auto (bf16 on CUDA if supported, else fp16 with a scaler on CUDA,
-    # fp32 elsewhere), float32, bfloat16, float16
-    compile: bool = False
-    resume: bool = True  # continue from out_dir/last.pt if present
-    init_from: str | None = None  # start from this checkpoint's weights (fine-tune)
-    peak_flops: float | None = None  # device peak for MFU; default by GPU name, none on CPU
-    wandb_project: str | None = None
-    wandb_run_name: str | None = None
-    wandb_mode: str | None = None  # online, offline; default offline without WANDB_API_KEY
-    tags: dict = field(default_factory=dict)  # stored in the summary (language, tokenizer...)
+    bins_dir: str = _setting("", "Token bins folder (train.bin, val.bin, meta.json).")
+    out_dir: str = _setting("", "Checkpoint folder (last.pt, best.pt, metrics, summary).")
+    preset: str = _setting("tiny", "Model size preset (model/presets.py).")
+    recipe: str | None = _setting(
+        None, "nanogpt or modern. Empty: the preset's (`e512_l6_modern`), else the resumed "
+        "checkpoint's, else that of `init_from`, else the default recipe (modern).")
+    n_layer: int | None = _setting(None, "Layers (empty: the preset's).")
+    n_embd: int | None = _setting(None, "Width (empty: the preset's).")
+    n_head: int | None = _setting(None, "Attention heads (empty: the preset's).")
+    block_size: int | None = _setting(None, "Context length (empty: the preset's).")
+    learning_rate: float | None = _setting(None, "Peak learning rate (empty: the preset's).")
+    batch_size: int | None = _setting(None, "Sequences per micro-batch (empty: the preset's).")
+    dropout: float = _setting(0.0, "Dropout.")
+    grad_accum: int = _setting(1, "Micro-batches per optimizer step.")
+    max_steps: int = _setting(2000, "Stop after this many optimizer steps.")
+    max_seconds: float | None = _setting(None, "Wall-clock budget; stops first if shorter.")
+    warmup_steps: int = _setting(100, "Linear warmup steps.")
+    min_lr_ratio: float = _setting(0.1, "The schedule ends at this share of the peak.")
+    schedule: str = _setting("cosine", "After warmup: cosine or wsd (warmup, stable, then a "
+                             "linear decay over `decay_fraction`).")
+    decay_fraction: float = _setting(0.2, "wsd: share of the run spent decaying.")
+    decay_steps: int | None = _setting(
+        None, "Step where the schedule reaches its minimum (empty: `max_steps`). With "
+        "`max_seconds` it also ends when the time is up, whichever comes first.")
+    muon_lr: float = _setting(0.02, "modern: Muon's learning rate for the blocks' matrices.")
+    muon_momentum: float = _setting(0.95, "modern: Muon's Nesterov momentum.")
+    weight_decay: float = _setting(0.1, "AdamW weight decay (matrices only).")
+    beta1: float = _setting(0.9, "AdamW beta1.")
+    beta2: float = _setting(0.95, "AdamW beta2.")
+    grad_clip: float = _setting(1.0, "Gradient norm clipping.")
+    eval_every: int = _setting(100, "Evaluate (and checkpoint) every N steps.")
+    eval_batches: int = _setting(20, "Batches per evaluation.")
+    checkpoint_every: int | None = _setting(None, "Save last.pt every N steps (empty: at "
+                                            "every evaluation).")
+    log_every: int = _setting(10, "Progress line every N steps.")
+    seed: int = _setting(1337, "Seed.")
+    device: str = _setting("auto", "auto, cpu, cuda, cuda:N or mps.")
+    dtype: str = _setting("auto", "auto (bf16 on CUDA, fp16 with a gradient scaler on GPUs "
+                          "without bf16, fp32 elsewhere), float32, bfloat16, float16.")
+    compile: bool = _setting(False, "torch.compile the model.")
+    resume: bool = _setting(True, "Continue from out_dir/last.pt when present.")
+    init_from: str | None = _setting(None, "Start from this checkpoint's (or model's) weights.")
+    peak_flops: float | None = _setting(None, "Device peak FLOP/s for MFU (known GPUs: by "
+                                        "name; none on CPU).")
+    wandb_project: str | None = _setting(None, "W&B project (empty: W&B off).")
+    wandb_run_name: str | None = _setting(None, "W&B run name.")
+    wandb_mode: str | None = _setting(None, "online or offline (default offline without "
+                                      "WANDB_API_KEY).")
+    tags: dict = field(default_factory=dict,
+                       metadata={"doc": "Stored in the summary (language, tokenizer...)."})
 
 
 #: The defaults, for configuration layers that expose some of the fields (Dagster, CLI).
