@@ -13,6 +13,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tsr_assets.core.experiments import (
+    ExperimentFileError,
+    load_experiment,
+    merge_run_config,
+)
 from tsr_assets.core.lake import (
     CORPORA,
     DEFAULT_CORPUS,
@@ -92,6 +97,8 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     language_config: dict = {"ops": {"prompts": {"config": prompts}}}
     if llm:
         language_config["resources"] = {"llm": {"config": llm}}
+    extra = getattr(args, "extra_run_config", {})
+    language_config = merge_run_config(language_config, extra.get(LANGUAGE_JOB))
     with dg.DagsterInstance.get() as instance:
         _execute(defs, instance, LANGUAGE_JOB, language, language_config, language)
         for tokenizer in args.tokenizers:
@@ -104,6 +111,7 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
                 **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
             if judge:
                 run_config["resources"] = {"judge": {"config": judge}}
+            run_config = merge_run_config(run_config, extra.get(LANGUAGE_TOKENIZER_JOB))
             _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
                      language_tokenizer_key(language, tokenizer), run_config,
                      f"{language}|{tokenizer}", assets)
@@ -150,7 +158,8 @@ def _run_reports(args: argparse.Namespace) -> None:
 
     defs = build_definitions(presets=[*configured_presets(), *args.presets])
     with dg.DagsterInstance.get() as instance:
-        _execute(defs, instance, REPORTS_JOB, None, {}, "all partitions")
+        _execute(defs, instance, REPORTS_JOB, None,
+                 getattr(args, "extra_run_config", {}).get(REPORTS_JOB, {}), "all partitions")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -186,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialize the chain for one or more languages")
+    run.add_argument("-c", "--config", help="an experiment file (YAML): these options and "
+                     "extra run config per job, e.g. experiments/hindi_tokenizers.yaml; flags "
+                     "on the command line win")
     run.add_argument(
         "--language",
         nargs="+",
@@ -303,7 +315,25 @@ def _resource_config(source: str, default: str, base_url: str | None, model: str
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `tsr` console command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        run = parser._subparsers._group_actions[0].choices["run"]
+        flags = {a.dest: a.option_strings[-1] for a in run._actions if a.option_strings}
+        try:
+            settings, extra = load_experiment(args.config, set(flags) - {"help", "config"})
+        except ExperimentFileError as exc:
+            parser.error(str(exc))
+        # The file's settings become flags before the command line's, so argparse checks
+        # them like typed ones and a flag given on the command line wins.
+        from_file = []
+        for name, value in settings.items():
+            if value is not None:
+                values = value if isinstance(value, list) else [value]
+                from_file += [flags[name], *(str(v) for v in values)]
+        args = parser.parse_args([argv[0], *from_file, *argv[1:]])
+        args.extra_run_config = extra
     args.func(args)
 
 
