@@ -1,5 +1,5 @@
 """Assembles the one `Definitions` object from the defs layer: assets, checks, resources, jobs,
-schedules and sensors."""
+and the automation sensors."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from tsr_assets.defs.automation import build_language_schedules, build_sensors
+from tsr_assets.defs.automation import automation_conditions, automation_sensors, with_automation
 from tsr_assets.defs.data_quality import build_data_quality_defs
 from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
-from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB, build_jobs
+from tsr_assets.defs.jobs import build_jobs
 from tsr_assets.defs.partitions import build_partitions
 from tsr_assets.defs.prompts import build_prompts_defs, build_wordlists_defs
 from tsr_assets.defs.publishing import build_dataset_export, build_model_export
@@ -34,6 +34,8 @@ from tsr_assets.model.presets import configured_presets
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
+# The automation sensor runs in the code server because `PartitionsWhere` is Python (beta).
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*use_user_code_server.*")
 # Pipes' own internals use a preview API of Dagster 1.13 on every launch.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*expected_writer_count.*")
 
@@ -69,16 +71,16 @@ def build_definitions(
         *build_reports_defs(models),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
-    assets = [a for a in assets_and_checks if a not in checks]
+    assets = with_automation(
+        [a for a in assets_and_checks if a not in checks],
+        automation_conditions(partitions.language.get_partition_keys(),
+                              partitions.tokenizer.get_partition_keys(), preset_names))
     jobs = {job.name: job for job in build_jobs(op_retry_policy)}
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=list(jobs.values()),
-        schedules=build_language_schedules(partitions.language.get_partition_keys(),
-                                           jobs[LANGUAGE_JOB]),
-        sensors=build_sensors(jobs[LANGUAGE_TOKENIZER_JOB], jobs[REPORTS_JOB],
-                              partitions.tokenizer.get_partition_keys()),
+        sensors=automation_sensors(),
         resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
                    "warehouse": WarehouseResource(), "wandb": WandbResource(),
                    "judge": JudgeResource(),

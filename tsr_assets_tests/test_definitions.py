@@ -42,6 +42,8 @@ def graph_shape(defs: dg.Definitions) -> dict:
                        for c in sorted(node.check_keys, key=lambda c: c.name)},
             "has_description": bool(node.description),
             "code_version": node.code_version,
+            "automation": (node.automation_condition.get_label()
+                           if node.automation_condition else None),
         }
     jobs = {job.name: sorted(k.to_user_string() for k in
                              job.asset_layer.selected_asset_keys)

@@ -1,35 +1,48 @@
-"""Schedules and sensors: each language's chain refreshed on a cron, in dependency order.
+"""Declarative Automation: each asset says when it should run, and the UI shows why it ran or
+waits (the asset's Automation tab), evaluated by two sensors, `tsr_automation` and
+`tsr_automation_models` (off until turned on in the UI, Automation).
 
-- `refresh_<language>` (one schedule per language, cron by `$TSR_CRON_<LANGUAGE>` or
-  `$TSR_CRON`, default 03:00 daily; stopped until turned on in the UI) launches the
-  language job (wordlists -> prompts -> stories) for its language.
-- `stories_fresh_sensor` watches `stories` materializations. Each new one launches the
-  language x tokenizer job (tokenizer -> token_bins -> tokenizer_stats -> checkpoint ->
-  samples -> judge_scores) for that language and every tokenizer in `$TSR_CHAIN_TOKENIZERS`
-  (default: the offline ones), so those runs start only once the stories are fresh.
-- `reports_after_chain_sensor` launches `reports` after each successful language x
-  tokenizer run.
+- The language chain (`wordlists`, `prompts`, `stories`) runs `on_cron`: `$TSR_CRON_<LANGUAGE>`,
+  else `$TSR_CRON`, else 03:00 daily, each language at its own cron; the data-quality assets
+  and `hf_dataset` follow eagerly.
+- Every language x tokenizer asset (`tokenizer` -> `token_bins` -> `tokenizer_stats` ->
+  `checkpoint_<preset>` -> `samples_<preset>` -> `judge_scores_<preset>` -> `hf_model_<preset>`)
+  is eager after its inputs, for the tokenizers in `$TSR_CHAIN_TOKENIZERS` only (default: the
+  offline ones), so fresh stories retrain exactly those partitions; hub tokenizers without a
+  local folder are never attempted.
+- `reports` runs after its inputs were updated, once none of them is still running.
 
-Run config for the chained runs can come from a JSON file named by `$TSR_CHAIN_RUN_CONFIG`
-(for example a shorter training budget).
+Imported models, `translated_stories` and `translation_quality` need a user's choice (a model,
+a translator) and are not automated. Automated runs use each asset's default run config.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from tsr_assets.defs.partitions import language_tokenizer_key
+from tsr_assets.core.lake import PRESET_STAGES
+from tsr_assets.defs.jobs import (
+    EVALUATION_GROUP,
+    MODEL_EXPORT_GROUP,
+    TOKENIZERS_GROUP,
+    TRAINING_GROUP,
+)
 from tsr_assets.tokenizers.registry import offline_tokenizer_keys
 
 DEFAULT_CRON = "0 3 * * *"
 CRON_ENV = "TSR_CRON"
 TOKENIZERS_ENV = "TSR_CHAIN_TOKENIZERS"
-RUN_CONFIG_ENV = "TSR_CHAIN_RUN_CONFIG"
+AUTOMATION_SENSOR = "tsr_automation"
+MODELS_AUTOMATION_SENSOR = "tsr_automation_models"
+#: The groups of the language x tokenizer chain.
+MODEL_GROUPS = (TOKENIZERS_GROUP, TRAINING_GROUP, EVALUATION_GROUP, MODEL_EXPORT_GROUP)
+LANGUAGE_CHAIN = ("wordlists", "prompts", "stories")
+AFTER_STORIES = ("near_duplicates", "contamination", "corpus_quality", "hf_dataset")
+TOKENIZER_CHAIN = ("tokenizer", "token_bins", "tokenizer_stats")
 
 
 def cron_for(language: str) -> str:
@@ -39,7 +52,7 @@ def cron_for(language: str) -> str:
 
 
 def chain_tokenizers(known: Sequence[str]) -> list[str]:
-    """Tokenizers the sensor chains after fresh stories (`$TSR_CHAIN_TOKENIZERS`)."""
+    """Tokenizers the automation keeps fresh after new stories (`$TSR_CHAIN_TOKENIZERS`)."""
     configured = [t.strip() for t in os.environ.get(TOKENIZERS_ENV, "").split(",") if t.strip()]
     chosen = configured or offline_tokenizer_keys()
     unknown = [t for t in chosen if t not in known]
@@ -49,73 +62,106 @@ def chain_tokenizers(known: Sequence[str]) -> list[str]:
     return chosen
 
 
-def chain_run_config() -> dict:
-    """Run config for the chained language x tokenizer runs, from `$TSR_CHAIN_RUN_CONFIG`."""
-    path = os.environ.get(RUN_CONFIG_ENV, "").strip()
-    if not path:
-        return {}
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"${RUN_CONFIG_ENV} is {path!r}, which is not a file")
-    return json.loads(file.read_text(encoding="utf-8"))
+class PartitionsWhere(dg.AutomationCondition):
+    """True for the partitions whose key (or, for a multi-partitioned asset, whose `dimension`)
+    is one of `values`: it narrows a condition to some languages or tokenizers."""
+
+    def __init__(self, values: Iterable[str], dimension: str | None = None) -> None:
+        self._values, self._dimension = tuple(sorted(values)), dimension
+
+    @property
+    def name(self) -> str:
+        where = self._dimension or "partition"
+        return f"{where} in {', '.join(self._values)}"
+
+    @property
+    def description(self) -> str:
+        return f"The {self._dimension or 'partition'} is one of {', '.join(self._values)}"
+
+    def _keeps(self, key: str, partitions: dg.PartitionsDefinition | None) -> bool:
+        if self._dimension is None or not isinstance(partitions, dg.MultiPartitionsDefinition):
+            return key in self._values
+        by_dimension = partitions.get_partition_key_from_str(key).keys_by_dimension
+        return by_dimension[self._dimension] in self._values
+
+    def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        candidates = context.candidate_subset
+        keys = {k for k in candidates.expensively_compute_partition_keys()
+                if self._keeps(k, candidates.partitions_def)}
+        return dg.AutomationResult(
+            context=context, true_subset=candidates.compute_intersection_with_partition_keys(keys))
 
 
-def build_language_schedules(languages: Sequence[str], language_job) -> list:
-    """One schedule per language, each requesting that language's partition of the job."""
-    schedules = []
+def after_inputs() -> dg.AutomationCondition:
+    """Eager after new inputs, whether or not every input partition exists (a corpus may not
+    use the translated stories; the asset itself fails clearly when what it needs is missing)."""
+    return dg.AutomationCondition.eager().without(
+        ~dg.AutomationCondition.any_deps_missing()).with_label("after new inputs")
+
+
+def refresh_on_cron(languages: Sequence[str]) -> dg.AutomationCondition:
+    """`on_cron` per language: languages that share a cron share one branch."""
+    by_cron: dict[str, list[str]] = defaultdict(list)
     for language in languages:
-
-        def request(context: dg.ScheduleEvaluationContext, language: str = language):
-            scheduled = context.scheduled_execution_time
-            stamp = scheduled.isoformat() if scheduled else "manual"
-            return dg.RunRequest(run_key=f"{language}-{stamp}", partition_key=language,
-                                 tags={"tsr/trigger": f"schedule refresh_{language}"})
-
-        schedules.append(dg.ScheduleDefinition(
-            name=f"refresh_{language}",
-            cron_schedule=cron_for(language),
-            job=language_job,
-            execution_fn=request,
-            default_status=dg.DefaultScheduleStatus.STOPPED,
-            description=f"Refresh {language}: wordlists, prompts and stories; the stories "
-                        "sensor then chains every tokenizer's runs.",
-        ))
-    return schedules
+        by_cron[cron_for(language)].append(language)
+    branches = [(dg.AutomationCondition.on_cron(cron) & PartitionsWhere(langs)).with_label(
+                    f"on {cron} for {', '.join(sorted(langs))}")
+                for cron, langs in sorted(by_cron.items())]
+    if len(branches) == 1:
+        return branches[0]
+    condition = branches[0]
+    for branch in branches[1:]:
+        condition = condition | branch
+    return condition.with_label("on each language's cron")
 
 
-def build_sensors(language_tokenizer_job, reports_job, tokenizers: Sequence[str]) -> list:
-    """The stories-fresh sensor and the reports sensor."""
+def reports_condition() -> dg.AutomationCondition:
+    """After any input was updated (not merely requested), once none is still running."""
+    return (dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated())
+            .since_last_handled()
+            & ~dg.AutomationCondition.any_deps_in_progress()
+            & ~dg.AutomationCondition.in_progress()).with_label("after the chain")
 
-    @dg.asset_sensor(
-        asset_key=dg.AssetKey("stories"),
-        job=language_tokenizer_job,
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-    )
-    def stories_fresh_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-        """After `stories` of a language materializes, run its language x tokenizer chain."""
-        materialization = asset_event.asset_materialization
-        language = materialization.partition if materialization else None
-        if not language:
-            return dg.SkipReason("stories materialization without a language partition")
-        config = chain_run_config()
-        for tokenizer in chain_tokenizers(tokenizers):
-            yield dg.RunRequest(
-                run_key=f"{asset_event.run_id}-{language}-{tokenizer}",
-                partition_key=language_tokenizer_key(language, tokenizer),
-                run_config=config,
-                # tsr/gpu lets a run queue (deploy/kubernetes/dagster.yaml) bound GPU runs.
-                tags={"tsr/trigger": f"fresh stories of {language}", "tsr/gpu": "1"},
-            )
 
-    @dg.run_status_sensor(
-        run_status=dg.DagsterRunStatus.SUCCESS,
-        monitored_jobs=[language_tokenizer_job],
-        request_job=reports_job,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-    )
-    def reports_after_chain_sensor(context: dg.RunStatusSensorContext):
-        """Rebuild `reports` after each successful language x tokenizer run."""
-        return dg.RunRequest(run_key=f"reports-after-{context.dagster_run.run_id}")
+def automation_conditions(languages: Sequence[str], tokenizers: Sequence[str],
+                          presets: Sequence[str]) -> dict[str, dg.AutomationCondition]:
+    """The condition of every automated asset, by asset name (`tokenizers`: every known one;
+    `presets`: the model presets, not imported models)."""
+    chained = (after_inputs() & PartitionsWhere(chain_tokenizers(tokenizers), "tokenizer")
+               ).with_label("after new inputs, chained tokenizers")
+    conditions = {name: refresh_on_cron(languages) for name in LANGUAGE_CHAIN}
+    conditions.update({name: after_inputs() for name in AFTER_STORIES})
+    conditions.update({name: chained for name in TOKENIZER_CHAIN})
+    conditions.update({f"{stage}_{model}": chained for stage in PRESET_STAGES
+                       for model in presets})
+    conditions["reports"] = reports_condition()
+    return conditions
 
-    return [stories_fresh_sensor, reports_after_chain_sensor]
+
+def with_automation(assets: list, conditions: dict[str, dg.AutomationCondition]) -> list:
+    """`assets` with each one's automation condition set (assets not named keep none)."""
+    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
+        condition = conditions.get(spec.key.to_user_string())
+        return spec.replace_attributes(automation_condition=condition) if condition else spec
+
+    return list(dg.map_asset_specs(attach, assets))
+
+
+def automation_sensors() -> list[dg.AutomationConditionSensorDefinition]:
+    """The sensors that evaluate every asset's condition (in the code server, since
+    `PartitionsWhere` is Python): one for the language x tokenizer chain, whose runs carry
+    `tsr/gpu=1` (the deployed instances limit those runs to the GPUs there are), one for the
+    rest."""
+    models = dg.AssetSelection.groups(*MODEL_GROUPS)
+    common = {"use_user_code_server": True, "minimum_interval_seconds": 30,
+              "default_status": dg.DefaultSensorStatus.STOPPED}
+    return [
+        dg.AutomationConditionSensorDefinition(
+            AUTOMATION_SENSOR, target=dg.AssetSelection.all() - models, **common,
+            description="Language chains on their cron, the data-quality assets after fresh "
+                        "stories, reports after the chain."),
+        dg.AutomationConditionSensorDefinition(
+            MODELS_AUTOMATION_SENSOR, target=models, run_tags={"tsr/gpu": "1"}, **common,
+            description="Language x tokenizer assets (tokenizer to hf_model) after fresh "
+                        "stories, for the chained tokenizers."),
+    ]

@@ -1,9 +1,10 @@
-"""Schedules and sensors: tick evaluation, and the chain they drive run end to end."""
+"""Declarative Automation: each language's chain on its own cron, every chained language x
+tokenizer asset eager after fresh stories (hub tokenizers left alone), reports after the chain;
+evaluated as the `tsr_automation` sensor would, and the requested runs driven end to end."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ import pytest
 
 from tsr_assets.core.lake import REPO_ROOT
 from tsr_assets.definitions import build_definitions
+from tsr_assets.defs.automation import AUTOMATION_SENSOR, MODELS_AUTOMATION_SENSOR
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB
 
 SMALL_CHAIN = {"ops": {
@@ -22,20 +24,31 @@ SMALL_CHAIN = {"ops": {
 }}
 
 
-def test_one_schedule_per_language_with_cron_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def _requested(result, name: str) -> list[str]:
+    return sorted(result.get_requested_partitions(dg.AssetKey(name)) or [])
+
+
+def test_each_language_refreshes_on_its_own_cron(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TSR_CRON", "15 4 * * *")
     monkeypatch.setenv("TSR_CRON_MARATHI", "30 1 * * 1")
     defs = build_definitions()
-    crons = {s.name: s.cron_schedule for s in defs.schedules}
-    assert crons == {"refresh_hindi": "15 4 * * *", "refresh_marathi": "30 1 * * 1",
-                     "refresh_bengali": "15 4 * * *", "refresh_english": "15 4 * * *"}
-    schedule = defs.resolve_schedule_def("refresh_bengali")
-    assert schedule.job_name == LANGUAGE_JOB
-    when = datetime(2026, 11, 25, 4, 15, tzinfo=UTC)
-    result = schedule.evaluate_tick(dg.build_schedule_context(
-        scheduled_execution_time=when, repository_def=defs.get_repository_def()))
-    [request] = result.run_requests
-    assert request.partition_key == "bengali" and request.run_key == f"bengali-{when.isoformat()}"
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {AUTOMATION_SENSOR, MODELS_AUTOMATION_SENSOR} and not defs.schedules
+    assert sensors[MODELS_AUTOMATION_SENSOR].run_tags == {"tsr/gpu": "1"}
+    condition = defs.resolve_asset_graph().get(dg.AssetKey("wordlists")).automation_condition
+    assert condition.get_label() == "on each language's cron"
+    assert sorted(c.get_label() for c in condition.children) == [
+        "on 15 4 * * * for bengali, english, hindi", "on 30 1 * * 1 for marathi"]
+    with dg.DagsterInstance.ephemeral() as instance:
+        start = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # a Wednesday
+        first = dg.evaluate_automation_conditions(defs, instance, evaluation_time=start)
+        assert first.total_requested == 0
+        tick = dg.evaluate_automation_conditions(defs, instance, cursor=first.cursor,
+                                                 evaluation_time=start + timedelta(minutes=16))
+        # The whole language chain at once (one run per language), Marathi on its Monday.
+        for name in ("wordlists", "prompts", "stories", "near_duplicates", "hf_dataset"):
+            assert _requested(tick, name) == ["bengali", "english", "hindi"], name
+        assert not _requested(tick, "tokenizer")  # once the stories exist
 
 
 def test_bad_chain_tokenizers_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,64 +59,39 @@ def test_bad_chain_tokenizers_are_named(monkeypatch: pytest.MonkeyPatch) -> None
         chain_tokenizers(["spm", "byte"])
 
 
-def test_schedule_then_sensors_drive_the_whole_chain(
+def test_fresh_stories_drive_the_chain_then_the_reports(
     data_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"  # a fresh instance: no stories materialized by other tests
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        _drive_the_chain(instance, data_lake, tmp_path, monkeypatch)
-
-
-def _drive_the_chain(instance, data_lake: Path, tmp_path: Path,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TSR_PRESETS", "tiny")
     monkeypatch.setenv("TSR_CHAIN_TOKENIZERS", "byte,spm")
-    config_file = tmp_path / "chain.json"
-    config_file.write_text(json.dumps(SMALL_CHAIN))
-    monkeypatch.setenv("TSR_CHAIN_RUN_CONFIG", str(config_file))
     defs = build_definitions(languages=["hindi", "marathi", "bengali"])
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        idle = dg.evaluate_automation_conditions(defs, instance)
+        assert not _requested(idle, "tokenizer")  # nothing fresh yet
 
-    # Nothing fresh yet: the sensor asks for nothing.
-    sensor = defs.resolve_sensor_def("stories_fresh_sensor")
-    idle = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert not idle.run_requests
+        assert defs.resolve_job_def(LANGUAGE_JOB).execute_in_process(
+            instance=instance, partition_key="hindi").success
+        fresh = dg.evaluate_automation_conditions(defs, instance, cursor=idle.cursor)
+        chain = ["tokenizer", "token_bins", "tokenizer_stats", "checkpoint_tiny",
+                 "samples_tiny", "judge_scores_tiny", "hf_model_tiny"]
+        for name in chain:  # only the chained tokenizers, not gpt2 nor the hub ones
+            assert _requested(fresh, name) == ["hindi|byte", "hindi|spm"], name
+        assert not _requested(fresh, "reports")  # not before the chain has run
 
-    # The schedule's tick asks for the language job of its language; run what it asks for.
-    tick = defs.resolve_schedule_def("refresh_hindi").evaluate_tick(
-        dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                  scheduled_execution_time=datetime(2026, 11, 25, tzinfo=UTC)))
-    [language_request] = tick.run_requests
-    language_run = defs.resolve_job_def(LANGUAGE_JOB).execute_in_process(
-        instance=instance, partition_key=language_request.partition_key, tags=language_request.tags)
-    assert language_run.success
-
-    # Fresh stories: one run request per configured tokenizer, then nothing more.
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    result = sensor.evaluate_tick(context)
-    assert sorted(r.partition_key for r in result.run_requests) == ["hindi|byte", "hindi|spm"]
-    assert all(r.run_config == SMALL_CHAIN for r in result.run_requests)
-    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs,
-                                                         cursor=result.cursor))
-    assert not again.run_requests
-
-    chain = defs.resolve_job_def(LANGUAGE_TOKENIZER_JOB)
-    runs = [chain.execute_in_process(instance=instance, partition_key=r.partition_key,
-                                     run_config=r.run_config, tags=r.tags)
-            for r in result.run_requests]
-    assert all(run.success for run in runs)
-
-    # A successful chain run asks for the reports.
-    reports_sensor = defs.resolve_sensor_def("reports_after_chain_sensor")
-    dagster_run = instance.get_run_by_id(runs[0].run_id)
-    [success] = instance.all_logs(runs[0].run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
-    success_event = success.dagster_event
-    request = reports_sensor(dg.build_run_status_sensor_context(
-        sensor_name="reports_after_chain_sensor", dagster_instance=instance,
-        dagster_run=dagster_run, dagster_event=success_event))
-    assert request.run_key == f"reports-after-{runs[0].run_id}"
-    assert defs.resolve_job_def(REPORTS_JOB).execute_in_process(instance=instance).success
+        job = defs.resolve_job_def(LANGUAGE_TOKENIZER_JOB)
+        for key in _requested(fresh, "tokenizer"):  # what the sensor launches, one run each
+            assert job.execute_in_process(
+                instance=instance, partition_key=key, run_config=SMALL_CHAIN,
+                asset_selection=[dg.AssetKey(n) for n in chain]).success
+        after = dg.evaluate_automation_conditions(defs, instance, cursor=fresh.cursor)
+        assert after.get_requested_partitions(dg.AssetKey("reports")) is not None
+        assert after.total_requested == 1  # the reports, and the chain is not asked again
+        assert defs.resolve_job_def(REPORTS_JOB).execute_in_process(instance=instance).success
+        settled = dg.evaluate_automation_conditions(defs, instance, cursor=after.cursor)
+        assert settled.total_requested == 0
 
     with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
         def count(table: str) -> int:
@@ -115,5 +103,3 @@ def _drive_the_chain(instance, data_lake: Path, tmp_path: Path,
             "tokenizer_stats": 2, "training_runs": 2, "samples": 2, "judge_scores": 2}
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (2 * 5 * 2,)
     assert (data_lake / "reports" / "report.md").is_file()
-    every_run = instance.get_runs()
-    assert {r.job_name for r in every_run} >= {LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, REPORTS_JOB}

@@ -111,6 +111,13 @@ def test_ui_shows_the_graph_partitions_and_metadata(ui_server: str) -> None:
             assert "utf8-bytes-v1" in text and "language_tokenizer_job" in text
             await browser.screenshot(SCREENSHOTS / "token_bins_metadata.png")
 
+            # Declarative Automation: the asset's condition, as the UI explains it.
+            await browser.goto(f"{ui_server}/assets/tokenizer")
+            text = await browser.wait_for_text("after new inputs, chained tokenizers")
+            assert "Automation" in text
+            await browser.screenshot(SCREENSHOTS / "tokenizer_automation.png")
+
     asyncio.run(drive())
-    for name in ("asset_graph.png", "token_bins_partitions.png", "token_bins_metadata.png"):
+    for name in ("asset_graph.png", "token_bins_partitions.png", "token_bins_metadata.png",
+                 "tokenizer_automation.png"):
         assert (SCREENSHOTS / name).stat().st_size > 20_000
