@@ -26,6 +26,7 @@ from tsr_assets.defs.resources import (
     WarehouseResource,
 )
 from tsr_assets.defs.stories import build_stories_defs
+from tsr_assets.defs.tokenizer_stats import build_tokenizer_stats_asset
 from tsr_assets.defs.tokenizers import build_tokenizers_defs
 from tsr_assets.defs.training import build_checkpoint_asset, build_import_asset
 from tsr_assets.defs.translation import build_translation_defs
@@ -62,6 +63,7 @@ def build_definitions(
         *build_translation_defs(partitions),
         *build_data_quality_defs(partitions),
         *build_tokenizers_defs(partitions),
+        build_tokenizer_stats_asset(partitions),
         *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
         *(build_import_asset(partitions, name, source) for name, source in imported.items()),
         *(build_samples_asset(partitions, model) for model in models),

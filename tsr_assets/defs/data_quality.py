@@ -188,7 +188,7 @@ def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
         """Diversity of each source of the language's stories, one row per metric in DuckDB
         `corpus_metrics` (view `corpus_quality`): distinct-1/2/3, vocabulary size and growth
         (Heaps' exponent), zlib compression ratio, mean and spread of length in words, share
-        of the word lists' words used, and the near-duplicate rate (see the README)."""
+        of the word lists' words used, and the near-duplicate rate (see docs/data_quality.md)."""
         language, lake = context.partition_key, data_lake.lake
         table = corpus_table(lake, language)
         _require_stories(table, language)

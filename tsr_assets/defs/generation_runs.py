@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from tsr_assets.defs.resources import WarehouseResource
-from tsr_assets.llm.batch_api import BatchState
+from tsr_assets.llm.batch_files import BatchState
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.store import read_table

@@ -20,7 +20,7 @@ from tsr_assets.core import warehouse as warehouse_tables
 from tsr_assets.core.hub import PushResult, push_folder
 from tsr_assets.core.lake import Lake, data_lake_root
 from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
-from tsr_assets.core.warehouse import DEFAULT_CPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE
+from tsr_assets.core.warehouse_schema import DEFAULT_CPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE
 from tsr_assets.evaluation.rubric import DEFAULT_RUBRIC, LLM_METRICS, Rubric, load_rubric
 from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.circuit_breaker import BreakerSettings

@@ -2,14 +2,10 @@
 bins round-trip check. Which tokenizers exist is the registry's (`tokenizers/registry.py`)."""
 
 import json
-import math
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from tsr_assets.core.lake import DEFAULT_CORPUS, CorpusName, Lake
@@ -19,7 +15,6 @@ from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
-from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.corpus import SOURCE_ASSETS, Corpus, corpus_of
@@ -29,7 +24,6 @@ from tsr_assets.tokenizers.base import (
     TokenizerSettings,
     TokenizerUnavailable,
 )
-from tsr_assets.tokenizers.morphscore import load_morph_gold, morph_score, packaged_morph_gold
 from tsr_assets.tokenizers.registry import get_backend, load_tokenizer, save_tokenizer
 from tsr_assets.tokenizers.token_bins import (
     DEFAULT_BATCH_ROWS,
@@ -37,18 +31,11 @@ from tsr_assets.tokenizers.token_bins import (
     iter_split_texts,
     iter_story_batches,
     open_bins,
-    read_dropped,
     read_meta,
     round_trip,
     split_stories,
     write_dropped,
     write_token_bins,
-)
-from tsr_assets.tokenizers.tokenizer_stats import (
-    PUBLISHED_ALPHAS,
-    compute_tokenizer_stats,
-    published_renyi,
-    text_token_counts,
 )
 
 CORPUS_HELP = (
@@ -59,10 +46,6 @@ VAL_SHARE_HELP = (
     "Share of stories (by a hash of prompt_id) held out for validation. Keep it equal in "
     "`tokenizer` and `token_bins`, so SentencePiece never trains on val stories."
 )
-SHOWN_STATS = ("fertility", "chars_per_token", "bytes_per_token", "single_token_word_share",
-               "vocab_used", "vocab_used_share", "fallback_rate", "renyi_entropy_bits",
-               "renyi_efficiency", *PUBLISHED_ALPHAS.values(), "morphscore",
-               "morph_words_scored", "morph_words_single_token")
 DEFAULT_SETTINGS = TokenizerSettings()
 #: The assets this module defines, in chain order.
 TOKENIZER_ASSETS = ("tokenizer", "token_bins", "tokenizer_stats")
@@ -117,7 +100,7 @@ def _pieces_preview(tokenizer: Tokenizer, text: str, limit: int = 24) -> str:
                           ["id", "decodes to"])
 
 
-def _load_or_fail(data_lake: DataLakeResource, language: str, key: str) -> Tokenizer:
+def load_tokenizer_or_fail(data_lake: DataLakeResource, language: str, key: str) -> Tokenizer:
     try:
         return load_tokenizer(data_lake.lake.tokenizer_dir(language, key))
     except (FileNotFoundError, ValueError) as exc:
@@ -165,7 +148,7 @@ def _dropped_ids(lake: Lake, warehouse: WarehouseResource, language: str, corpus
     return near_duplicate_ids(clusters, corpus.shards_by_source) if clusters.height else set()
 
 
-def _meta_corpus(lake: Lake, language: str, tokenizer: str) -> Corpus:
+def meta_corpus(lake: Lake, language: str, tokenizer: str) -> Corpus:
     """The corpus the partition's bins were made from (older bins: generated)."""
     meta = read_meta(lake.bins_dir(language, tokenizer))
     return corpus_of(lake, language, meta.get("corpus", DEFAULT_CORPUS))
@@ -279,7 +262,7 @@ def build_token_bins_defs(partitions: Partitions) -> list:
         """
         with data_lake.writing_partition_of(context):
             language, key = partition_keys(context)
-            tok = _load_or_fail(data_lake, language, key)
+            tok = load_tokenizer_or_fail(data_lake, language, key)
             corpus = _corpus_or_fail(context, data_lake.lake, language, config.corpus)
             dropped = _dropped_ids(data_lake.lake, warehouse, language, corpus, config.dedup)
             folder = data_lake.lake.bins_dir(language, key)
@@ -309,7 +292,7 @@ def token_bins_round_trip(lake: Lake, key: dg.MultiPartitionKey) -> dg.AssetChec
     language, tokenizer = key.keys_by_dimension["language"], key.keys_by_dimension["tokenizer"]
     report = round_trip(lake.bins_dir(language, tokenizer),
                         load_tokenizer(lake.tokenizer_dir(language, tokenizer)),
-                        _meta_corpus(lake, language, tokenizer).shards)
+                        meta_corpus(lake, language, tokenizer).shards)
     return dg.AssetCheckResult(
         passed=report["mismatches"] == 0 and report["framing_ok"],
         metadata={
@@ -323,112 +306,7 @@ def token_bins_round_trip(lake: Lake, key: dg.MultiPartitionKey) -> dg.AssetChec
     )
 
 
-class TokenizerStatsConfig(dg.Config):
-    """Where MorphScore's gold segmentations come from."""
-
-    morph_gold_path: str | None = Field(
-        default=None,
-        description="A CSV with columns full_word,pt1,rest (extra columns are ignored) of gold "
-                    "first-morpheme splits; default: the packaged list of the language "
-                    "(tsr_assets/data/<language>/morph_gold.csv).")
-
-
-def _morph_fields(config: TokenizerStatsConfig, language: str, tok) -> dict:
-    """MorphScore of `tok` on the configured (or packaged) gold list; NaN without one."""
-    path = (Path(config.morph_gold_path).expanduser() if config.morph_gold_path
-            else packaged_morph_gold(language))
-    if not path.is_file():
-        if config.morph_gold_path:
-            raise dg.Failure(f"tokenizer_stats: morph_gold_path {path} does not exist")
-        return {"morphscore": math.nan, "morph_words_scored": 0,
-                "morph_words_single_token": 0, "morph_gold": None}
-    try:
-        morph = morph_score(tok, load_morph_gold(path))
-    except ValueError as exc:
-        raise dg.Failure(f"tokenizer_stats {language}: {exc}") from exc
-    return {"morphscore": morph.score, "morph_words_scored": morph.words_scored,
-            "morph_words_single_token": morph.words_single_token, "morph_gold": str(path)}
-
-
-def _published_renyi_fields(tok, bins: Path, meta: dict) -> dict:
-    """Rényi entropies in nats over train+val, bos/eos removed (the original's Table 6)."""
-    stories = sum(meta["splits"][split]["stories"] for split in ("train", "val"))
-    counts = text_token_counts([open_bins(bins, split, meta) for split in ("train", "val")],
-                               stories, tok.vocab_size, tok.bos_id, tok.eos_id)
-    return published_renyi(counts)
-
-
-def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
-    """`tokenizer_stats`, one warehouse row per partition."""
-
-    @dg.asset(
-        code_version=code_version("tokenizer_stats"),
-        partitions_def=partitions.language_tokenizer,
-        deps=["token_bins"],
-        group_name=TOKENIZERS_GROUP,
-        kinds={"duckdb"},
-        pool=DUCKDB_POOL,
-    )
-    def tokenizer_stats(
-        context: dg.AssetExecutionContext,
-        config: TokenizerStatsConfig,
-        data_lake: DataLakeResource,
-        warehouse: WarehouseResource,
-    ) -> dg.MaterializeResult:
-        """Tokenizer fit on the val split, one row per partition in DuckDB `tokenizer_stats`.
-
-        Fertility (tokens per word), characters and bytes per token, share of words that are
-        one token, vocabulary used, byte-fallback/unknown rate, Rényi entropy at alpha 2.5 (in
-        bits) and Rényi efficiency (entropy / log2 vocabulary); as the original study
-        publishes them, Rényi entropy in nats at alpha 0.5, 1, 2 and 2.5 over train+val, and
-        MorphScore (share of gold words split exactly at their first morpheme boundary, on
-        the packaged gold list or `morph_gold_path`). Re-materializing replaces the
-        partition's row.
-        """
-        language, key = partition_keys(context)
-        lake = data_lake.lake
-        tok = _load_or_fail(data_lake, language, key)
-        bins = lake.bins_dir(language, key)
-        meta = read_meta(bins)
-        if meta["tokenizer"]["version"] != tok.version:
-            raise dg.Failure(f"{bins}: bins were made with tokenizer {meta['tokenizer']['version']}"
-                             f", the stored tokenizer is {tok.version}; re-materialize token_bins")
-        texts = list(iter_split_texts(_meta_corpus(lake, language, key).shards, "val",
-                                      meta["val_share"], skip_ids=read_dropped(bins)))
-        if len(texts) != meta["splits"]["val"]["stories"]:
-            made = meta["splits"]["val"]["stories"]
-            raise dg.Failure(f"{bins}: {len(texts)} val stories now, {made} when the bins were "
-                             "made; re-materialize token_bins")
-        try:
-            stats = compute_tokenizer_stats(tok, texts, open_bins(bins, "val", meta))
-            stats.update(_published_renyi_fields(tok, bins, meta))
-        except ValueError as exc:
-            raise dg.Failure(f"tokenizer_stats {language}|{key}: {exc}") from exc
-        stats.update(_morph_fields(config, language, tok))
-        row = {"language": language, "tokenizer": key, "tokenizer_name": tok.name,
-               "tokenizer_version": tok.version, "split": "val", **stats,
-               "run_id": context.run.run_id, "computed_at": datetime.now(UTC)}
-        warehouse.replace_rows("tokenizer_stats", {"language": language, "tokenizer": key},
-                               pl.DataFrame([row]))
-        table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
-                 for name in SHOWN_STATS]
-        morph = {"morphscore": dg.MetadataValue.float(float(stats["morphscore"]))} \
-            if not math.isnan(stats["morphscore"]) else {}
-        return dg.MaterializeResult(metadata={
-            "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
-            **{name: dg.MetadataValue.float(float(stats[name])) for name in
-               ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token",
-                "renyi_nats_2_5")},
-            **morph,
-            "morph_gold": dg.MetadataValue.text(stats["morph_gold"] or "none for this language"),
-            "val_stories": dg.MetadataValue.int(stats["stories"]),
-            "warehouse": dg.MetadataValue.path(str(warehouse.file)),
-        })
-
-    return tokenizer_stats
-
-
 def build_tokenizers_defs(partitions: Partitions) -> list:
-    """Every asset and check of the tokenizers group."""
-    return [build_tokenizer_asset(partitions), *build_token_bins_defs(partitions),
-            build_tokenizer_stats_asset(partitions)]
+    """The `tokenizer` and `token_bins` assets and their checks (`tokenizer_stats` is in
+    `defs/tokenizer_stats.py`)."""
+    return [build_tokenizer_asset(partitions), *build_token_bins_defs(partitions)]

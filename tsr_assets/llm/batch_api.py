@@ -26,16 +26,13 @@ import asyncio
 import dataclasses
 import itertools
 import json
-import os
-import shlex
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from tsr_assets.core.atomic_files import temp_path_for, write_json_atomic
+from tsr_assets.llm.batch_clients import BatchClient, LocalBatchClient
+from tsr_assets.llm.batch_files import BatchState, read_items, write_request_files
 from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.circuit_breaker import CircuitBreaker
 from tsr_assets.llm.request_runner import (
@@ -51,139 +48,7 @@ from tsr_assets.llm.request_runner import (
 )
 from tsr_assets.llm.sources import ChatAnswer, OpenAICompatibleSource, SourceError, parse_completion
 
-CHAT_URL = "/v1/chat/completions"
-STATE_FILE = "state.json"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
-
-
-class BatchState:
-    """`batches/state.json`: every batch this partition created, with its file and status."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.path = folder / STATE_FILE
-        data = json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
-        self.batches: list[dict] = data.get("batches", [])
-
-    def save(self) -> None:
-        """Write the state atomically (a kill leaves the old or the new one)."""
-        write_json_atomic(self.path, {"batches": self.batches})
-
-    def unfinished(self) -> list[dict]:
-        """Recorded batches whose answers were not processed yet."""
-        return [b for b in self.batches if not b.get("processed")]
-
-    def next_file(self, round_no: int) -> Path:
-        """A new input file name for `round_no`, numbered after every input file there."""
-        numbers = [int(p.stem.split("-")[1]) for p in self.folder.glob("round*-*.jsonl")
-                   if p.stem.count("-") == 1 and p.stem.split("-")[1].isdigit()]
-        return self.folder / f"round{round_no}-{max(numbers, default=0) + 1:05d}.jsonl"
-
-
-def write_request_files(items: Iterable[tuple[RequestItem, dict]], state: BatchState,
-                        round_no: int, settings: BatchSettings) -> Iterator[tuple[Path, int]]:
-    """JSONL input files of (item, body) pairs, split by count and size; yields each finished
-    file and its request count (written to a temporary name, then renamed)."""
-    state.folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp, path, count, size = None, None, None, 0, 0
-    for item, body in items:
-        line = (json.dumps({"custom_id": item.prompt_id, "method": "POST", "url": CHAT_URL,
-                            "body": body}, ensure_ascii=False) + "\n").encode("utf-8")
-        if handle is not None and (count >= settings.max_requests_per_file
-                                   or size + len(line) > settings.max_bytes_per_file):
-            handle.close()
-            os.replace(tmp, path)
-            yield path, count
-            handle = None
-        if handle is None:
-            path = state.next_file(round_no)
-            tmp = temp_path_for(path)
-            handle, count, size = tmp.open("wb"), 0, 0
-        handle.write(line)
-        count, size = count + 1, size + len(line)
-    if handle is not None:
-        handle.close()
-        os.replace(tmp, path)
-        yield path, count
-
-
-def _read_items(path: Path) -> dict[str, RequestItem]:
-    """The requests of one input file, by custom_id (the prompt is the last user message)."""
-    items = {}
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            request = json.loads(line)
-            items[request["custom_id"]] = RequestItem(
-                request["custom_id"], request["body"]["messages"][-1]["content"])
-    return items
-
-
-class BatchClient:
-    """Files and batches through the `openai` SDK (its own retries handle flaky HTTP)."""
-
-    def __init__(self, source: OpenAICompatibleSource) -> None:
-        from openai import OpenAI
-
-        self.client = OpenAI(base_url=source.base_url, api_key=source.api_key or "not-needed",
-                             max_retries=5, timeout=600)
-
-    def submit(self, path: Path, window: str) -> tuple[str, str]:
-        """Upload one input file and create its batch; (file id, batch id)."""
-        with path.open("rb") as handle:
-            uploaded = self.client.files.create(file=(path.name, handle), purpose="batch")
-        batch = self.client.batches.create(input_file_id=uploaded.id, endpoint=CHAT_URL,
-                                           completion_window=window,
-                                           metadata={"tsr_file": path.name})
-        return uploaded.id, batch.id
-
-    def retrieve(self, batch_id: str) -> Any:
-        """The batch's current state."""
-        return self.client.batches.retrieve(batch_id)
-
-    def cancel(self, batch_id: str) -> None:
-        """Ask the provider to stop the batch."""
-        self.client.batches.cancel(batch_id)
-
-    def download(self, file_id: str, path: Path) -> Path:
-        """A result file, streamed to disk."""
-        tmp = temp_path_for(path)
-        with self.client.files.with_streaming_response.content(file_id) as response:
-            response.stream_to_file(tmp)
-        os.replace(tmp, path)
-        return path
-
-
-class LocalBatchClient:
-    """Batches answered by a local command (vLLM's `run-batch`): each input file is run at
-    once and its output file is the batch's answer; the ids name the files."""
-
-    def __init__(self, command: str, model: str, folder: Path) -> None:
-        self.command, self.model, self.folder = command, model, folder
-
-    def submit(self, path: Path, window: str) -> tuple[str, str]:
-        """Run the command on `path`; (input name, output name) stand for the ids."""
-        output = path.with_suffix(".answers.jsonl")
-        tmp = temp_path_for(output)
-        argv = [part.format(input=path, output=tmp, model=self.model)
-                for part in shlex.split(self.command)]
-        done = subprocess.run(argv, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"batch command {argv[0]} failed on {path.name} (exit "
-                               f"{done.returncode}): {done.stderr[-500:]}")
-        os.replace(tmp, output)
-        return f"local:{path.name}", f"local:{output.name}"
-
-    def retrieve(self, batch_id: str) -> Any:
-        """A local batch is complete once submitted."""
-        return SimpleNamespace(status="completed", output_file_id=batch_id, error_file_id=None,
-                               request_counts=None)
-
-    def cancel(self, batch_id: str) -> None:
-        """Nothing runs in the background to cancel."""
-
-    def download(self, file_id: str, path: Path) -> Path:
-        """The command's output file is the answer."""
-        return self.folder / file_id.removeprefix("local:")
 
 
 class _BatchRun:
@@ -326,7 +191,7 @@ class _BatchRun:
 
     def process(self, record: dict, batch: Any) -> None:
         """Feed a finished batch's answers and errors through validation; collect retries."""
-        items = _read_items(self.state.folder / record["file"])
+        items = read_items(self.state.folder / record["file"])
         answered: set[str] = set()
         retry = self.retry_queue
         for kind in ("output_file_id", "error_file_id"):

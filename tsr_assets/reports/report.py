@@ -81,7 +81,7 @@ def wide_table(frame: pl.DataFrame, keys: Sequence[str], extra: Sequence[str]) -
 def judge_note(judge: str, rubric_hash: str | None = None) -> str:
     """What a judge's numbers are, in words (with the LLM judge's rubric hash)."""
     if judge == "automatic":
-        return "automatic metrics (not LLM ratings; see the README for definitions)"
+        return "automatic metrics (not LLM ratings; see docs/evaluation.md for definitions)"
     rubric = f", rubric {rubric_hash}" if rubric_hash else ""
     return f"LLM judge `{judge}`{rubric}, scores 1-10 (`mean_of_criteria`: mean of all but overall)"
 

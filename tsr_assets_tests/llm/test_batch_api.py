@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tsr_assets.core.languages import get_language
-from tsr_assets.llm.batch_api import BatchState, run_batches, write_request_files
+from tsr_assets.llm.batch_api import run_batches
+from tsr_assets.llm.batch_files import BatchState, write_request_files
 from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.request_cache import RequestCache
 from tsr_assets.llm.request_runner import RequestItem, RunnerSettings
