@@ -1,54 +1,8 @@
 r"""How far judges agree with each other, and how far a judge's verdict follows story length:
-pure-Python reference implementations of the statistics of the warehouse views
-`judge_agreement` and `judge_length_bias`, whose SQL is in `core/judge_views.py` (the
-warehouse owns its views; nothing in `core` imports this package).
-
-`judge_agreement` (language, tokenizer, preset, corpus, metric, judge_a, judge_b, n, spearman,
-weighted_kappa): one row per pair of different judges (`judge_a < judge_b`, by name) that
-scored the same samples on the same metric within one partition (language, tokenizer, preset,
-corpus). The `automatic` judge is left out: its metrics are on other scales (its `completeness`
-is 0 or 1, an LLM judge's is 1-10), so agreement with it is not defined. Rows whose value is
-NULL, NaN or infinite are left out.
-
-- `n`: the number of shared samples, i.e. samples (prompt_id, sample_index) that both judges
-  scored on the metric. Only pairs with `n >= 2` get a row; judges that share no sample get
-  none.
-- `spearman`: Spearman's rank correlation over the shared samples: each judge's values are
-  ranked 1..n, tied values all getting the average of the ranks they span (e.g. two values tied
-  for 2nd and 3rd place both get 2.5), and `spearman` is the Pearson correlation of the two rank
-  lists, `cov(ra, rb) / sqrt(var(ra) * var(rb))`. It runs from -1 (one judge ranks the samples
-  exactly in reverse of the other) to 1 (same order). NULL when either judge gave every shared
-  sample the same value (a variance of 0).
-- `weighted_kappa`: Cohen's quadratic weighted kappa with chance agreement from the marginals.
-  With categories c_1..c_k (1..10 for the LLM judges), O the k x k confusion matrix of
-  observed proportions (O[i][j] = share of shared samples that judge a scored c_i and judge b
-  scored c_j), E[i][j] = (row total i of O) * (column total j of O) the proportions expected if
-  the judges scored independently with the same marginals, and weights w[i][j] =
-  (i - j)^2 / (k - 1)^2,
-  `kappa = 1 - sum(w * O) / sum(w * E)`.
-  1 is perfect agreement, 0 is agreement at chance level, below 0 is worse than chance; a large
-  disagreement costs more than a small one (quadratically). For equally spaced integer
-  categories this is exactly
-  `2 * cov(a, b) / (var(a) + var(b) + (mean(a) - mean(b))^2)`
-  with population moments (divided by n), which is how the view computes it (no category list
-  needed). NULL when both judges gave every shared sample one and the same value (no
-  disagreement is possible, `sum(w * E) = 0`).
-
-`judge_length_bias` (language, tokenizer, preset, corpus, judge, n, length_spearman,
-length_pearson): one row per judge and partition, pairing the judge's `overall` score of a
-sample with the length of that sample's continuation (the `samples` row with the same
-language, tokenizer, preset, corpus, prompt_id and sample_index). A known bias of LLM judges is
-to prefer longer stories; a clearly positive correlation is a warning sign.
-
-- length: the number of whitespace-separated words of the continuation, exactly Python's
-  `len(continuation.split())` (Unicode spaces count as separators; punctuation-only tokens
-  count as words; 0 for an empty continuation). Samples with a NULL continuation are left out.
-- `n`: the number of samples with both an `overall` score and a continuation; only `n >= 2`
-  gets a row (the `automatic` judge has no `overall`, so it never does).
-- `length_spearman`: Spearman's rank correlation (average ranks for ties, as above) of the
-  overall score and the length; NULL when either is constant.
-- `length_pearson`: Pearson's correlation of the overall score and the length; NULL when either
-  is constant.
+pure-Python reference implementations (Spearman with average ranks for ties, Pearson,
+quadratic weighted kappa) of the statistics of the warehouse views `judge_agreement` and
+`judge_length_bias`. The views, and the exact definitions of every column, are in
+`core/judge_views.py` (the warehouse owns its views; nothing in `core` imports this package).
 """
 
 from __future__ import annotations
