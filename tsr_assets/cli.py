@@ -242,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
                      f"(default {DEFAULT_SAMPLES_PER_OPENER})")
     run.add_argument("--max-openers", type=int, default=None,
                      help="use only the first N evaluation openers (default: all)")
+    _add_source_options(run)
+    run.set_defaults(func=cmd_run)
+    _add_translate_parser(sub)
+    return parser
+
+
+def _add_source_options(run: argparse.ArgumentParser) -> None:
+    """The story source's and the judge's options of `tsr run`."""
     llm = run.add_argument_group("story source (default: the offline template writer)")
     llm.add_argument("--llm-source", choices=["offline", "openai", "g4f"], default="offline")
     llm.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. "
@@ -258,9 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--judge-model", help="model name of the LLM judge")
     judge.add_argument("--judge-mode", choices=["online", "batch"],
                        help="batch: judge through the endpoint's batch API")
-    run.set_defaults(func=cmd_run)
-    _add_translate_parser(sub)
-    return parser
 
 
 def _add_translate_parser(sub) -> None:

@@ -68,18 +68,7 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
             "WHERE rubric_hash IS NOT NULL GROUP BY judge").rows())
         sections = [*comparison_sections(tokenizers, sizes, rubrics), *loss_curve_sections(lake)]
         sources = story_sources(lake, tokenizers["language"].unique().sort().to_list())
-        data = data_section(
-            warehouse.query("SELECT * FROM corpus_quality ORDER BY language, source"),
-            warehouse.query("SELECT language, count(*) AS openers, count(*) FILTER (in_part) "
-                            "AS in_part, count(*) FILTER (in_full) AS in_full FROM "
-                            "contamination GROUP BY language ORDER BY language"),
-            {lang: json.loads(lake.near_duplicates_file(lang).read_text(encoding="utf-8"))
-             for lang in language_keys() if lake.near_duplicates_file(lang).is_file()})
-        agreement = agreement_section(
-            warehouse.query("SELECT * FROM judge_agreement ORDER BY language, tokenizer, "
-                            "preset, corpus, metric, judge_a, judge_b"),
-            warehouse.query("SELECT * FROM judge_length_bias ORDER BY language, tokenizer, "
-                            "preset, corpus, judge"))
+        data, agreement = _data_and_agreement(lake, warehouse)
         study = _study_tables(context, data_lake, warehouse)
         report = write_report(lake.reports_dir(), sources, sections, data,
                               agreement + "\n" + study)
@@ -93,6 +82,24 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
         })
 
     return [reports]
+
+
+def _data_and_agreement(lake, warehouse: WarehouseResource) -> tuple[str, str]:
+    """The report's data section (corpus quality, contamination, near-duplicates) and its
+    judge agreement section."""
+    data = data_section(
+        warehouse.query("SELECT * FROM corpus_quality ORDER BY language, source"),
+        warehouse.query("SELECT language, count(*) AS openers, count(*) FILTER (in_part) "
+                        "AS in_part, count(*) FILTER (in_full) AS in_full FROM "
+                        "contamination GROUP BY language ORDER BY language"),
+        {lang: json.loads(lake.near_duplicates_file(lang).read_text(encoding="utf-8"))
+         for lang in language_keys() if lake.near_duplicates_file(lang).is_file()})
+    agreement = agreement_section(
+        warehouse.query("SELECT * FROM judge_agreement ORDER BY language, tokenizer, "
+                        "preset, corpus, metric, judge_a, judge_b"),
+        warehouse.query("SELECT * FROM judge_length_bias ORDER BY language, tokenizer, "
+                        "preset, corpus, judge"))
+    return data, agreement
 
 
 def _study_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource,

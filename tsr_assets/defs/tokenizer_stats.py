@@ -67,6 +67,24 @@ def _published_renyi_fields(tok, bins: Path, meta: dict) -> dict:
     return published_renyi(counts)
 
 
+def _stats_metadata(stats: dict, warehouse: WarehouseResource) -> dict:
+    """The statistics as a table, the headline ones as numbers (plots in the UI)."""
+    table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
+             for name in SHOWN_STATS]
+    morph = ({"morphscore": dg.MetadataValue.float(float(stats["morphscore"]))}
+             if not math.isnan(stats["morphscore"]) else {})
+    return {
+        "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
+        **{name: dg.MetadataValue.float(float(stats[name])) for name in
+           ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token",
+            "renyi_nats_2_5")},
+        **morph,
+        "morph_gold": dg.MetadataValue.text(stats["morph_gold"] or "none for this language"),
+        "val_stories": dg.MetadataValue.int(stats["stories"]),
+        "warehouse": dg.MetadataValue.path(str(warehouse.file)),
+    }
+
+
 def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer_stats`, one warehouse row per partition."""
 
@@ -119,19 +137,6 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
                "run_id": context.run.run_id, "computed_at": datetime.now(UTC)}
         warehouse.replace_rows("tokenizer_stats", {"language": language, "tokenizer": key},
                                pl.DataFrame([row]))
-        table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
-                 for name in SHOWN_STATS]
-        morph = {"morphscore": dg.MetadataValue.float(float(stats["morphscore"]))} \
-            if not math.isnan(stats["morphscore"]) else {}
-        return dg.MaterializeResult(metadata={
-            "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
-            **{name: dg.MetadataValue.float(float(stats[name])) for name in
-               ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token",
-                "renyi_nats_2_5")},
-            **morph,
-            "morph_gold": dg.MetadataValue.text(stats["morph_gold"] or "none for this language"),
-            "val_stories": dg.MetadataValue.int(stats["stories"]),
-            "warehouse": dg.MetadataValue.path(str(warehouse.file)),
-        })
+        return dg.MaterializeResult(metadata=_stats_metadata(stats, warehouse))
 
     return tokenizer_stats

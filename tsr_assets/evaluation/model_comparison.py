@@ -24,8 +24,15 @@ share at least 2 openers:
   whatever its number of samples.
 - `ci95_low`, `ci95_high`: the 2.5 % and 97.5 % percentiles of the cluster-bootstrap
   distribution of the mean difference (`resamples` resamples of the common openers).
-- `p_value`: two-sided, from the same bootstrap distribution shifted to the null (see
-  `compare_models` for the method and why).
+- `p_value`: two-sided, from the same bootstrap distribution shifted to the null,
+  `p = (1 + #{r : |t_r - t| >= |t|}) / (resamples + 1)`, with `t` the observed mean difference
+  and `t_r` the resampled ones (so p >= 1 / (resamples + 1), and p = 1 when every opener's
+  difference is 0). Chosen over a paired t-test on the per-opener differences because it comes
+  from the very distribution the interval is read off, so the two agree: for a roughly
+  symmetric bootstrap distribution, `p < 0.05` exactly when the interval excludes 0. It also
+  assumes nothing about the shape of the differences, which for judge scores (bounded,
+  discrete, often skewed) are not normal. Its weakness is the bootstrap's: with few openers
+  (below about 20) interval and p are optimistic; a t-test would be the better choice there.
 - `z_unpaired`, `p_unpaired`, `ci95_unpaired_low`, `ci95_unpaired_high`: the statistic of the
   original TinyStories Regional study, an unpaired two-sample Z-test over all samples
   (`z = (mean_a - mean_b) / sqrt(var_a / n_a + var_b / n_b)`, sample variances). It is not the
@@ -131,17 +138,7 @@ def compare_models(scores: pl.DataFrame, resamples: int = 2000, seed: int = 0,
     whatever `alpha`). All pairs with the same k share one resampling matrix, seeded with
     (seed, k).
 
-    p-value method: the bootstrap distribution shifted to the null,
-    `p = (1 + #{r : |t_r - t| >= |t|}) / (resamples + 1)`, with `t` the observed mean
-    difference and `t_r` the resampled ones (so p >= 1 / (resamples + 1), and p = 1 when every
-    opener's difference is 0). Chosen over a paired t-test on the per-opener differences
-    because it comes from the very distribution the interval is read off, so the two agree:
-    for a roughly symmetric bootstrap distribution, `p < 0.05` exactly when the interval
-    excludes 0. It also assumes nothing about the shape of the differences, which for judge
-    scores (bounded, discrete 1-10, often skewed) are not normal. Its weakness is the
-    bootstrap's: with few openers (below about 20) the bootstrap distribution is too narrow,
-    and interval and p are optimistic; the t-test would be the better choice there.
-
+    The p-value is that bootstrap distribution shifted to the null (module docstring).
     `significant` is `p_value < alpha`. Unpaired statistics: `se = sqrt(var_a / n_a +
     var_b / n_b)` (sample variances, divisor n - 1), `z = (mean_a - mean_b) / se`, `p_unpaired`
     its two-sided normal p, interval `mean_a - mean_b -/+ 1.96 se`; where `se` is 0, z is 0
@@ -155,19 +152,7 @@ def compare_models(scores: pl.DataFrame, resamples: int = 2000, seed: int = 0,
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     if seed < 0:
         raise ValueError(f"seed must not be negative, got {seed}")
-    if scores.height == 0:
-        return _empty()
-    frame = (
-        scores.select(
-            *[pl.col(name).cast(pl.String) for name in _GROUP],
-            pl.col("tokenizer").cast(pl.String),
-            pl.col("preset").cast(pl.String),
-            pl.col("corpus").cast(pl.String).fill_null(_DEFAULT_CORPUS),
-            pl.col("prompt_id").cast(pl.String),
-            pl.col("value").cast(pl.Float64),
-        )
-        .filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
-    )
+    frame = _usable(scores)
     if frame.height == 0:
         return _empty()
     # One row per model and opener: sample count, mean and sum of squared deviations from the
@@ -188,7 +173,27 @@ def compare_models(scores: pl.DataFrame, resamples: int = 2000, seed: int = 0,
     columns = {name: np.concatenate([np.asarray(part[name]) for part in parts])
                for name in parts[0]}
     _bootstrap(columns, differences, resamples, seed)
+    _add_unpaired(columns, alpha, resamples, seed)
+    return pl.DataFrame({name: columns[name] for name in MODEL_COMPARISON_SCHEMA},
+                        schema=MODEL_COMPARISON_SCHEMA)
 
+
+def _usable(scores: pl.DataFrame) -> pl.DataFrame:
+    """The columns a comparison needs, typed, without NULL, NaN or infinite values."""
+    if scores.height == 0:
+        return scores
+    return scores.select(
+        *[pl.col(name).cast(pl.String) for name in _GROUP],
+        pl.col("tokenizer").cast(pl.String),
+        pl.col("preset").cast(pl.String),
+        pl.col("corpus").cast(pl.String).fill_null(_DEFAULT_CORPUS),
+        pl.col("prompt_id").cast(pl.String),
+        pl.col("value").cast(pl.Float64),
+    ).filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+
+
+def _add_unpaired(columns: dict, alpha: float, resamples: int, seed: int) -> None:
+    """The original study's unpaired Z-test beside the paired columns, and `significant`."""
     raw = columns["mean_a"] - columns["mean_b"]
     se = np.sqrt(columns.pop("var_a") / columns["n_a"] + columns.pop("var_b") / columns["n_b"])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -204,8 +209,6 @@ def compare_models(scores: pl.DataFrame, resamples: int = 2000, seed: int = 0,
         resamples=np.full(n_pairs, resamples, dtype=np.int64),
         seed=np.full(n_pairs, seed, dtype=np.int64),
     )
-    return pl.DataFrame({name: columns[name] for name in MODEL_COMPARISON_SCHEMA},
-                        schema=MODEL_COMPARISON_SCHEMA)
 
 
 def _pairs_of_group(cells: pl.DataFrame, key: dict[str, str],

@@ -100,6 +100,44 @@ def _problem_list(path: Path, problems: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _gold_text(path: Path) -> str:
+    """The file's text (BOM removed), or an error naming the file (and the line for bad
+    UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MorphGoldError(f"{path}: cannot read the MorphScore gold list "
+                             f"({exc.strerror or exc}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MorphGoldError(f"{path}, line {line}: not valid UTF-8 ({exc.reason} at byte "
+                             f"{exc.start}). Save the file as UTF-8.") from None
+
+
+def _gold_row(row: list[str], line: int, index: dict[str, int], width: int,
+              header_broken: bool) -> tuple[GoldWord | None, str | None]:
+    """One data row as a word, or the problem with it (None, None: nothing to check when the
+    header lacks a column)."""
+    short = [column for column, i in index.items() if i >= len(row)]
+    if short:
+        return None, (f"line {line}: {len(row)} cells, fewer than the header's {width} (no "
+                      f"{', '.join(short)}); give every row all columns")
+    cells = {column: _nfc(row[i].strip()) for column, i in index.items()}
+    empty = [column for column, value in cells.items() if not value]
+    if empty:
+        return None, (f"line {line}: empty {', '.join(empty)}; fill it in (full_word is the "
+                      "word, pt1 its first morpheme, rest the remainder)")
+    if header_broken:
+        return None, None
+    word, pt1, rest = cells["full_word"], cells["pt1"], cells["rest"]
+    if pt1 + rest != word:
+        return None, (f"line {line}: pt1 + rest is {pt1!r} + {rest!r} = {pt1 + rest!r}, not "
+                      f"full_word {word!r}; make pt1 + rest spell full_word exactly")
+    return GoldWord(word, pt1, rest), None
+
+
 def load_morph_gold(path: str | Path) -> list[GoldWord]:
     """Read a MorphScore gold list: a UTF-8 CSV (a BOM is fine) with a header.
 
@@ -113,19 +151,7 @@ def load_morph_gold(path: str | Path) -> list[GoldWord]:
             spelling `full_word`, an unreadable or empty file.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MorphGoldError(f"{path}: cannot read the MorphScore gold list "
-                             f"({exc.strerror or exc}).") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MorphGoldError(f"{path}, line {line}: not valid UTF-8 ({exc.reason} at byte "
-                             f"{exc.start}). Save the file as UTF-8.") from None
-
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(_gold_text(path), newline=""))
     header = next((row for row in reader if any(cell.strip() for cell in row)), None)
     if header is None:
         raise MorphGoldError(f"{path}: the file is empty. A MorphScore gold list is a CSV "
@@ -144,32 +170,13 @@ def load_morph_gold(path: str | Path) -> list[GoldWord]:
 
     words: list[GoldWord] = []
     for row in reader:
-        line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
-        cells: dict[str, str] = {}
-        short = [column for column, i in index.items() if i >= len(row)]
-        if short:
-            problems.append(f"line {line}: {len(row)} cells, fewer than the header's "
-                            f"{len(names)} (no {', '.join(short)}); give every row all "
-                            "columns")
-            continue
-        for column, i in index.items():
-            cells[column] = _nfc(row[i].strip())
-        empty = [column for column, value in cells.items() if not value]
-        if empty:
-            problems.append(f"line {line}: empty {', '.join(empty)}; fill it in (full_word is "
-                            "the word, pt1 its first morpheme, rest the remainder)")
-            continue
-        if missing:
-            continue
-        word, pt1, rest = cells["full_word"], cells["pt1"], cells["rest"]
-        if pt1 + rest != word:
-            problems.append(f"line {line}: pt1 + rest is {pt1!r} + {rest!r} = {pt1 + rest!r}, "
-                            f"not full_word {word!r}; make pt1 + rest spell full_word "
-                            "exactly")
-            continue
-        words.append(GoldWord(word, pt1, rest))
+        word, problem = _gold_row(row, reader.line_num, index, len(names), bool(missing))
+        if problem:
+            problems.append(problem)
+        elif word is not None:
+            words.append(word)
 
     if problems:
         raise MorphGoldError(_problem_list(path, problems))
