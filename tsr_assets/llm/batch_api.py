@@ -36,14 +36,13 @@ from tsr_assets.llm.batch_files import BatchState, read_items, write_request_fil
 from tsr_assets.llm.batch_settings import BatchSettings
 from tsr_assets.llm.circuit_breaker import CircuitBreaker
 from tsr_assets.llm.request_runner import (
-    ECHO_SYMPTOMS,
     Outcome,
     Rejection,
     RequestItem,
     RunnerSettings,
     RunStats,
     Validator,
-    echoes_prompt,
+    check_answer,
     run_requests,
 )
 from tsr_assets.llm.sources import ChatAnswer, OpenAICompatibleSource, SourceError, parse_completion
@@ -91,20 +90,15 @@ class _BatchRun:
         attempt = self.attempts.get(item.prompt_id, 0) + (0 if answer.cached else 1)
         self.attempts[item.prompt_id] = attempt
         self.stats.count_answer(answer)
-        record = (lambda *a: None) if answer.cached else self.stats.breaker.record
-        if answer.finish_reason == "length":
-            result, reason, snippet = None, "truncated", answer.text[-300:]
-        else:
-            result, reason, snippet = self.validate(answer.text, item)
+        result, reason, snippet = check_answer(answer, item, self.validate)
         if result is not None:
-            record(True)
+            if not answer.cached:
+                self.stats.breaker.record(True)
             self._settle(Outcome(item.prompt_id, result, attempt, 0.0, usage=answer.usage))
             return True
-        if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
-            reason, snippet = "prompt_echo", answer.text[:300]
-        reason = reason or "invalid"
         self.stats.rejections[reason] += 1
-        record(False, reason, snippet)
+        if not answer.cached:
+            self.stats.breaker.record(False, reason, snippet)
         self.on_rejection(Rejection(item.prompt_id, attempt, reason, snippet, answer.usage))
         return self._give_up_or_retry(item, attempt, reason)
 

@@ -204,6 +204,22 @@ def echoes_prompt(answer: str, prompt: str, window: int = 48) -> bool:
     return any(prompt[start:start + window] in answer for start in starts)
 
 
+def check_answer(answer: ChatAnswer, item: RequestItem, validate: Validator
+                 ) -> tuple[str | None, str, str]:
+    """(result or None, rejection reason, snippet) of one answer, online or from a batch: an
+    answer cut at `max_tokens` is `truncated`; a rejected one that repeats its prompt is
+    `prompt_echo` (a base model continuing it)."""
+    if answer.finish_reason == "length":
+        result, reason, snippet = None, "truncated", answer.text[-300:]
+    else:
+        result, reason, snippet = validate(answer.text, item)
+    if result is not None:
+        return result, "", snippet
+    if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
+        reason, snippet = "prompt_echo", answer.text[:300]
+    return None, reason or "invalid", snippet
+
+
 def failure_label(exc: SourceError | TimeoutError) -> str:
     """A short, countable name for a failed request (the breaker's reasons)."""
     if isinstance(exc, TimeoutError):
@@ -258,17 +274,11 @@ class _Attempts:
                       latency: float) -> tuple[Outcome | None, str]:
         """The outcome of an accepted answer, or None and the rejection's reason."""
         self.stats.count_answer(answer)
-        if answer.finish_reason == "length":
-            result, reason, snippet = None, "truncated", answer.text[-300:]
-        else:
-            result, reason, snippet = self.validate(answer.text, item)
+        result, reason, snippet = check_answer(answer, item, self.validate)
         if result is not None:
             if not answer.cached:  # the breaker watches what is paid for now
                 self._record(True)
             return Outcome(item.prompt_id, result, attempt, latency, usage=answer.usage), ""
-        if reason in ECHO_SYMPTOMS and echoes_prompt(answer.text, item.prompt):
-            reason, snippet = "prompt_echo", answer.text[:300]
-        reason = reason or "invalid"
         self.stats.rejections[reason] += 1
         if not answer.cached:
             self._record(False, reason, snippet)
