@@ -82,6 +82,16 @@ class Tokenizer(ABC):
         characters, and for the byte tokenizer every non-ASCII byte.
         """
 
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """The pieces of `ids` as the tokenizer names them, one string per id.
+
+        What `transformers`' `convert_ids_to_tokens` gives: SentencePiece pieces with their
+        `▁` (byte pieces as `<0xE0>`), GPT-2 byte-level strings with `Ġ` for a space. The
+        original study's MorphScore joins these names. Backends override it; by default
+        (a backend that names no pieces) each id is decoded alone.
+        """
+        return [self.decode([int(i)]) for i in ids]
+
     def encode(self, text: str) -> list[int]:
         """Ids of one text, without special tokens."""
         return self.encode_batch([text])[0]

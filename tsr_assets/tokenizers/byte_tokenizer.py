@@ -15,6 +15,7 @@ from tsr_assets.tokenizers.base import (
     TokenizerBackend,
     frame_segments,
 )
+from tsr_assets.tokenizers.byte_level import byte_level_names
 
 BYTE_BOS = 256
 BYTE_EOS = 257
@@ -72,6 +73,14 @@ class ByteTokenizer(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> str:
         return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each byte by its name in the byte-level alphabet of this tokenizer's `transformers`
+        export (GPT-2's: printable ASCII as itself, a space as `Ġ`, other bytes as stand-in
+        characters such as `à` for E0); bos and eos as `<bos>` and `<eos>`."""
+        names = byte_level_names()
+        return [names[i] if i < 256 else ("<bos>" if i == BYTE_BOS else "<eos>")
+                for i in map(int, ids)]
 
     def fallback_mask(self) -> np.ndarray:
         mask = np.zeros(self.vocab_size, dtype=bool)

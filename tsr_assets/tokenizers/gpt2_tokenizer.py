@@ -25,6 +25,7 @@ from tsr_assets.tokenizers.base import (
     TokenizerBackend,
     TokenizerUnavailable,
 )
+from tsr_assets.tokenizers.byte_level import byte_level_name
 from tsr_assets.tokenizers.word_cache import WordCacheEncoder
 
 GPT2_EOT = 50256
@@ -155,6 +156,13 @@ class GPT2Tokenizer(Tokenizer):
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._encoding.decode([int(i) for i in ids if i != GPT2_EOT])
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """GPT-2's token names as `transformers`' `GPT2Tokenizer` gives them: each token's
+        bytes in the byte-level alphabet (`Ġ` for a space); 50256 is `<|endoftext|>`."""
+        return [EOT_TOKEN if int(i) == GPT2_EOT
+                else byte_level_name(self._encoding.decode_single_token_bytes(int(i)))
+                for i in ids]
 
     def fallback_mask(self) -> np.ndarray:
         mask = np.zeros(self.vocab_size, dtype=bool)

@@ -143,6 +143,10 @@ class HFTokenizer(Tokenizer):
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True,
                                 clean_up_tokenization_spaces=False)
 
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """The tokenizer's own token strings (`convert_ids_to_tokens`)."""
+        return list(self._tok.convert_ids_to_tokens([int(i) for i in ids]))
+
     def fallback_mask(self) -> np.ndarray:
         mask = np.zeros(self.vocab_size, dtype=bool)
         unk = self._tok.unk_token_id

@@ -151,6 +151,11 @@ class SentencePieceTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int]) -> str:
         return self._sp.decode([int(i) for i in ids if i not in self.special_ids()])
 
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """SentencePiece's piece names (`id_to_piece`): `▁` marks a word start, byte
+        fallback pieces are `<0xE0>`."""
+        return [self._sp.id_to_piece(int(i)) for i in ids]
+
     def fallback_mask(self) -> np.ndarray:
         return np.array(
             [self._sp.is_byte(i) or self._sp.is_unknown(i) for i in range(self.vocab_size)],

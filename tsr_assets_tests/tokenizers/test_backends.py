@@ -173,3 +173,34 @@ def test_hub_source_prefers_config_then_environment(monkeypatch: pytest.MonkeyPa
     assert hub_source("sutra") == "TWO/sutra-mlt256-v2"
     with pytest.raises(TokenizerUnavailable, match="does not exist"):
         load_auto_tokenizer("/nonexistent/tokenizer", "sutra")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pieces_are_named_as_transformers_names_them(
+    language: str, spm_tokenizers, gpt2, hf_tokenizer
+) -> None:
+    # The names `transformers` gives the same ids: each backend's own export (SentencePiece,
+    # bytes, GPT-2 in the `tokenizers` library) and the HF tokenizer itself.
+    words = ["लड़कों", "खेलता", "বোনকে", " walked", "x"]
+    texts = [*stories(language)[:3], *words]
+    for tok in _all_backends(spm_tokenizers, gpt2, hf_tokenizer, language):
+        fast = tok.to_transformers()
+        for text in texts:
+            ids = tok.encode(text)
+            assert tok.pieces(ids) == fast.convert_ids_to_tokens(ids), (tok.name, text)
+        assert tok.pieces([tok.bos_id, tok.eos_id]) == fast.convert_ids_to_tokens(
+            [tok.bos_id, tok.eos_id]), tok.name
+
+
+def test_piece_names_keep_markers_and_byte_pieces(spm_tokenizers, gpt2) -> None:
+    # SentencePiece trained on Bengali spells Devanagari with byte pieces, named <0xE0>.
+    bengali = spm_tokenizers["bengali"]
+    pieces = bengali.pieces(bengali.encode("लड़कों"))
+    assert pieces[0].startswith("▁") and "<0xE0>" in pieces
+    assert "".join(pieces) != "▁लड़कों"
+    # GPT-2 writes a space as Ġ and the UTF-8 bytes of ल (E0 A4 B2) as à, ¤, ²; bytes are
+    # named in printable ASCII where they are ASCII.
+    assert gpt2.pieces(gpt2.encode(" walked")) == ["Ġwalked"]
+    assert "".join(gpt2.pieces(gpt2.encode("ल"))) == "à¤²"
+    assert ByteTokenizer().pieces(list(b"a b")) == ["a", "Ġ", "b"]
+    assert ByteTokenizer().pieces(list("ल".encode())) == ["à", "¤", "²"]
