@@ -27,6 +27,12 @@ Definitions:
   shingle hashes) is at least the threshold (default 0.8); clusters are the connected
   components of those pairs. The member that comes first in the input (the oldest story)
   represents its cluster.
+
+Memory (`find_near_duplicates_in_batches`, used on the story shards): the corpus is read
+twice in batches. What is kept for every story is its LSH band keys, `8 * bands` bytes (128
+bytes with 128 permutations at 0.8: 256 MB for 2,000,000 stories); texts, shingles and
+signatures are kept for one block of `BLOCK_STORIES` at a time, and after the first pass only
+for the stories in a candidate pair.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -182,19 +188,29 @@ def lsh_bands(threshold: float, num_perm: int,
                key=cost)
 
 
-def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """Pairs (i < j) that agree on at least one whole band, shape (P, 2), unique."""
-    n = sigs.shape[0]
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per band of every signature, shape (len(sigs), bands): equal keys mean
+    (up to a 2^-64 chance) an equal band. All LSH needs of a story, in `8 * bands` bytes."""
+    keys = np.empty((sigs.shape[0], bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            key = np.full(sigs.shape[0], np.uint64(band), dtype=np.uint64)
+            for col in range(band * rows, (band + 1) * rows):
+                key = (key * np.uint64(0x100000001B3)) ^ sigs[:, col].astype(np.uint64)
+            keys[:, band] = key
+    return keys
+
+
+def candidate_pairs_from_keys(keys: np.ndarray) -> np.ndarray:
+    """Pairs (i < j) whose band keys agree in at least one band, shape (P, 2), unique."""
+    n = keys.shape[0]
     found: list[np.ndarray] = []
-    for band in range(bands):
-        block = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
-        key = np.full(n, np.uint64(band), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for col in range(rows):
-                key = (key * np.uint64(0x100000001B3)) ^ block[:, col]
+    for band in range(keys.shape[1]):
+        key = keys[:, band]
         order = np.argsort(key, kind="stable")
         sorted_keys = key[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        del sorted_keys
         sizes = np.diff(np.r_[starts, n])
         twos = starts[sizes == 2]
         if len(twos):  # almost every bucket: one vectorised step
@@ -214,17 +230,19 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return np.unique(pairs, axis=0)
 
 
-def exact_similarity(texts: Sequence[str], pairs: np.ndarray,
-                     cache: dict[str, int] | None = None) -> np.ndarray:
-    """Jaccard similarity of each pair's shingle sets (64-bit shingle hashes), computed for
-    the stories that occur in a pair only."""
-    if not len(pairs):
-        return np.zeros(0)
-    involved = np.unique(pairs)
-    hashes, offsets = shingle_hashes([texts[i] for i in involved.tolist()], cache)
+def candidate_pairs(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """Pairs (i < j) that agree on at least one whole band, shape (P, 2), unique."""
+    return candidate_pairs_from_keys(band_keys(sigs, bands, rows))
+
+
+def _shingle_sets(texts: Sequence[str], cache: dict[str, int]) -> list[np.ndarray]:
+    """Each text's distinct 64-bit shingle hashes, sorted."""
+    hashes, offsets = shingle_hashes(texts, cache)
     ends = np.r_[offsets[1:], len(hashes)]
-    sets = {int(index): np.unique(hashes[start:end])
-            for index, start, end in zip(involved, offsets, ends, strict=True)}
+    return [np.unique(hashes[start:end]) for start, end in zip(offsets, ends, strict=True)]
+
+
+def _jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
     out = np.empty(len(pairs))
     for k, (i, j) in enumerate(pairs.tolist()):
         a, b = sets[i], sets[j]
@@ -233,9 +251,20 @@ def exact_similarity(texts: Sequence[str], pairs: np.ndarray,
     return out
 
 
-def _components(n: int, pairs: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of `n` items (the smallest index in it)."""
-    parent = np.arange(n)
+def exact_similarity(texts: Sequence[str], pairs: np.ndarray,
+                     cache: dict[str, int] | None = None) -> np.ndarray:
+    """Jaccard similarity of each pair's shingle sets (64-bit shingle hashes), computed for
+    the stories that occur in a pair only."""
+    if not len(pairs):
+        return np.zeros(0)
+    involved = np.unique(pairs).tolist()
+    found = _shingle_sets([texts[i] for i in involved], {} if cache is None else cache)
+    return _jaccard(dict(zip(involved, found, strict=True)), pairs)
+
+
+def _components(nodes: np.ndarray, pairs: np.ndarray) -> dict[int, int]:
+    """Connected-component label (the smallest index in it) of every node of `pairs`."""
+    parent = {int(node): int(node) for node in nodes.tolist()}
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -247,7 +276,11 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
-    return np.array([find(i) for i in range(n)])
+    return {node: find(node) for node in parent}
+
+
+#: Characters of each cluster member's text kept for previews.
+SNIPPET_CHARS = 120
 
 
 @dataclass
@@ -259,18 +292,22 @@ class NearDuplicates:
     num_perm: int
     bands: int
     rows: int
-    #: Near-duplicate pairs (i < j) and their estimated similarity.
+    #: Near-duplicate pairs (i < j) and their exact Jaccard similarity.
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: Cluster label (its first member's index) of every story in a cluster of two or more.
     clusters: dict[int, list[int]] = field(default_factory=dict)
     candidates: int = 0
-    #: Every story's MinHash signature (rows in input order).
-    signatures: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint32))
+    #: MinHash signatures of the stories in a candidate pair (by input index): the rest are
+    #: not kept, so memory grows by `8 * bands` bytes per story, not `4 * num_perm`.
+    member_signatures: dict[int, np.ndarray] = field(default_factory=dict)
+    #: The first `SNIPPET_CHARS` characters of every story in a candidate pair.
+    snippets: dict[int, str] = field(default_factory=dict)
 
     def similarity_to_first(self) -> dict[int, float]:
         """Estimated similarity of every cluster member to its cluster's first member."""
-        return {index: float((self.signatures[index] == self.signatures[first]).mean())
+        sigs = self.member_signatures
+        return {index: float((sigs[index] == sigs[first]).mean())
                 for first, members in self.clusters.items() for index in members}
 
     @property
@@ -284,36 +321,94 @@ class NearDuplicates:
         return len(self.extra_members) / self.stories if self.stories else 0.0
 
 
-def find_near_duplicates(texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD,
-                         num_perm: int = DEFAULT_NUM_PERM) -> NearDuplicates:
-    """Clusters of near-duplicate stories among `texts`: MinHash signatures (hashed in blocks
-    of `BLOCK_STORIES`, so shingles of only one block are in memory at a time), LSH candidate
-    pairs, and each candidate's exact Jaccard similarity against `threshold`."""
+def _blocks(batches: Iterable[Sequence[str]]) -> Iterator[list[str]]:
+    """The texts of `batches` regrouped into lists of at most `BLOCK_STORIES`."""
+    block: list[str] = []
+    for batch in batches:
+        for text in batch:
+            block.append(text)
+            if len(block) == BLOCK_STORIES:
+                yield block
+                block = []
+    if block:
+        yield block
+
+
+def find_near_duplicates_in_batches(
+    batches: Callable[[], Iterable[Sequence[str]]], threshold: float = DEFAULT_THRESHOLD,
+    num_perm: int = DEFAULT_NUM_PERM,
+) -> NearDuplicates:
+    """Clusters of near-duplicate stories in a corpus read twice, batch by batch.
+
+    `batches()` must give the same texts in the same order each time it is called (e.g. the
+    story shards read in Arrow batches). Pass 1 hashes each block of `BLOCK_STORIES` stories
+    into MinHash signatures and keeps only their LSH band keys (`8 * bands` bytes a story: 128
+    with the default 16 bands, 256 MB for 2,000,000 stories); candidate pairs come from sorting
+    each band's keys. Pass 2 reads the texts again and keeps, for the stories in a candidate
+    pair only, their shingle sets, signatures and a snippet; each candidate's exact Jaccard
+    similarity is then checked against `threshold`. No text is held beyond one block.
+    """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold {threshold}: must be in (0, 1]")
-    cache: dict[str, int] = {}
-    blocks: list[np.ndarray] = []
-    batch: list[str] = []
-    for text in texts:
-        batch.append(text)
-        if len(batch) == BLOCK_STORIES:
-            blocks.append(signatures(batch, num_perm, cache))
-            batch = []
-    if batch or not blocks:
-        blocks.append(signatures(batch, num_perm, cache))
-    sigs = np.concatenate(blocks)
     bands, rows = lsh_bands(threshold, num_perm)
-    candidates = candidate_pairs(sigs, bands, rows)
-    similarity = exact_similarity(texts, candidates, cache)
+    cache: dict[str, int] = {}
+    keys = [band_keys(signatures(block, num_perm, _bounded(cache)), bands, rows)
+            for block in _blocks(batches())]
+    all_keys = np.concatenate(keys) if keys else np.zeros((0, bands), dtype=np.uint64)
+    del keys
+    stories = all_keys.shape[0]
+    candidates = candidate_pairs_from_keys(all_keys)
+    del all_keys
+    result = NearDuplicates(stories, threshold, num_perm, bands, rows,
+                            candidates=len(candidates))
+    if not len(candidates):
+        return result
+    involved = np.unique(candidates)
+    sets: dict[int, np.ndarray] = {}
+    start = 0
+    for block in _blocks(batches()):
+        end = start + len(block)
+        lo, hi = np.searchsorted(involved, [start, end])
+        wanted = involved[lo:hi].tolist()
+        if wanted:
+            texts = [block[i - start] for i in wanted]
+            sigs = signatures(texts, num_perm, _bounded(cache))
+            for k, (index, shingles) in enumerate(
+                    zip(wanted, _shingle_sets(texts, cache), strict=True)):
+                sets[index] = shingles
+                result.member_signatures[index] = sigs[k]
+                result.snippets[index] = texts[k][:SNIPPET_CHARS]
+        start = end
+    if start != stories:
+        raise ValueError(f"the corpus changed while it was scanned: {stories} stories in the "
+                         f"first pass, {start} in the second")
+    similarity = _jaccard(sets, candidates)
     keep = similarity >= threshold
-    pairs, similarity = candidates[keep], similarity[keep]
-    result = NearDuplicates(len(sigs), threshold, num_perm, bands, rows, pairs, similarity,
-                            candidates=len(candidates), signatures=sigs)
-    if len(pairs):
-        labels = _components(len(sigs), pairs)
-        linked = np.unique(pairs)
-        for index in linked.tolist():
-            result.clusters.setdefault(int(labels[index]), []).append(index)
-        for members in result.clusters.values():
-            members.sort()
+    result.pairs, result.similarity = candidates[keep], similarity[keep]
+    if len(result.pairs):
+        labels = _components(np.unique(result.pairs), result.pairs)
+        for index in sorted(labels):
+            result.clusters.setdefault(labels[index], []).append(index)
+    kept = set(labels) if len(result.pairs) else set()
+    result.member_signatures = {i: s for i, s in result.member_signatures.items() if i in kept}
+    result.snippets = {i: s for i, s in result.snippets.items() if i in kept}
     return result
+
+
+#: Distinct words whose hashes are cached; past it the cache starts over (bounds memory on
+#: corpora with an open vocabulary).
+MAX_CACHED_WORDS = 2_000_000
+
+
+def _bounded(cache: dict[str, int]) -> dict[str, int]:
+    if len(cache) > MAX_CACHED_WORDS:
+        cache.clear()
+    return cache
+
+
+def find_near_duplicates(texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD,
+                         num_perm: int = DEFAULT_NUM_PERM) -> NearDuplicates:
+    """Clusters of near-duplicate stories among `texts` (in memory): MinHash signatures, LSH
+    candidate pairs, and each candidate's exact Jaccard similarity against `threshold`.
+    See `find_near_duplicates_in_batches` for a corpus read from disk."""
+    return find_near_duplicates_in_batches(lambda: [texts], threshold, num_perm)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
 from tsr_assets.core.atomic_files import write_json_atomic
@@ -19,7 +20,7 @@ from tsr_assets.data_quality.corpus_metrics import corpus_metrics
 from tsr_assets.data_quality.near_duplicates import (
     DEFAULT_NUM_PERM,
     DEFAULT_THRESHOLD,
-    find_near_duplicates,
+    find_near_duplicates_in_batches,
 )
 from tsr_assets.defs.checks import lake_checks
 from tsr_assets.defs.code_versions import code_version
@@ -30,25 +31,26 @@ from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.prompts.wordlists import read_stored_wordlists
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.stories.store import read_table
+from tsr_assets.stories.corpus import Corpus, corpus_of
 from tsr_assets.tokenizers.token_bins import DEFAULT_VAL_SHARE, val_mask
 
 #: A near-duplicate rate above this warns.
 MAX_NEAR_DUPLICATE_RATE = 0.05
 
 
-def corpus_table(lake: Lake, language: str) -> pl.DataFrame:
-    """Every stored story of a language with its source (generated first, then translated),
-    in store order: source, prompt_id, story."""
-    frames = [read_table(folder, "story", ["prompt_id", "story"]).with_columns(
-        source=pl.lit(source)) for source, folder in lake.corpus_dirs(language, "both").items()]
-    return pl.concat(frames).select("source", "prompt_id", "story")
-
-
-def _require_stories(table: pl.DataFrame, language: str) -> None:
-    if table.is_empty():
+def language_corpus(lake: Lake, language: str) -> Corpus:
+    """Every story store of a language (generated first, then translated), read in batches;
+    a clear failure when there is no story at all."""
+    corpus = corpus_of(lake, language, "both")
+    if not any(corpus.stories_by_source().values()):
         raise dg.Failure(description=f"{language} has no stories: materialize `stories` (or "
                          f"`translated_stories`) for {language} first", allow_retries=False)
+    return corpus
+
+
+def _source_of(starts: dict[str, int], index: int) -> str:
+    """The source of the story at corpus position `index`."""
+    return next(source for source, start in reversed(starts.items()) if index >= start)
 
 
 class NearDuplicatesConfig(dg.Config):
@@ -58,8 +60,9 @@ class NearDuplicatesConfig(dg.Config):
                              description="Least Jaccard similarity of word 3-gram shingles.")
     num_perm: int = Field(default=DEFAULT_NUM_PERM, ge=16,
                           description="MinHash permutations (more: a finer estimate).")
-    val_share: float = Field(default=DEFAULT_VAL_SHARE, description="The train/val split "
-                             "whose straddling pairs count as leakage (as in `token_bins`).")
+    val_share: float = Field(default=DEFAULT_VAL_SHARE, ge=0, lt=1,
+                             description="The train/val split whose straddling pairs count "
+                             "as leakage (as in `token_bins`).")
 
 
 class ContaminationConfig(dg.Config):
@@ -86,37 +89,44 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
         are counted as leakage. `token_bins` with `dedup: near` keeps one story per cluster.
         """
         language, lake = context.partition_key, data_lake.lake
-        table = corpus_table(lake, language)
-        _require_stories(table, language)
+        corpus = language_corpus(lake, language)
         started = time.monotonic()
-        found = find_near_duplicates(table["story"], config.threshold, config.num_perm)
+        found = find_near_duplicates_in_batches(corpus.story_texts, config.threshold,
+                                                config.num_perm)
         seconds = time.monotonic() - started
         similarity = found.similarity_to_first()
-        ids, sources = table["prompt_id"].to_list(), table["source"].to_list()
+        members = sorted(i for m in found.clusters.values() for i in m)
+        ids = dict(zip(members, corpus.column("prompt_id").take(
+            pa.array(members, type=pa.int64())).to_pylist(), strict=True))
+        starts = corpus.source_starts()
         now = datetime.now(UTC)
-        rows = [{"language": language, "source": sources[i], "cluster": f"{language}:{ids[first]}",
-                 "prompt_id": ids[i], "position": i, "similarity": similarity[i],
-                 "representative": i == first, "threshold": config.threshold,
-                 "run_id": context.run.run_id, "computed_at": now}
-                for first, members in found.clusters.items() for i in members]
+        rows = [{"language": language, "source": _source_of(starts, i),
+                 "cluster": f"{language}:{ids[first]}", "prompt_id": ids[i], "position": i,
+                 "similarity": similarity[i], "representative": i == first,
+                 "threshold": config.threshold, "run_id": context.run.run_id,
+                 "computed_at": now}
+                for first, cluster in found.clusters.items() for i in cluster]
         frame = pl.DataFrame(rows, schema={
             "language": pl.String, "source": pl.String, "cluster": pl.String,
             "prompt_id": pl.String, "position": pl.Int64, "similarity": pl.Float64,
             "representative": pl.Boolean, "threshold": pl.Float64, "run_id": pl.String,
             "computed_at": pl.Datetime("us", "UTC")})
         warehouse.replace_rows("near_duplicates", {"language": language}, frame)
-        in_val = val_mask(ids, config.val_share)
+        in_val = dict(zip(members, val_mask([ids[i] for i in members], config.val_share).tolist(),
+                          strict=True))
         leaking = int(sum(in_val[i] != in_val[j] for i, j in found.pairs.tolist()))
         summary = {"stories": found.stories, "clusters": len(found.clusters),
                    "extra_members": len(found.extra_members), "rate": found.rate,
                    "pairs": len(found.pairs), "leaking_pairs": leaking,
                    "val_share": config.val_share, "threshold": config.threshold,
                    "num_perm": config.num_perm, "bands": found.bands, "rows": found.rows,
-                   "stories_by_source": dict(table["source"].value_counts().iter_rows()),
+                   "stories_by_source": {k: v for k, v in corpus.stories_by_source().items()
+                                         if v},
                    "seconds": round(seconds, 3), "computed_at": now.isoformat()}
         write_json_atomic(lake.near_duplicates_file(language), summary)
         biggest = sorted(found.clusters.values(), key=len, reverse=True)[:5]
-        preview = [[len(m), sources[m[0]], ids[m[0]], table["story"][m[0]][:80]] for m in biggest]
+        preview = [[len(m), _source_of(starts, m[0]), ids[m[0]], found.snippets[m[0]][:80]]
+                   for m in biggest]
         return dg.MaterializeResult(metadata={
             "stories": dg.MetadataValue.int(found.stories),
             "clusters": dg.MetadataValue.int(len(found.clusters)),
@@ -146,15 +156,16 @@ def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
         whether it appears in part (one n-gram) or in full (all), and in how many stories.
         DuckDB `contamination`; a check warns when any opener appears."""
         language, lake = context.partition_key, data_lake.lake
-        table = corpus_table(lake, language)
-        _require_stories(table, language)
+        corpus = language_corpus(lake, language)
         try:
             openers = [o.text for o in load_openers(get_language(language), config.openers_path)]
         except OpenersError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        overlaps = measure_contamination(openers, table["story"], config.ngram)
+        stories = (text for batch in corpus.story_texts() for text in batch)
+        overlaps = measure_contamination(openers, stories, config.ngram)
         now = datetime.now(UTC)
-        sources = ",".join(sorted(set(table["source"])))
+        counts = corpus.stories_by_source()
+        sources = ",".join(sorted(source for source, n in counts.items() if n))
         frame = pl.DataFrame([{
             "language": language, "opener_index": o.index, "opener": o.opener,
             "ngram": config.ngram, "ngrams": o.ngrams, "ngrams_found": o.ngrams_found,
@@ -168,7 +179,7 @@ def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
             "openers": dg.MetadataValue.int(len(overlaps)),
             "in_full": dg.MetadataValue.int(sum(o.in_full for o in overlaps)),
             "in_part": dg.MetadataValue.int(sum(o.in_part for o in overlaps)),
-            "stories_scanned": dg.MetadataValue.int(table.height),
+            "stories_scanned": dg.MetadataValue.int(sum(counts.values())),
             "contaminated_openers": dg.MetadataValue.md(markdown_table(
                 hits[:20], ["opener", "n-grams found", "stories", "text"], max_chars=80)
                 if hits else "none"),
@@ -190,8 +201,7 @@ def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
         (Heaps' exponent), zlib compression ratio, mean and spread of length in words, share
         of the word lists' words used, and the near-duplicate rate (see docs/data_quality.md)."""
         language, lake = context.partition_key, data_lake.lake
-        table = corpus_table(lake, language)
-        _require_stories(table, language)
+        corpus = language_corpus(lake, language)
         wordlist_file = lake.wordlists_file(language)
         lists = read_stored_wordlists(wordlist_file)["lists"] if wordlist_file.is_file() else {}
         wordlist = [w for key in ("nouns", "verbs", "adjectives") for w in lists.get(key, [])]
@@ -201,9 +211,12 @@ def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
         extra = dict(clusters.iter_rows()) if not clusters.is_empty() else {}
         now = datetime.now(UTC)
         rows, shown = [], []
-        for (source,), stories in table.group_by("source", maintain_order=True):
-            metrics = corpus_metrics(stories["story"], stories.height, wordlist)
-            metrics["near_duplicate_rate"] = extra.get(source, 0) / stories.height
+        for source, total in corpus.stories_by_source().items():
+            if not total:
+                continue
+            stories = (t for batch in corpus.story_texts(sources=[source]) for t in batch)
+            metrics = corpus_metrics(stories, total, wordlist)
+            metrics["near_duplicate_rate"] = extra.get(source, 0) / total
             rows += [{"language": language, "source": source, "metric": k, "value": float(v),
                       "run_id": context.run.run_id, "computed_at": now}
                      for k, v in metrics.items()]

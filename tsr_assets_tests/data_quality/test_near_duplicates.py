@@ -3,15 +3,20 @@
 import random
 
 import numpy as np
+import polars as pl
 import pytest
 
+from tsr_assets.data_quality import near_duplicates
 from tsr_assets.data_quality.near_duplicates import (
     SHINGLE_WORDS,
     find_near_duplicates,
+    find_near_duplicates_in_batches,
     lsh_bands,
     shingle_hashes,
+    signatures,
     story_words,
 )
+from tsr_assets.stories.corpus import Corpus
 
 VOCAB = [f"शब्द{i}" for i in range(1500)] + [f"word{i}" for i in range(1500)]
 
@@ -94,6 +99,32 @@ def test_bands_follow_the_threshold() -> None:
 
 def test_signatures_are_stable_across_calls() -> None:
     texts, _ = planted_corpus(seed=3)
-    a = find_near_duplicates(texts[:200]).signatures
-    b = find_near_duplicates(texts[:200]).signatures
+    a = signatures(texts[:200])
+    b = signatures(texts[:200])
     assert np.array_equal(a, b)
+
+
+def test_a_corpus_read_from_shards_in_blocks_gives_the_in_memory_result(
+        tmp_path, monkeypatch) -> None:
+    """The streaming finder over uneven parquet shards, with blocks that straddle them, finds
+    exactly the pairs, clusters and similarities of the in-memory finder."""
+    texts, truth = planted_corpus(seed=5)
+    expected = find_near_duplicates(texts)
+    monkeypatch.setattr(near_duplicates, "BLOCK_STORIES", 257)
+    cuts = [0, 400, 1111, len(texts)]
+    paths = []
+    for n, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        path = tmp_path / f"part-{n}.parquet"
+        pl.DataFrame({"prompt_id": [f"p{i}" for i in range(a, b)],
+                      "story": texts[a:b]}).write_parquet(path, row_group_size=300)
+        paths.append(path)
+    corpus = Corpus("generated", {"generated": paths})
+    streamed = find_near_duplicates_in_batches(lambda: corpus.story_texts(batch_rows=100))
+    assert streamed.stories == len(texts)
+    assert np.array_equal(streamed.pairs, expected.pairs)
+    assert np.array_equal(streamed.similarity, expected.similarity)
+    assert streamed.clusters == expected.clusters
+    assert streamed.similarity_to_first() == expected.similarity_to_first()
+    assert {tuple(p) for p in streamed.pairs.tolist()} & truth
+    first = min(expected.clusters)
+    assert streamed.snippets[first] == texts[first][:near_duplicates.SNIPPET_CHARS]
