@@ -11,7 +11,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tsr_assets.core.experiments import (
     ExperimentFileError,
@@ -49,39 +51,118 @@ def ensure_dagster_home() -> Path:
     return path
 
 
-def _execute(defs, instance, job_name: str, partition_key, run_config: dict, label: str,
-             assets: Sequence[str] | None = None) -> None:
+@dataclass(frozen=True)
+class PlannedRun:
+    """One Dagster run `tsr` will launch: its job, partition, run config and assets."""
+
+    job: str
+    partition_key: Any
+    run_config: dict
+    label: str
+    assets: tuple[str, ...] = ()
+
+
+#: The `tsr` flag that sets each run config field, by (op or resource, field); an op of a
+#: model preset goes by its stage (`checkpoint`, `samples`). The limits themselves are declared
+#: once, on the fields (defs/config_limits.py reads them back).
+FLAGS: dict[tuple[str, str], str] = {
+    ("prompts", "count"): "--prompts",
+    ("prompts", "seed"): "--seed",
+    ("checkpoint", "max_steps"): "--train-steps",
+    ("checkpoint", "max_seconds"): "--train-seconds",
+    ("samples", "samples_per_opener"): "--samples-per-opener",
+    ("samples", "max_openers"): "--max-openers",
+    ("llm", "requests_per_minute"): "--llm-rpm",
+    ("llm", "concurrency"): "--llm-concurrency",
+    ("translated_stories", "limit"): "--limit",
+    ("translated_stories", "batch_size"): "--batch-size",
+    ("translation_quality", "limit"): "--limit",
+    ("translation_quality", "batch_size"): "--batch-size",
+}
+
+
+def _flag_of(path: str, field: str) -> str | None:
+    """The flag behind the run config field at `path` (`ops.samples_tiny.config`), if any."""
+    parts = path.split(".")
+    if len(parts) < 2:
+        return None
+    name = parts[1]
+    for stage in PRESET_STAGES:
+        if name.startswith(f"{stage}_"):
+            name = stage
+    return FLAGS.get((name, field))
+
+
+def check_planned_runs(defs, runs: Sequence[PlannedRun], source: str | None = None) -> None:
+    """Refuse, before anything runs, run config that a job would not take: each problem on
+    one line naming the flag (or the run config path), the value and the allowed range; exit
+    status 2. The limits are the fields' own (`defs/config_limits.py`)."""
     import dagster as dg
 
-    job = defs.resolve_job_def(job_name)
+    from tsr_assets.defs.config_limits import check_run_config, limit_problems
+
+    lines: list[str] = []
+    for run in runs:
+        try:
+            check_run_config(defs.resolve_job_def(run.job), run.run_config)
+        except dg.DagsterInvalidConfigError as exc:
+            for problem in limit_problems(exc):
+                flag = _flag_of(problem.path, problem.field)
+                where = (f"{flag}: {problem.message} ({problem.path.split('.')[1]})" if flag
+                         else f"run config {problem}" + (f" (from {source})" if source else ""))
+                line = f"tsr: error: {where}"
+                if line not in lines:
+                    lines.append(line)
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2)
+
+
+def step_failure_message(event) -> str:
+    """What went wrong in a failed step: the `dg.Failure` description, else the first line of
+    the innermost exception (not Dagster's "Error occurred while executing op" wrapper)."""
+    data = event.event_specific_data
+    failure = getattr(data, "user_failure_data", None)
+    if failure is not None and failure.description:
+        return failure.description.strip()
+    error = data.error
+    if error is None:
+        return event.message or "failed"
+    while error.cause is not None:
+        error = error.cause
+    lines = [line for line in (error.message or "").strip().splitlines() if line.strip()]
+    return lines[0] if lines else (error.cls_name or "failed")
+
+
+def _execute(defs, instance, run: PlannedRun) -> None:
+    import dagster as dg
+
+    job = defs.resolve_job_def(run.job)
     started = time.monotonic()
     result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, run_config=run_config,
+        instance=instance, partition_key=run.partition_key, run_config=run.run_config,
         raise_on_error=False,
-        asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
+        asset_selection=[dg.AssetKey(a) for a in run.assets] if run.assets else None,
     )
     print(
-        f"[tsr] {job_name} for {label}: "
+        f"[tsr] {run.job} for {run.label}: "
         f"{'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s "
         f"(run {result.run_id})"
     )
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
-                print(f"[tsr]   {event.step_key}: {event.event_specific_data.error.message}",
+                print(f"[tsr]   {event.step_key}: {step_failure_message(event)}",
                       file=sys.stderr)
         raise SystemExit(1)
 
 
-def _run_chain(args: argparse.Namespace, language: str) -> None:
-    import dagster as dg
-
-    from tsr_assets.definitions import build_definitions
+def _chain_runs(args: argparse.Namespace, language: str) -> list[PlannedRun]:
+    """The language run, then one language x tokenizer run per tokenizer."""
     from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
     from tsr_assets.defs.partitions import language_tokenizer_key
     from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
 
-    defs = build_definitions(presets=[*configured_presets(), *args.presets])
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
     corpus = {"corpus": args.corpus}
@@ -98,23 +179,23 @@ def _run_chain(args: argparse.Namespace, language: str) -> None:
     if llm:
         language_config["resources"] = {"llm": {"config": llm}}
     extra = getattr(args, "extra_run_config", {})
-    language_config = merge_run_config(language_config, extra.get(LANGUAGE_JOB))
-    with dg.DagsterInstance.get() as instance:
-        _execute(defs, instance, LANGUAGE_JOB, language, language_config, language)
-        for tokenizer in args.tokenizers:
-            assets = [*TOKENIZER_ASSETS,
-                      *(preset_asset(stage, p) for p in args.presets for stage in PRESET_STAGES)]
-            run_config: dict = {"ops": {
-                "tokenizer": {"config": corpus}, "token_bins": {"config": corpus},
-                **{preset_asset("checkpoint", p): {"config": {**training, "recipe": recipes[p]}}
-                   for p in args.presets},
-                **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
-            if judge:
-                run_config["resources"] = {"judge": {"config": judge}}
-            run_config = merge_run_config(run_config, extra.get(LANGUAGE_TOKENIZER_JOB))
-            _execute(defs, instance, LANGUAGE_TOKENIZER_JOB,
-                     language_tokenizer_key(language, tokenizer), run_config,
-                     f"{language}|{tokenizer}", assets)
+    runs = [PlannedRun(LANGUAGE_JOB, language,
+                       merge_run_config(language_config, extra.get(LANGUAGE_JOB)), language)]
+    for tokenizer in args.tokenizers:
+        assets = (*TOKENIZER_ASSETS,
+                  *(preset_asset(stage, p) for p in args.presets for stage in PRESET_STAGES))
+        run_config: dict = {"ops": {
+            "tokenizer": {"config": corpus}, "token_bins": {"config": corpus},
+            **{preset_asset("checkpoint", p): {"config": {**training, "recipe": recipes[p]}}
+               for p in args.presets},
+            **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
+        if judge:
+            run_config["resources"] = {"judge": {"config": judge}}
+        runs.append(PlannedRun(
+            LANGUAGE_TOKENIZER_JOB, language_tokenizer_key(language, tokenizer),
+            merge_run_config(run_config, extra.get(LANGUAGE_TOKENIZER_JOB)),
+            f"{language}|{tokenizer}", assets))
+    return runs
 
 
 def cmd_translate(args: argparse.Namespace) -> None:
@@ -139,36 +220,43 @@ def cmd_translate(args: argparse.Namespace) -> None:
     if llm:
         run_config["resources"] = {"llm": {"config": llm}}
     defs = build_definitions()
+    runs = [PlannedRun(TRANSLATION_JOB, args.language, run_config, args.language)]
+    if args.quality:
+        quality = {**run_config, "ops": {"translation_quality": {"config": config}}}
+        runs.insert(0, PlannedRun(TRANSLATION_QUALITY_JOB, args.language, quality,
+                                  f"{args.language} (translation quality)"))
+    check_planned_runs(defs, runs)
     with dg.DagsterInstance.get() as instance:
-        if args.quality:
-            quality = {**run_config, "ops": {"translation_quality": {"config": config}}}
-            _execute(defs, instance, TRANSLATION_QUALITY_JOB, args.language, quality,
-                     f"{args.language} (translation quality)")
-        _execute(defs, instance, TRANSLATION_JOB, args.language, run_config, args.language)
+        for run in runs:
+            _execute(defs, instance, run)
     print(f"[tsr] translated stories: {Lake.default().translated_stories_dir(args.language)}")
     print("[tsr] train on them with `tsr run --language "
           f"{args.language} --corpus translated` (or `both`)")
 
 
-def _run_reports(args: argparse.Namespace) -> None:
+def cmd_run(args: argparse.Namespace) -> None:
+    """Materialize the chain for the chosen languages on the offline defaults. Every run's
+    config is checked first, so a bad value stops `tsr` before any run starts."""
     import dagster as dg
 
     from tsr_assets.definitions import build_definitions
     from tsr_assets.defs.jobs import REPORTS_JOB
 
-    defs = build_definitions(presets=[*configured_presets(), *args.presets])
-    with dg.DagsterInstance.get() as instance:
-        _execute(defs, instance, REPORTS_JOB, None,
-                 getattr(args, "extra_run_config", {}).get(REPORTS_JOB, {}), "all partitions")
-
-
-def cmd_run(args: argparse.Namespace) -> None:
-    """Materialize the chain for the chosen languages on the offline defaults."""
     home = ensure_dagster_home()
-    for language in args.language:
-        _run_chain(args, language)
+    defs = build_definitions(presets=[*configured_presets(), *args.presets])
+    runs = [run for language in args.language for run in _chain_runs(args, language)]
     if args.tokenizers and args.presets:
-        _run_reports(args)
+        runs.append(PlannedRun(REPORTS_JOB, None,
+                               getattr(args, "extra_run_config", {}).get(REPORTS_JOB, {}),
+                               "all partitions"))
+    check_planned_runs(defs, runs, getattr(args, "config", None))
+    with dg.DagsterInstance.get() as instance:
+        for run in runs:
+            _execute(defs, instance, run)
+    _print_outputs(args, home)
+
+
+def _print_outputs(args: argparse.Namespace, home: Path) -> None:
     lake = Lake.default()
     print(f"[tsr] Dagster home (runs, event log): {home}")
     print(f"[tsr] data lake: {lake.root}")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from tsr_assets.defs.automation import automation_conditions, automation_sensors, with_automation
+from tsr_assets.defs.config_limits import enforce_config_limits
 from tsr_assets.defs.data_quality import build_data_quality_defs
 from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
 from tsr_assets.defs.jobs import build_jobs
@@ -78,17 +79,20 @@ def build_definitions(
         automation_conditions(partitions.language.get_partition_keys(),
                               partitions.tokenizer.get_partition_keys(), preset_names))
     jobs = {job.name: job for job in build_jobs(op_retry_policy)}
+    resources = {"data_lake": DataLakeResource(), "llm": LLMResource(),
+                 "warehouse": WarehouseResource(), "wandb": WandbResource(),
+                 "judge": JudgeResource(),
+                 "hub": HuggingFaceResource(
+                     token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
+                 "pipes_subprocess_client": dg.PipesSubprocessClient()}
+    # Out-of-range run config is refused before a run is created (defs/config_limits.py).
+    enforce_config_limits(assets_and_checks, resources)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=list(jobs.values()),
         sensors=automation_sensors(),
-        resources={"data_lake": DataLakeResource(), "llm": LLMResource(),
-                   "warehouse": WarehouseResource(), "wandb": WandbResource(),
-                   "judge": JudgeResource(),
-                   "hub": HuggingFaceResource(
-                       token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
-                   "pipes_subprocess_client": dg.PipesSubprocessClient()},
+        resources=resources,
         executor=executor or dg.in_process_executor,
     )
 

@@ -16,7 +16,8 @@ from pydantic import Field, create_model
 def config_from_dataclass(name: str, source: type, doc: str, *, exclude: Iterable[str] = (),
                           extra: dict[str, tuple[Any, Any]] | None = None) -> type[dg.Config]:
     """A `dg.Config` subclass with one field per field of the dataclass `source` (less
-    `exclude`), same type and default, described by the field's `metadata["doc"]`; `extra`
+    `exclude`), same type and default, described by the field's `metadata["doc"]` and
+    limited by its `metadata["limits"]` (pydantic `ge`/`gt`/`le`/`lt`); `extra`
     adds fields of the Dagster layer only (`name: (type, Field(...))`)."""
     hints = typing.get_type_hints(source)
     skipped = set(exclude)
@@ -26,8 +27,9 @@ def config_from_dataclass(name: str, source: type, doc: str, *, exclude: Iterabl
             continue
         default = (item.default_factory() if item.default is dataclasses.MISSING
                    else item.default)
-        fields[item.name] = (hints[item.name], Field(default=default,
-                                                     description=item.metadata.get("doc", "")))
+        fields[item.name] = (hints[item.name], Field(
+            default=default, description=item.metadata.get("doc", ""),
+            **item.metadata.get("limits", {})))
     config = create_model(name, __base__=dg.Config, __module__=__name__,
                           **fields, **(extra or {}))
     config.__doc__ = doc

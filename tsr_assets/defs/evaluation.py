@@ -50,26 +50,28 @@ SAMPLING = SamplingSettings()
 class SamplesConfig(dg.Config):
     """How many stories per opener and how tokens are drawn."""
 
-    samples_per_opener: int = Field(default=DEFAULT_SAMPLES_PER_OPENER,
+    samples_per_opener: int = Field(default=DEFAULT_SAMPLES_PER_OPENER, ge=1,
                                     description="Stories per opener.")
-    temperature: float = Field(default=SAMPLING.temperature,
+    temperature: float = Field(default=SAMPLING.temperature, ge=0,
                                description="Sampling temperature (0 = greedy).")
-    top_k: int | None = Field(default=SAMPLING.top_k, description="Keep the k most likely tokens.")
-    top_p: float | None = Field(default=SAMPLING.top_p,
+    top_k: int | None = Field(default=SAMPLING.top_k, ge=1,
+                              description="Keep the k most likely tokens; empty = off.")
+    top_p: float | None = Field(default=SAMPLING.top_p, gt=0, le=1,
                                 description="Nucleus sampling; empty = off.")
-    repetition_penalty: float | None = Field(default=SAMPLING.repetition_penalty,
+    repetition_penalty: float | None = Field(default=SAMPLING.repetition_penalty, gt=0,
                                              description="CTRL-style penalty; empty = off.")
     max_new_tokens: int = Field(
-        default=SAMPLING.max_new_tokens,
+        default=SAMPLING.max_new_tokens, ge=1,
         description="Most new tokens (past the model's context with a sliding window).")
     sliding_window: bool = Field(
         default=SAMPLING.sliding_window,
         description="Past the context, go on from the last block_size tokens (else stop).")
-    batch_rows: int = Field(default=64, description="Rows (opener x sample) per batch.")
-    seed: int = Field(default=0, description="Sampling seed.")
+    batch_rows: int = Field(default=64, ge=1, description="Rows (opener x sample) per batch.")
+    seed: int = Field(default=0, ge=0, description="Sampling seed.")
     openers_path: str | None = Field(
         default=None, description="A file with one opener per line instead of the packaged ones.")
-    max_openers: int | None = Field(default=None, description="Use only the first N openers.")
+    max_openers: int | None = Field(default=None, ge=1,
+                                    description="Use only the first N openers (empty: all).")
     checkpoint: str = Field(default="best", description="best or last checkpoint.")
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N.")
 

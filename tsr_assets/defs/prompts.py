@@ -147,10 +147,10 @@ def wordlists_valid(lake: Lake, language: str) -> dg.AssetCheckResult:
 class PromptsConfig(dg.Config):
     """How many prompts, which template, and how features are worded."""
 
-    count: int = Field(default=DEFAULT_PROMPT_COUNT,
+    count: int = Field(default=DEFAULT_PROMPT_COUNT, ge=1,
                        description="Number of unique prompts (millions allowed).")
     seed: int = Field(
-        default=0,
+        default=0, ge=0,
         description="Sampling seed. Same seed and lists: a larger count only appends prompts.",
     )
     template: str = Field(
@@ -161,7 +161,7 @@ class PromptsConfig(dg.Config):
         description="Your own template file instead (placeholders {noun} {verb} {adjective} "
         "{feature} {language} {script}; {{ and }} for literal braces).")
     template_max_words: int = Field(
-        default=300, description="For template_path: the longest story it asks for, in words "
+        default=300, ge=1, description="For template_path: the longest story it asks for, in words "
         "(sizes the LLM's max_tokens).")
     feature_language: Literal["native", "english"] = Field(
         default="native",

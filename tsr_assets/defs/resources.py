@@ -52,14 +52,14 @@ class DataLakeResource(dg.ConfigurableResource):
     )
 
     lock_wait_s: float = Field(
-        default=0.0, description="How long a run waits for another run that is writing the "
+        default=0.0, ge=0, description="How long a run waits for another run that is writing the "
         "same partition before it fails (0: fail at once, naming the other run).")
 
     gpu_hour_price: float = Field(
-        default=DEFAULT_GPU_HOUR_PRICE,
+        default=DEFAULT_GPU_HOUR_PRICE, ge=0,
         description="USD per GPU-hour for the training cost tables (one H100: 2.0).")
     cpu_hour_price: float = Field(
-        default=DEFAULT_CPU_HOUR_PRICE,
+        default=DEFAULT_CPU_HOUR_PRICE, ge=0,
         description="USD per CPU machine-hour for the training cost tables.")
 
     @property
@@ -94,7 +94,8 @@ class WarehouseResource(DuckDBResource):
 
     database: str = Field(
         default="", description="DuckDB file. Empty: <data lake>/warehouse.duckdb.")
-    lock_wait_s: float = Field(default=120.0, description="How long a writer waits for a lock.")
+    lock_wait_s: float = Field(default=120.0, ge=0,
+                               description="How long a writer waits for a lock.")
 
     @property
     def file(self) -> Path:
@@ -141,9 +142,9 @@ class LLMResource(dg.ConfigurableResource):
     api_key_env_var: str = Field(
         default="TSR_LLM_API_KEY", description="Environment variable holding the API key."
     )
-    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    temperature: float | None = Field(default=None, ge=0, description="Sampling temperature.")
     max_tokens: int | None = Field(
-        default=None, description="Longest answer in tokens. Empty: for stories, sized from "
+        default=None, ge=1, description="Longest answer in tokens. Empty: for stories, sized from "
         "the prompt template's word target (words x 6 + 64); for the judge, 200.")
     stop: list[str] = Field(default_factory=list, description="Stop sequences.")
     system_prompt: str | None = Field(default=None, description="A system message first.")
@@ -154,25 +155,26 @@ class LLMResource(dg.ConfigurableResource):
         default_factory=dict,
         description="Extra request fields passed through as is (e.g. vLLM guided_json).")
     price_input_per_million: float | None = Field(
-        default=None, description="Price per million prompt tokens (for cost figures).")
+        default=None, ge=0, description="Price per million prompt tokens (for cost figures).")
     price_output_per_million: float | None = Field(
-        default=None, description="Price per million completion tokens.")
+        default=None, ge=0, description="Price per million completion tokens.")
     requests_per_minute: float | None = Field(
-        default=None, description="Rate limit; empty for none."
+        default=None, gt=0, description="Rate limit; empty for none."
     )
     mode: Literal["online", "batch"] = Field(
         default="online", description="online: one request per slot; batch: the provider's "
         "OpenAI-format batch API (JSONL files, half the price, no rate limit; source openai).")
     price_batch_discount: float = Field(
-        default=BATCH.price_discount, description="Batch answers cost this share of the "
+        default=BATCH.price_discount, ge=0, le=1,
+        description="Batch answers cost this share of the "
         "online prices.")
-    batch_max_requests_per_file: int = Field(default=BATCH.max_requests_per_file,
+    batch_max_requests_per_file: int = Field(default=BATCH.max_requests_per_file, ge=1,
                                              description="Batch: requests per input file.")
-    batch_max_bytes_per_file: int = Field(default=BATCH.max_bytes_per_file,
+    batch_max_bytes_per_file: int = Field(default=BATCH.max_bytes_per_file, ge=1,
                                           description="Batch: bytes per input file.")
-    batch_poll_s: float = Field(default=BATCH.poll_initial_s,
+    batch_poll_s: float = Field(default=BATCH.poll_initial_s, gt=0,
                                 description="Batch: first poll interval (backs off x1.5).")
-    batch_poll_max_s: float = Field(default=BATCH.poll_max_s,
+    batch_poll_max_s: float = Field(default=BATCH.poll_max_s, gt=0,
                                     description="Batch: longest poll interval.")
     batch_expired: Literal["batch", "online", "fail"] = Field(
         default=BATCH.expired, description="Batch: requests an expired or failed batch never "
@@ -184,24 +186,29 @@ class LLMResource(dg.ConfigurableResource):
                         "answer paid for, by model and request body) before sending.")
     cache_path: str | None = Field(default=None, description="The cache file; empty: "
                                    "<data lake>/llm_cache/answers.sqlite.")
-    concurrency: int = Field(default=16, description="Requests in flight at most.")
-    timeout_s: float = Field(default=120.0, description="Timeout of one request.")
-    max_attempts: int = Field(default=4, description="Attempts per prompt before it fails.")
-    backoff_base_s: float = Field(default=1.0, description="First retry delay (doubles).")
-    backoff_max_s: float = Field(default=60.0, description="Longest retry delay.")
-    progress_every_s: float = Field(default=30.0, description="Seconds between progress lines.")
+    concurrency: int = Field(default=16, ge=1, description="Requests in flight at most.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one request.")
+    max_attempts: int = Field(default=4, ge=1,
+                              description="Attempts per prompt before it fails.")
+    backoff_base_s: float = Field(default=1.0, ge=0, description="First retry delay (doubles).")
+    backoff_max_s: float = Field(default=60.0, ge=0, description="Longest retry delay.")
+    progress_every_s: float = Field(default=30.0, gt=0,
+                                    description="Seconds between progress lines.")
     breaker_enabled: bool = Field(default=True, description="Stop early when answers are bad.")
     breaker_first_answers: int = Field(
-        default=BREAKER.first_answers, description="Breaker: judge the first N answers ...")
+        default=BREAKER.first_answers, ge=1,
+        description="Breaker: judge the first N answers ...")
     breaker_max_bad_share: float = Field(
-        default=BREAKER.max_bad_share, description="... and open at this share of bad ones.")
+        default=BREAKER.max_bad_share, gt=0, le=1,
+        description="... and open at this share of bad ones.")
     breaker_max_consecutive_bad: int = Field(
-        default=BREAKER.max_consecutive_bad, description="Breaker: open after N bad in a row.")
+        default=BREAKER.max_consecutive_bad, ge=1,
+        description="Breaker: open after N bad in a row.")
     breaker_first_answers_min: int = Field(
-        default=BREAKER.first_answers_min,
+        default=BREAKER.first_answers_min, ge=1,
         description="Breaker: open when the first N answers are all bad.")
     breaker_max_bad_seconds: float = Field(
-        default=BREAKER.max_bad_seconds,
+        default=BREAKER.max_bad_seconds, gt=0,
         description="Breaker: open on a bad answer this many seconds after the start (or the "
                     "last good answer) with no good answer between; timeouts count as bad.")
 
@@ -290,9 +297,9 @@ class JudgeResource(LLMResource):
         default="TSR_JUDGE_API_KEY", description="Environment variable holding the API key."
     )
     temperature: float | None = Field(
-        default=0.0, description="0 for repeatable judgments; empty where a model refuses it."
+        default=0.0, ge=0, description="0 for repeatable judgments; empty where a model refuses it."
     )
-    repeats: int = Field(default=1, description="Judgments per story, averaged.")
+    repeats: int = Field(default=1, ge=1, description="Judgments per story, averaged.")
     rubric_path: str | None = Field(
         default=None, description="Your own rubric file ({story} {opener} {language}); empty: "
         "the packaged rubric.")

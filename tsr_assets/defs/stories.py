@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
@@ -36,28 +36,35 @@ from tsr_assets.stories.store import load_limits, read_table, save_limits
 class StoryLimitsConfig(dg.Config):
     """What counts as a valid story: length, script and the quality gates."""
 
-    min_chars: int = Field(default=StoryLimits.min_chars,
+    min_chars: int = Field(default=StoryLimits.min_chars, ge=0,
                            description="Shorter stories are rejected.")
-    max_chars: int = Field(default=StoryLimits.max_chars,
+    max_chars: int = Field(default=StoryLimits.max_chars, ge=1,
                            description="Longer stories are rejected.")
     min_script_share: float = Field(
-        default=StoryLimits.min_script_share,
+        default=StoryLimits.min_script_share, ge=0, le=1,
         description="Minimum share of letters in the language's own script.",
     )
     max_repeated_sentence_share: float = Field(
-        default=StoryLimits.max_repeated_sentence_share,
+        default=StoryLimits.max_repeated_sentence_share, ge=0, le=1,
         description="Gate: reject when more of the sentences repeat an earlier one.")
     max_repeated_ngram_share: float = Field(
-        default=StoryLimits.max_repeated_ngram_share,
+        default=StoryLimits.max_repeated_ngram_share, ge=0, le=1,
         description="Gate: reject when more of the word 4-grams repeat an earlier one.")
     min_known_word_share: float | None = Field(
-        default=StoryLimits.min_known_word_share,
+        default=StoryLimits.min_known_word_share, ge=0, le=1,
         description="Gate: least share of words found in the language's lexicon. Empty: 0.8 "
         "with a wordfreq list (Hindi, Bengali, English), 0.35 with the packaged data only "
         "(Marathi).")
     lexicon_path: str | None = Field(
         default=StoryLimits.lexicon_path,
         description="A word list (one word per line) added to the language's lexicon.")
+
+    @model_validator(mode="after")
+    def _chars_in_order(self) -> "StoryLimitsConfig":
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars ({self.min_chars}) must not exceed max_chars "
+                             f"({self.max_chars})")
+        return self
 
     def limits(self) -> StoryLimits:
         """Validation limits and quality-gate thresholds."""
@@ -68,7 +75,7 @@ class StoriesConfig(StoryLimitsConfig):
     """What to generate (or import) in this run, and what counts as a valid story."""
 
     max_prompts: int | None = Field(
-        default=None, description="Generate at most this many missing stories in this run."
+        default=None, ge=1, description="Generate at most this many missing stories in this run."
     )
     import_path: str | None = Field(
         default=None,
@@ -79,7 +86,8 @@ class StoriesConfig(StoryLimitsConfig):
     )
     import_split: str = Field(default="train", description="Split of the HF dataset.")
     import_text_column: str = Field(default="story", description="Column holding the text.")
-    import_limit: int | None = Field(default=None, description="Import at most this many.")
+    import_limit: int | None = Field(default=None, ge=1,
+                                     description="Import at most this many.")
 
 
 def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,

@@ -30,8 +30,8 @@ TrainingConfig = config_from_dataclass(
     "One training run. Empty fields take the preset's or the trainer's default.",
     exclude=("bins_dir", "out_dir", "preset", "tags", "wandb_project", "wandb_run_name",
              "wandb_mode"),
-    extra={"gpus": (int, Field(default=1, description="More than 1: launch with torchrun "
-                                                       "(DDP)."))})
+    extra={"gpus": (int, Field(default=1, ge=1, description="More than 1: launch with "
+                                                             "torchrun (DDP)."))})
 
 
 def trainer_command(config_json: str, gpus: int) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Literal
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
@@ -72,20 +72,21 @@ class TranslationConfig(StoryLimitsConfig):
     source_id_column: str | None = Field(
         default=None, description="Column with a stable id per story (else a hash of the text).")
     limit: int | None = Field(
-        default=None, description="Translate (at most) the first this many stories of the "
+        default=None, ge=1, description="Translate (at most) the first this many stories of the "
         "source; a rerun with the same limit continues where the last one stopped.")
     retry_failed: bool = Field(default=False, description="Send stories whose translation "
                                "failed or was rejected before again.")
     model: str = Field(default=DEFAULT_SEQ2SEQ_MODEL, description="seq2seq: a folder with a "
                        "saved model and tokenizer, or a Hub id (NLLB, M2M100, IndicTrans2).")
-    batch_size: int = Field(default=Seq2SeqSettings.batch_size, description="seq2seq: "
+    batch_size: int = Field(default=Seq2SeqSettings.batch_size, ge=1, description="seq2seq: "
                             "sentences per batch (batches are sorted by length).")
-    max_batch_tokens: int = Field(default=Seq2SeqSettings.max_batch_tokens,
+    max_batch_tokens: int = Field(default=Seq2SeqSettings.max_batch_tokens, ge=1,
                                   description="seq2seq: most padded source tokens per batch.")
     max_source_tokens: int | None = Field(
-        default=None, description="seq2seq: longest input; longer sentences are split at "
+        default=None, ge=1, description="seq2seq: longest input; longer sentences are split at "
         "clauses, then between words. Empty: the model's limit.")
-    num_beams: int = Field(default=Seq2SeqSettings.num_beams, description="seq2seq: beams.")
+    num_beams: int = Field(default=Seq2SeqSettings.num_beams, ge=1,
+                           description="seq2seq: beams.")
     device: str = Field(default="auto", description="seq2seq: `auto` (GPU when present), "
                         "`cpu`, `cuda`, `cuda:1`...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -93,15 +94,23 @@ class TranslationConfig(StoryLimitsConfig):
     code_style: Literal["auto", "nllb", "m2m100", "tagged"] = Field(
         default="auto", description="seq2seq: how the model takes language codes.")
     max_latin_share: float = Field(
-        default=TranslationLimits.max_latin_share,
+        default=TranslationLimits.max_latin_share, ge=0, le=1,
         description="Gate: reject when more of the letters are in the source's script (Latin "
         "for English: source text left over); off when both languages share a script.")
     min_length_ratio: float | None = Field(
-        default=None, description="Gate: least translated/source characters (empty: the "
+        default=None, gt=0, description="Gate: least translated/source characters (empty: the "
         "language's band).")
     max_length_ratio: float | None = Field(
-        default=None, description="Gate: most translated/source characters (empty: the "
+        default=None, gt=0, description="Gate: most translated/source characters (empty: the "
         "language's band).")
+
+    @model_validator(mode="after")
+    def _ratios_in_order(self) -> "TranslationConfig":
+        low, high = self.min_length_ratio, self.max_length_ratio
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_length_ratio ({low}) must not exceed max_length_ratio "
+                             f"({high})")
+        return self
 
     def source(self) -> Language:
         """The source language (a clear error for an unknown one)."""

@@ -9,14 +9,32 @@ import argparse
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The bound names a field may carry, with how each reads and whether a value passes.
+BOUNDS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "ge": ("greater than or equal to", lambda v, b: v >= b),
+    "gt": ("greater than", lambda v, b: v > b),
+    "le": ("less than or equal to", lambda v, b: v <= b),
+    "lt": ("less than", lambda v, b: v < b),
+}
 
-def _setting(default, doc: str, **kwargs):
-    """A field of `TrainConfig` with its description (the Dagster config and the flags show
-    it; the field is declared once, here)."""
-    return field(default=default, metadata={"doc": doc}, **kwargs)
+
+def _setting(default, doc: str, **limits: float):
+    """A field of `TrainConfig` with its description and its limits (`ge`, `gt`, `le`, `lt`):
+    the Dagster config, the flags and `check_config` all read them; the field is declared
+    once, here."""
+    unknown = set(limits) - set(BOUNDS)
+    if unknown:
+        raise TypeError(f"unknown limits {sorted(unknown)}")
+    return field(default=default, metadata={"doc": doc, "limits": limits})
+
+
+def field_limits(item: dataclasses.Field) -> dict[str, float]:
+    """The limits declared on a `TrainConfig` field (empty when none)."""
+    return dict(item.metadata.get("limits", {}))
 
 
 @dataclass
@@ -30,36 +48,37 @@ class TrainConfig:
     recipe: str | None = _setting(
         None, "nanogpt or modern. Empty: the preset's (`e512_l6_modern`), else the resumed "
         "checkpoint's, else that of `init_from`, else the default recipe (modern).")
-    n_layer: int | None = _setting(None, "Layers (empty: the preset's).")
-    n_embd: int | None = _setting(None, "Width (empty: the preset's).")
-    n_head: int | None = _setting(None, "Attention heads (empty: the preset's).")
-    block_size: int | None = _setting(None, "Context length (empty: the preset's).")
-    learning_rate: float | None = _setting(None, "Peak learning rate (empty: the preset's).")
-    batch_size: int | None = _setting(None, "Sequences per micro-batch (empty: the preset's).")
-    dropout: float = _setting(0.0, "Dropout.")
-    grad_accum: int = _setting(1, "Micro-batches per optimizer step.")
-    max_steps: int = _setting(2000, "Stop after this many optimizer steps.")
-    max_seconds: float | None = _setting(None, "Wall-clock budget; stops first if shorter.")
-    warmup_steps: int = _setting(100, "Linear warmup steps.")
-    min_lr_ratio: float = _setting(0.1, "The schedule ends at this share of the peak.")
+    n_layer: int | None = _setting(None, "Layers (empty: the preset's).", ge=1)
+    n_embd: int | None = _setting(None, "Width (empty: the preset's).", ge=1)
+    n_head: int | None = _setting(None, "Attention heads (empty: the preset's).", ge=1)
+    block_size: int | None = _setting(None, "Context length (empty: the preset's).", ge=1)
+    learning_rate: float | None = _setting(None, "Peak learning rate (empty: the preset's).", gt=0)
+    batch_size: int | None = _setting(None, "Sequences per micro-batch (empty: the preset's).",
+                                      ge=1)
+    dropout: float = _setting(0.0, "Dropout.", ge=0, lt=1)
+    grad_accum: int = _setting(1, "Micro-batches per optimizer step.", ge=1)
+    max_steps: int = _setting(2000, "Stop after this many optimizer steps.", ge=1)
+    max_seconds: float | None = _setting(None, "Wall-clock budget; stops first if shorter.", gt=0)
+    warmup_steps: int = _setting(100, "Linear warmup steps.", ge=0)
+    min_lr_ratio: float = _setting(0.1, "The schedule ends at this share of the peak.", ge=0, le=1)
     schedule: str = _setting("cosine", "After warmup: cosine or wsd (warmup, stable, then a "
                              "linear decay over `decay_fraction`).")
-    decay_fraction: float = _setting(0.2, "wsd: share of the run spent decaying.")
+    decay_fraction: float = _setting(0.2, "wsd: share of the run spent decaying.", gt=0, le=1)
     decay_steps: int | None = _setting(
         None, "Step where the schedule reaches its minimum (empty: `max_steps`). With "
-        "`max_seconds` it also ends when the time is up, whichever comes first.")
-    muon_lr: float = _setting(0.02, "modern: Muon's learning rate for the blocks' matrices.")
-    muon_momentum: float = _setting(0.95, "modern: Muon's Nesterov momentum.")
-    weight_decay: float = _setting(0.1, "AdamW weight decay (matrices only).")
-    beta1: float = _setting(0.9, "AdamW beta1.")
-    beta2: float = _setting(0.95, "AdamW beta2.")
-    grad_clip: float = _setting(1.0, "Gradient norm clipping.")
-    eval_every: int = _setting(100, "Evaluate (and checkpoint) every N steps.")
-    eval_batches: int = _setting(20, "Batches per evaluation.")
+        "`max_seconds` it also ends when the time is up, whichever comes first.", ge=1)
+    muon_lr: float = _setting(0.02, "modern: Muon's learning rate for the blocks' matrices.", gt=0)
+    muon_momentum: float = _setting(0.95, "modern: Muon's Nesterov momentum.", ge=0, lt=1)
+    weight_decay: float = _setting(0.1, "AdamW weight decay (matrices only).", ge=0)
+    beta1: float = _setting(0.9, "AdamW beta1.", ge=0, lt=1)
+    beta2: float = _setting(0.95, "AdamW beta2.", ge=0, lt=1)
+    grad_clip: float = _setting(1.0, "Gradient norm clipping.", ge=0)
+    eval_every: int = _setting(100, "Evaluate (and checkpoint) every N steps.", ge=1)
+    eval_batches: int = _setting(20, "Batches per evaluation.", ge=1)
     checkpoint_every: int | None = _setting(None, "Save last.pt every N steps (empty: at "
-                                            "every evaluation).")
-    log_every: int = _setting(10, "Progress line every N steps.")
-    seed: int = _setting(1337, "Seed.")
+                                            "every evaluation).", ge=1)
+    log_every: int = _setting(10, "Progress line every N steps.", ge=1)
+    seed: int = _setting(1337, "Seed.", ge=0)
     device: str = _setting("auto", "auto, cpu, cuda, cuda:N or mps.")
     dtype: str = _setting("auto", "auto (bf16 on CUDA, fp16 with a gradient scaler on GPUs "
                           "without bf16, fp32 elsewhere), float32, bfloat16, float16.")
@@ -67,7 +86,7 @@ class TrainConfig:
     resume: bool = _setting(True, "Continue from out_dir/last.pt when present.")
     init_from: str | None = _setting(None, "Start from this checkpoint's (or model's) weights.")
     peak_flops: float | None = _setting(None, "Device peak FLOP/s for MFU (known GPUs: by "
-                                        "name; none on CPU).")
+                                        "name; none on CPU).", gt=0)
     wandb_project: str | None = _setting(None, "W&B project (empty: W&B off).")
     wandb_run_name: str | None = _setting(None, "W&B run name.")
     wandb_mode: str | None = _setting(None, "online or offline (default offline without "
@@ -116,8 +135,14 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"recipe {cfg.recipe!r}: choose one of {', '.join(RECIPES)}")
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"schedule {cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    if not 0 < cfg.decay_fraction <= 1:
-        raise ValueError("decay_fraction must be in (0, 1]")
+    for item in dataclasses.fields(cfg):
+        value = getattr(cfg, item.name)
+        if value is None or isinstance(value, bool):
+            continue
+        for bound, limit in field_limits(item).items():
+            words, passes = BOUNDS[bound]
+            if not passes(value, limit):
+                raise ValueError(f"{item.name} = {value!r}: must be {words} {limit:g}")
 
 
 def bits_per_byte(loss_nats: float, tokens: int, nbytes: int) -> float:
