@@ -25,6 +25,7 @@ from tsr_assets.tokenizers.base import (
     TokenizerUnavailable,
 )
 from tsr_assets.tokenizers.registry import get_backend, load_tokenizer, save_tokenizer
+from tsr_assets.tokenizers.spm_tokenizer import MIN_SPM_VOCAB
 from tsr_assets.tokenizers.token_bins import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_VAL_SHARE,
@@ -56,16 +57,24 @@ class TokenizerConfig(dg.Config):
 
     corpus: CorpusName = Field(default=DEFAULT_CORPUS, description=CORPUS_HELP)
     vocab_size: int = Field(
-        default=DEFAULT_SETTINGS.vocab_size,
+        default=DEFAULT_SETTINGS.vocab_size, ge=MIN_SPM_VOCAB,
         description="SentencePiece vocabulary size (an upper bound: small corpora get fewer).",
     )
     model_type: Literal["unigram", "bpe"] = Field(default=DEFAULT_SETTINGS.model_type,
                                                   description="SentencePiece model type.")
-    val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
+    val_share: float = Field(default=DEFAULT_VAL_SHARE, ge=0, lt=1, description=VAL_SHARE_HELP)
     max_train_sentences: int = Field(
-        default=DEFAULT_SETTINGS.max_train_sentences,
+        default=DEFAULT_SETTINGS.max_train_sentences, ge=1,
         description="At most this many paragraphs train SentencePiece.",
     )
+    max_train_stories: int = Field(
+        default=DEFAULT_SETTINGS.max_train_stories, ge=1,
+        description="SentencePiece trains on a seeded sample of about this many train "
+        "stories (all of them when there are fewer), which bounds its memory: about 2 GB "
+        "at 100,000 stories.",
+    )
+    sample_seed: int = Field(default=DEFAULT_SETTINGS.sample_seed,
+                             description="Seed of that sample (a hash of it and the prompt_id).")
     local_path: str | None = Field(
         default=None,
         description="For sarvam/sutra: a local folder with the tokenizer files (else "
@@ -85,8 +94,9 @@ class TokenBinsConfig(dg.Config):
         default="none", description="Leave out duplicates: `exact` (a text an earlier story "
         "has), `near` (all but one member of each near-duplicate cluster; materialize "
         "`near_duplicates` first). Recorded in meta.json with the count left out.")
-    val_share: float = Field(default=DEFAULT_VAL_SHARE, description=VAL_SHARE_HELP)
-    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, description="Stories encoded per batch.")
+    val_share: float = Field(default=DEFAULT_VAL_SHARE, ge=0, lt=1, description=VAL_SHARE_HELP)
+    batch_rows: int = Field(default=DEFAULT_BATCH_ROWS, ge=1,
+                            description="Stories encoded per batch.")
     workers: int = Field(
         default=0, ge=0,
         description="Threads that encode batches; 0 = one per CPU (at most 8).",
@@ -177,9 +187,19 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
         """
         with data_lake.writing_partition_of(context):
             language, key = partition_keys(context)
-            shards = _corpus_or_fail(context, data_lake.lake, language, config.corpus).shards
-            inputs = BuildInputs(key, lambda: iter_split_texts(shards, "train", config.val_share),
-                                 config.settings(), context.log.info)
+            corpus = _corpus_or_fail(context, data_lake.lake, language, config.corpus)
+            shards = corpus.shards
+            train_stories = sum(corpus.stories_by_source().values()) * (1 - config.val_share)
+            share = min(1.0, config.max_train_stories / max(train_stories, 1.0))
+            sampled = {"stories": 0}
+
+            def train_texts():
+                for text in iter_split_texts(shards, "train", config.val_share,
+                                             sample_share=share, sample_seed=config.sample_seed):
+                    sampled["stories"] += 1
+                    yield text
+
+            inputs = BuildInputs(key, train_texts, config.settings(), context.log.info)
             try:
                 tok, source = get_backend(key).build(inputs)
             except TokenizerUnavailable as exc:
@@ -200,6 +220,9 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
                 "bos_id": dg.MetadataValue.int(descriptor["bos_id"]),
                 "eos_id": dg.MetadataValue.int(descriptor["eos_id"]),
                 "source": source,
+                **({"trained_on_stories": dg.MetadataValue.int(sampled["stories"]),
+                    "train_sample_share": dg.MetadataValue.float(round(share, 6))}
+                   if sampled["stories"] else {}),
                 "path": dg.MetadataValue.path(str(folder)),
                 "sample_pieces": dg.MetadataValue.md(
                     f"`{sample}`\n\n" + _pieces_preview(tok, sample) if sample else "(no stories)"),

@@ -183,6 +183,10 @@ class TokenizerSettings:
     vocab_size: int = 8192
     model_type: str = "unigram"
     max_train_sentences: int = 2_000_000
+    #: Train a tokenizer on a seeded sample of about this many train stories at most
+    #: (SentencePiece's memory grows with its input).
+    max_train_stories: int = 100_000
+    sample_seed: int = 0
     local_path: str | None = None
 
 

@@ -70,15 +70,33 @@ def iter_story_batches(
             yield batch.column(0), batch.column(1)
 
 
+def sample_mask(prompt_ids: Sequence[str], share: float, seed: int) -> np.ndarray:
+    """True for a seeded pseudo-random `share` of the stories, decided by a hash of the seed and
+    each prompt_id alone: the same stories on every machine, and a story keeps its place in
+    the sample as others are added."""
+    if share >= 1.0:
+        return np.ones(len(prompt_ids), dtype=bool)
+    threshold = int(max(share, 0.0) * 2**64)
+    salt = f"{seed}:".encode()
+    digests = b"".join([hashlib.blake2b(salt + p.encode(), digest_size=8).digest()
+                        for p in prompt_ids])
+    return np.frombuffer(digests, dtype="<u8") < np.uint64(threshold)
+
+
 def iter_split_texts(
     shard_paths: Sequence[Path], split: str, val_share: float,
     batch_rows: int = DEFAULT_BATCH_ROWS, skip_ids: Collection[str] = (),
+    sample_share: float = 1.0, sample_seed: int = 0,
 ) -> Iterator[str]:
-    """The stories of one split, in bins order."""
+    """The stories of one split, in bins order; with `sample_share` below 1, only that seeded
+    share of them (`sample_mask`)."""
     for prompt_ids, stories in iter_story_batches(shard_paths, batch_rows, skip_ids):
-        in_val = val_mask(prompt_ids.to_pylist(), val_share)
-        yield from (s for s, v in zip(stories.to_pylist(), in_val, strict=True)
-                    if v == (split == "val"))
+        ids = prompt_ids.to_pylist()
+        keep = val_mask(ids, val_share) == (split == "val")
+        if sample_share < 1.0:
+            keep &= sample_mask(ids, sample_share, sample_seed)
+        if keep.any():
+            yield from stories.filter(pa.array(keep)).to_pylist()
 
 
 def framer_for(tokenizer: Tokenizer) -> Callable[[pa.Array | Sequence[str]], np.ndarray]:
@@ -242,6 +260,28 @@ def open_bins(folder: Path, split: str, meta: dict | None = None) -> np.memmap:
     return np.memmap(path, dtype=dtype, mode="r")
 
 
+#: Ids read at a time when a whole bin file is scanned.
+SCAN_CHUNK_IDS = 1 << 24
+
+
+def iter_bin_chunks(folder: Path, split: str, meta: dict | None = None,
+                    chunk: int = SCAN_CHUNK_IDS) -> Iterator[np.ndarray]:
+    """The ids of `split`.bin in arrays of at most `chunk` ids, read with plain file reads.
+
+    For scans of a whole file (counts, statistics): unlike a memmap, the pages read do not stay
+    mapped into the process, so its resident memory stays one chunk however large the bins.
+    """
+    meta = meta or read_meta(folder)
+    open_bins(folder, split, meta)  # the size check against meta.json
+    dtype = np.dtype(meta["dtype"])
+    with bin_file(folder, split).open("rb") as handle:
+        while True:
+            ids = np.fromfile(handle, dtype=dtype, count=chunk)
+            if not ids.size:
+                return
+            yield ids
+
+
 def split_stories(
     ids: np.ndarray, bos: int, eos: int, limit: int | None = None
 ) -> list[np.ndarray]:
@@ -269,11 +309,10 @@ def split_stories(
     return stories
 
 
-def count_ids(ids: np.ndarray, targets: Sequence[int], chunk: int = 1 << 24) -> dict[int, int]:
-    """How often each of `targets` occurs in `ids`, reading a memmap in chunks."""
+def count_ids(chunks: Iterable[np.ndarray], targets: Sequence[int]) -> dict[int, int]:
+    """How often each of `targets` occurs in the id arrays `chunks` (see `iter_bin_chunks`)."""
     totals = dict.fromkeys(targets, 0)
-    for start in range(0, ids.size, chunk):
-        part = np.asarray(ids[start:start + chunk])
+    for part in chunks:
         for target in totals:
             totals[target] += int(np.count_nonzero(part == target))
     return totals
@@ -309,7 +348,7 @@ def round_trip(folder: Path, tokenizer: Tokenizer, shard_paths: Sequence[Path],
     framing_ok, counted = True, {}
     for split in SPLITS:
         count = meta["splits"][split]["stories"]
-        counted[split] = count_ids(open_bins(folder, split, meta),
+        counted[split] = count_ids(iter_bin_chunks(folder, split, meta),
                                    [tokenizer.bos_id, tokenizer.eos_id])
         expected = ({tokenizer.bos_id: 2 * count} if tokenizer.bos_id == tokenizer.eos_id
                     else {tokenizer.bos_id: count, tokenizer.eos_id: count})

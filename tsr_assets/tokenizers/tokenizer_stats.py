@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -29,6 +29,8 @@ RENYI_ALPHA = 2.5
 #: The orders the original study reports, and the DuckDB column of each (in nats).
 PUBLISHED_ALPHAS: dict[float, str] = {0.5: "renyi_nats_0_5", 1.0: "renyi_nats_1",
                                       2.0: "renyi_nats_2", 2.5: "renyi_nats_2_5"}
+#: Ids counted at a time (a memmap is read in slices of this many ids).
+COUNT_CHUNK = 1 << 24
 # Words are looked up in context after this sentinel, so each is counted with its leading space
 # exactly as it appears in running text.
 _SENTINEL = "\n"
@@ -54,12 +56,16 @@ def renyi_entropy_nats(counts: np.ndarray, alpha: float) -> float:
     return float(np.log(np.sum(p**alpha)) / (1.0 - alpha))
 
 
-def text_token_counts(framed: Sequence[np.ndarray], stories: int, vocab: int, bos: int,
+def text_token_counts(framed: Iterable[np.ndarray], stories: int, vocab: int, bos: int,
                       eos: int) -> np.ndarray:
-    """Occurrences of each id in the framed token arrays, less one bos and eos per story."""
+    """Occurrences of each id in the framed token arrays (whole bins, or chunks of them from
+    `token_bins.iter_bin_chunks`), less one bos and eos per story."""
     counts = np.zeros(vocab, dtype=np.int64)
     for ids in framed:
-        counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=vocab)[:vocab]
+        # In chunks: a memmap of the train bin is read a slice at a time, never widened whole.
+        for start in range(0, len(ids), COUNT_CHUNK):
+            chunk = np.asarray(ids[start:start + COUNT_CHUNK])
+            counts += np.bincount(chunk, minlength=vocab)[:vocab]
     counts[bos] -= stories
     counts[eos] -= stories
     if counts.min() < 0:
@@ -83,11 +89,12 @@ def word_token_counts(tokenizer: Tokenizer, words: Sequence[str]) -> list[int]:
 def compute_tokenizer_stats(
     tokenizer: Tokenizer,
     texts: Sequence[str],
-    framed_ids: np.ndarray,
+    framed_ids: np.ndarray | Iterable[np.ndarray],
     alpha: float = RENYI_ALPHA,
     max_distinct_words: int = 50_000,
 ) -> dict[str, float | int | str]:
-    """Statistics of `tokenizer` on `texts`, whose framed ids (from the bins) are `framed_ids`.
+    """Statistics of `tokenizer` on `texts`, whose framed ids (from the bins) are `framed_ids`
+    (one array, or its chunks).
 
     The single-token share is computed over the `max_distinct_words` most frequent words,
     which cover nearly all occurrences in practice; the share of occurrences covered is
@@ -99,8 +106,8 @@ def compute_tokenizer_stats(
     if not texts:
         raise ValueError("no val stories: lower val_share or add stories")
     vocab = tokenizer.vocab_size
-    counts = text_token_counts([framed_ids], len(texts), vocab, tokenizer.bos_id,
-                               tokenizer.eos_id)
+    chunks = [framed_ids] if isinstance(framed_ids, np.ndarray) else framed_ids
+    counts = text_token_counts(chunks, len(texts), vocab, tokenizer.bos_id, tokenizer.eos_id)
     text_tokens = int(counts.sum())
     word_counts = Counter(w for text in texts for w in text.split())
     words = sum(word_counts.values())

@@ -17,10 +17,12 @@ from tsr_assets.tokenizers.hf_tokenizer import HFTokenizer
 from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
 from tsr_assets.tokenizers.token_bins import (
     count_ids,
+    iter_bin_chunks,
     iter_split_texts,
     iter_story_batches,
     open_bins,
     read_meta,
+    sample_mask,
     split_stories,
     val_mask,
     write_token_bins,
@@ -50,6 +52,24 @@ def test_split_is_stable_when_stories_are_added() -> None:
     assert not val_mask(ids, 0.0).any()
     with pytest.raises(ValueError, match="val_share"):
         val_mask(ids, 1.0)
+
+
+def test_a_tokenizer_sample_is_seeded_stable_and_in_corpus_order(tmp_path: Path) -> None:
+    """The stories a tokenizer trains on: about the asked share of the train split, the same
+    for the same seed, another for another seed, kept in order, and all of them at share 1."""
+    texts = [f"कहानी {i} " * 3 for i in range(2_000)]
+    shards = _shards(tmp_path / "s", texts, per_shard=300)
+    train = list(iter_split_texts(shards, "train", 0.1))
+    half = list(iter_split_texts(shards, "train", 0.1, sample_share=0.25, sample_seed=7))
+    assert half == list(iter_split_texts(shards, "train", 0.1, sample_share=0.25,
+                                         sample_seed=7))
+    other = list(iter_split_texts(shards, "train", 0.1, sample_share=0.25, sample_seed=8))
+    assert 0.2 * len(train) < len(half) < 0.3 * len(train) and half != other
+    position = {text: i for i, text in enumerate(train)}
+    assert [position[t] for t in half] == sorted(position[t] for t in half)
+    assert list(iter_split_texts(shards, "train", 0.1, sample_share=1.0)) == train
+    ids = [f"p{i:06d}" for i in range(2_000)]
+    assert np.array_equal(sample_mask(ids[:500], 0.25, 7), sample_mask(ids, 0.25, 7)[:500])
 
 
 def test_split_is_the_documented_hash_rule() -> None:
@@ -114,7 +134,10 @@ def test_bins_hold_every_story_once_with_counts_in_meta(tmp_path: Path) -> None:
         assert splits[split]["bytes"] == sum(len(t.encode()) for t in expected)
         decoded = [tok.decode(s.tolist()) for s in split_stories(ids, tok.bos_id, tok.eos_id)]
         assert decoded == expected
-        assert count_ids(ids, [tok.bos_id, tok.eos_id], chunk=1000) == {
+        chunks = list(iter_bin_chunks(tmp_path / "bins", split, chunk=1000))
+        assert np.array_equal(np.concatenate(chunks), ids) and len(chunks) > 1
+        assert max(c.size for c in chunks) == 1000
+        assert count_ids(chunks, [tok.bos_id, tok.eos_id]) == {
             tok.bos_id: len(expected), tok.eos_id: len(expected)}
     assert not list((tmp_path / "bins").glob(".*tmp*"))
 
@@ -124,7 +147,7 @@ def test_gpt2_bins_frame_with_endoftext_on_both_sides(tmp_path: Path) -> None:
     tok = GPT2Tokenizer()
     write_token_bins(tok, iter_story_batches(_shards(tmp_path / "s", texts)), tmp_path / "b", 0.0)
     ids = open_bins(tmp_path / "b", "train")
-    assert count_ids(ids, [50256, 50256]) == {50256: 24}
+    assert count_ids([ids], [50256, 50256]) == {50256: 24}
     assert [tok.decode(s.tolist()) for s in split_stories(ids, 50256, 50256)] == texts
 
 
