@@ -38,6 +38,9 @@ TABLES: dict[str, str] = {
         morphscore DOUBLE,
         morph_words_scored BIGINT,
         morph_words_single_token BIGINT,
+        morph_words_unmatchable BIGINT,
+        morphscore_decoded DOUBLE,
+        morph_words_scored_decoded BIGINT,
         morph_gold VARCHAR,
         run_id VARCHAR,
         computed_at TIMESTAMPTZ

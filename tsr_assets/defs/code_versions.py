@@ -31,7 +31,8 @@ CODE_VERSIONS: dict[str, str] = {
     # 2: stories_by_source records the languages translations came from.
     "token_bins": "2",
     # 2: Rényi in nats over train+val, MorphScore.
-    "tokenizer_stats": "2",
+    # 3: MorphScore as the original defines it (piece names), the decoded variant beside it.
+    "tokenizer_stats": "3",
     # 2: checkpoints are read as data only (weights_only=True).
     "checkpoint": "2",
     "imported_checkpoint": "2",
@@ -40,7 +41,8 @@ CODE_VERSIONS: dict[str, str] = {
     "judge_scores": "2",
     "hf_model": "1",
     # 2: MorphScore, Rényi, paired comparisons and costs.
-    "reports": "2",
+    # 3: both MorphScores and the gold list's counts.
+    "reports": "3",
 }
 
 

@@ -17,7 +17,13 @@ from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.defs.tokenizers import load_tokenizer_or_fail, meta_corpus
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.tokenizers.morphscore import load_morph_gold, morph_score, packaged_morph_gold
+from tsr_assets.tokenizers.morphscore import (
+    load_morph_gold,
+    morph_score,
+    morph_score_decoded,
+    packaged_morph_gold,
+    unmatchable_words,
+)
 from tsr_assets.tokenizers.token_bins import iter_split_texts, open_bins, read_dropped, read_meta
 from tsr_assets.tokenizers.tokenizer_stats import (
     PUBLISHED_ALPHAS,
@@ -29,7 +35,10 @@ from tsr_assets.tokenizers.tokenizer_stats import (
 SHOWN_STATS = ("fertility", "chars_per_token", "bytes_per_token", "single_token_word_share",
                "vocab_used", "vocab_used_share", "fallback_rate", "renyi_entropy_bits",
                "renyi_efficiency", *PUBLISHED_ALPHAS.values(), "morphscore",
-               "morph_words_scored", "morph_words_single_token")
+               "morph_words_scored", "morph_words_single_token", "morph_words_unmatchable",
+               "morphscore_decoded", "morph_words_scored_decoded")
+#: Unmatchable gold rows listed in the metadata; the rest are counted.
+MAX_LISTED_UNMATCHABLE = 500
 
 
 class TokenizerStatsConfig(dg.Config):
@@ -43,20 +52,41 @@ class TokenizerStatsConfig(dg.Config):
 
 
 def _morph_fields(config: TokenizerStatsConfig, language: str, tok) -> dict:
-    """MorphScore of `tok` on the configured (or packaged) gold list; NaN without one."""
+    """MorphScore of `tok` on the configured (or packaged) gold list, as the original defines
+    it and decoded, with the rows that cannot match counted; NaN without a list."""
     path = (Path(config.morph_gold_path).expanduser() if config.morph_gold_path
             else packaged_morph_gold(language))
     if not path.is_file():
         if config.morph_gold_path:
             raise dg.Failure(f"tokenizer_stats: morph_gold_path {path} does not exist")
         return {"morphscore": math.nan, "morph_words_scored": 0,
-                "morph_words_single_token": 0, "morph_gold": None}
+                "morph_words_single_token": 0, "morph_words_unmatchable": 0,
+                "morphscore_decoded": math.nan, "morph_words_scored_decoded": 0,
+                "morph_gold": None}
     try:
-        morph = morph_score(tok, load_morph_gold(path))
+        gold = load_morph_gold(path)
     except ValueError as exc:
         raise dg.Failure(f"tokenizer_stats {language}: {exc}") from exc
+    morph, decoded = morph_score(tok, gold), morph_score_decoded(tok, gold)
     return {"morphscore": morph.score, "morph_words_scored": morph.words_scored,
-            "morph_words_single_token": morph.words_single_token, "morph_gold": str(path)}
+            "morph_words_single_token": morph.words_single_token,
+            "morph_words_unmatchable": morph.words_unmatchable,
+            "morphscore_decoded": decoded.score,
+            "morph_words_scored_decoded": decoded.words_scored, "morph_gold": str(path)}
+
+
+def _unmatchable_metadata(gold_path: str | None) -> dict:
+    """The gold rows whose pt1 + rest does not spell the word (they score 0), as a table
+    with their line numbers; nothing when there are none."""
+    rows = unmatchable_words(load_morph_gold(gold_path)) if gold_path else []
+    if not rows:
+        return {}
+    table = [[word.line, word.full_word, word.pt1, word.rest, reason]
+             for word, reason in rows[:MAX_LISTED_UNMATCHABLE]]
+    more = (f"\n\n... and {len(rows) - MAX_LISTED_UNMATCHABLE} more"
+            if len(rows) > MAX_LISTED_UNMATCHABLE else "")
+    return {"morph_unmatchable_rows": dg.MetadataValue.md(markdown_table(
+        table, ["line", "full_word", "pt1", "rest", "problem"]) + more)}
 
 
 def _published_renyi_fields(tok, bins: Path, meta: dict) -> dict:
@@ -71,14 +101,16 @@ def _stats_metadata(stats: dict, warehouse: WarehouseResource) -> dict:
     """The statistics as a table, the headline ones as numbers (plots in the UI)."""
     table = [[name, round(stats[name], 4) if isinstance(stats[name], float) else stats[name]]
              for name in SHOWN_STATS]
-    morph = ({"morphscore": dg.MetadataValue.float(float(stats["morphscore"]))}
-             if not math.isnan(stats["morphscore"]) else {})
+    morph = {name: dg.MetadataValue.float(float(stats[name]))
+             for name in ("morphscore", "morphscore_decoded") if not math.isnan(stats[name])}
     return {
         "stats": dg.MetadataValue.md(markdown_table(table, ["statistic", "value"])),
         **{name: dg.MetadataValue.float(float(stats[name])) for name in
            ("fertility", "renyi_efficiency", "fallback_rate", "chars_per_token",
             "renyi_nats_2_5")},
         **morph,
+        "morph_words_unmatchable": dg.MetadataValue.int(stats["morph_words_unmatchable"]),
+        **_unmatchable_metadata(stats["morph_gold"]),
         "morph_gold": dg.MetadataValue.text(stats["morph_gold"] or "none for this language"),
         "val_stories": dg.MetadataValue.int(stats["stories"]),
         "warehouse": dg.MetadataValue.path(str(warehouse.file)),

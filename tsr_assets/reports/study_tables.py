@@ -23,26 +23,35 @@ def _num(value, digits: int = 3) -> str:
 
 
 def tokenizer_study_section(stats: pl.DataFrame) -> str:
-    """Per language, one row per tokenizer: MorphScore (with the words it scored and left out
-    as single tokens), Rényi entropy at alpha 2.5 in nats over train+val (as published), and
-    the platform's own fertility and Rényi efficiency (bits, val split)."""
+    """Per language, one row per tokenizer: MorphScore as the original defines it (with the
+    words it scored, left out as single tokens, and the gold rows that cannot match), the
+    decoded variant (with the words it scored), Rényi entropy at alpha 2.5 in nats over
+    train+val (as published), and the platform's own fertility and Rényi efficiency (bits,
+    val split)."""
     if stats.is_empty():
         return ""
     parts = ["## Tokenizers: MorphScore and Rényi entropy", "",
              "MorphScore: share of gold words (`full_word,pt1,rest`) whose tokens split exactly "
-             "at the first morpheme boundary; single-token words are left out. Rényi entropy: "
-             "order 2.5, natural log, bos/eos removed, train+val bins (the original study's "
-             "unit; its Hindi figures: SUTRA 7.153, Sarvam 6.285). Efficiency is the "
+             "at the first morpheme boundary; single-token words are left out. As published, "
+             "the pieces are joined as the tokenizer names them (byte pieces such as `<0xE0>` "
+             "never spell a letter) and every row of the gold list is scored, so rows whose "
+             "pt1 + rest does not spell the word (unmatchable) score 0. Decoded: the pieces' "
+             "decoded text is compared instead, over the rows that spell their word. Rényi "
+             "entropy: order 2.5, natural log, bos/eos removed, train+val bins (the original "
+             "study's unit; its Hindi figures: SUTRA 7.153, Sarvam 6.285). Efficiency is the "
              "platform's: Rényi bits at 2.5 over log2 of the vocabulary, val split.", ""]
     for (language,), rows in stats.sort("language", "tokenizer").group_by(
             "language", maintain_order=True):
         table = [[r["tokenizer"], r["tokenizer_name"], _num(r["morphscore"], 4),
                   _num(r["morph_words_scored"]), _num(r["morph_words_single_token"]),
+                  _num(r.get("morph_words_unmatchable")), _num(r.get("morphscore_decoded"), 4),
+                  _num(r.get("morph_words_scored_decoded")),
                   _num(r["renyi_nats_2_5"]), _num(r["renyi_nats_1"]),
                   _num(r["renyi_efficiency"]), _num(r["fertility"]), _num(r["vocab_size"])]
                  for r in rows.iter_rows(named=True)]
         parts += [f"### {language}", "", markdown_table(
             table, ["tokenizer", "name", "MorphScore", "words scored", "single-token words",
+                    "unmatchable rows", "MorphScore decoded", "words scored (decoded)",
                     "Rényi α=2.5 (nats)", "Shannon (nats)", "Rényi efficiency", "fertility",
                     "vocabulary"]), ""]
     return "\n".join(parts)

@@ -16,8 +16,11 @@ from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
 from tsr_assets.defs.partitions import language_tokenizer_key
 from tsr_assets.defs.tokenizers import TOKENIZER_ASSETS
 from tsr_assets.stories.store import read_table
+from tsr_assets.tokenizers.morphscore import load_morph_gold, packaged_morph_gold
+from tsr_assets.tokenizers.registry import load_tokenizer
 from tsr_assets.tokenizers.token_bins import open_bins, read_meta
 from tsr_assets_tests.tokenizers.hf_fixture import train_hf_tokenizer
+from tsr_assets_tests.tokenizers.morph_reference import original_shaped_gold, reference_morphscore
 
 
 def _stories(instance, language: str = "hindi", count: int = 120) -> None:
@@ -98,17 +101,45 @@ def test_offline_tokenizers_materialize_end_to_end(data_lake: Path, instance,
         assert shannon == pytest.approx(float(-np.sum(p * np.log(p)))), tok
         assert gold.endswith("hindi/morph_gold.csv") and scored + single >= 160
         assert 0.0 <= morph <= 1.0
-    assert study["byte"][2] == 1.0 and study["byte"][4] == 0  # bytes split everywhere
+    # Bytes split everywhere, but their pieces are named in GPT-2's byte alphabet, which never
+    # spells Devanagari: 0 as the original defines it, 1 on decoded text.
+    assert study["byte"][2] == 0.0 and study["byte"][4] == 0
     assert study["spm"][4] > 0  # frequent words are one SentencePiece token
-
-    # A gold list of the researcher's own replaces the packaged one.
-    gold = tmp_path / "gold.csv"
-    gold.write_text(",full_word,pt1,rest\n0,लड़कों,लड़क,ों\n1,घरों,घर,ों\n", encoding="utf-8")
-    assert _tokenizer_chain(instance, "hindi", "byte", {"ops": {"tokenizer_stats": {
-        "config": {"morph_gold_path": str(gold)}}}}, ["tokenizer_stats"]).success
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT morph_words_scored, morphscore FROM tokenizer_stats WHERE "
-                           "tokenizer = 'byte'").fetchone() == (2, 1.0)
+        decoded = {r[0]: r[1:] for r in con.execute(
+            "SELECT tokenizer, morphscore_decoded, morph_words_scored_decoded FROM "
+            "tokenizer_stats").fetchall()}
+    assert decoded["byte"] == (1.0, study["byte"][3]) and 0.0 < decoded["spm"][0] <= 1.0
+
+    # A gold list shaped like the original's (an unnamed index column, rows whose pt1 + rest
+    # does not spell the word, trailing spaces) is used as it is: both MorphScores and the
+    # counts, the unmatchable rows listed by line.
+    gold = original_shaped_gold(tmp_path / "gold.csv")
+    result = _tokenizer_chain(instance, "hindi", "spm", {"ops": {"tokenizer_stats": {
+        "config": {"morph_gold_path": str(gold)}}}}, ["tokenizer_stats"])
+    assert result.success
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "SELECT morphscore, morph_words_scored, morph_words_single_token, "
+            "morph_words_unmatchable, morphscore_decoded, morph_words_scored_decoded, "
+            "morph_gold FROM tokenizer_stats WHERE tokenizer = 'spm'").fetchone()
+    fast = load_tokenizer(data_lake / "tokenizer" / "hindi" / "spm").to_transformers()
+    score, scored, single = reference_morphscore(fast, gold)
+    assert row[:4] == (pytest.approx(score), scored, single, 5) and row[6] == str(gold)
+    # The decoded variant scores the rows that spell their word: the packaged list again and
+    # বোনকে, which this Hindi model spells in byte pieces that decode to বোন | কে.
+    packaged_matched = round(decoded["spm"][0] * decoded["spm"][1])
+    assert row[5] == decoded["spm"][1] + 1
+    assert row[4] == pytest.approx((packaged_matched + 1) / row[5])
+    meta = _metadata(result, "tokenizer_stats")
+    assert meta["morph_words_unmatchable"] == 5
+    assert meta["morphscore"] == pytest.approx(score)
+    assert meta["morphscore_decoded"] == pytest.approx(row[4])
+    listed = meta["morph_unmatchable_rows"]
+    words = len(load_morph_gold(packaged_morph_gold("hindi")))
+    assert f"| {words + 2} | मनोहर | मनो | रम | pt1 + rest is मनोरम |" in listed
+    assert f"| {words + 4} | लड़कों | लड़क | ों | space around pt1 |" in listed
+    assert "বোনকে" not in listed  # spells its word
 
     # Re-materializing a partition replaces its row.
     _tokenizer_chain(instance, "hindi", "spm", config)

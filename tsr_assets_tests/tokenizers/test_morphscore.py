@@ -4,9 +4,7 @@ SentencePiece, Hugging Face and byte tokenizers, gold files shaped like the orig
 
 from __future__ import annotations
 
-import csv
 import math
-import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +31,7 @@ from tsr_assets.tokenizers.morphscore import (
 )
 from tsr_assets.tokenizers.spm_tokenizer import SentencePieceTokenizer, train_spm
 from tsr_assets_tests.tokenizers.corpus import stories
+from tsr_assets_tests.tokenizers.morph_reference import original_shaped_gold, reference_morphscore
 
 PACKAGED = ("hindi", "marathi", "bengali", "english")
 
@@ -243,10 +242,10 @@ def test_byte_pieces_never_spell_text() -> None:
     # Devanagari bytes are named by stand-in characters (à, ¤, ...), never the letters: the
     # byte tokenizer scores 0 on Hindi in the original's definition and 1 on English.
     byte = ByteTokenizer()
-    hindi = load_morph_gold(packaged_morph_gold("hindi"))
-    english = load_morph_gold(packaged_morph_gold("english"))
-    assert morph_score(byte, hindi) == MorphScore(0.0, len(hindi), 0, len(hindi))
-    assert morph_score(byte, english) == MorphScore(1.0, len(english), 0, len(english))
+    for language in PACKAGED:
+        words = load_morph_gold(packaged_morph_gold(language))
+        expected = 1.0 if language == "english" else 0.0
+        assert morph_score(byte, words) == MorphScore(expected, len(words), 0, len(words))
 
 
 # --- real tokenizers ------------------------------------------------------------------------
@@ -324,42 +323,6 @@ def test_byte_tokenizer_scores_ten_thousand_words_fast() -> None:
 
 # --- the original's definition on real transformers tokenizers -------------------------------
 
-#: Rows shaped like the original's published lists: an unnamed index column, sandhi rows whose
-#: pt1 + rest does not spell the word, trailing spaces in cells, a Bengali word.
-ORIGINAL_SHAPED_ROWS = ["मनोहर,मनो,रम", "सूर्योदय,सूर्य,उदय", "लड़कों,लड़क ,ों", "घरों ,घर,ों",
-                        "সোনালি,সোন,আলি", "বোনকে,বোন,কে"]
-
-
-def _original_shaped_gold(path: Path) -> Path:
-    """The packaged Hindi list with the rows above, written as the original's Bengali file
-    (header `,full_word,pt1,rest`)."""
-    rows = [line for line in packaged_morph_gold("hindi").read_text(
-        encoding="utf-8").splitlines()[1:] if line]
-    lines = [f"{i},{row}" for i, row in enumerate(rows + ORIGINAL_SHAPED_ROWS)]
-    path.write_text(",full_word,pt1,rest\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _reference(fast: PreTrainedTokenizerFast, path: Path) -> tuple[float, int, int]:
-    """The original's MorphScore, written out here: read the CSV as it is, tokenize each word
-    without special tokens, name the ids with `convert_ids_to_tokens`, strip one `▁` or `Ġ`
-    from the first, drop single tokens, score 1 when some split equals [pt1, rest]."""
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    points = []
-    for row in rows:
-        ids = fast(row["full_word"], add_special_tokens=False)["input_ids"]
-        tokens = fast.convert_ids_to_tokens(ids)
-        if tokens[0][:1] in ("▁", "Ġ"):
-            tokens[0] = tokens[0][1:]
-        if len(tokens) == 1:
-            continue
-        morphemes = [row["pt1"], row["rest"]]
-        points.append(int(any(["".join(tokens[:t + 1]), "".join(tokens[t + 1:])] == morphemes
-                              for t in range(len(tokens) - 1))))
-    return statistics.mean(points), len(points), len(rows) - len(points)
-
-
 def _byte_fallback_bpe(texts: Sequence[str]) -> PreTrainedTokenizerFast:
     """A Llama-style BPE (Metaspace, byte fallback) trained here in memory, no hub."""
     tok = FastTokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
@@ -373,8 +336,8 @@ def _byte_fallback_bpe(texts: Sequence[str]) -> PreTrainedTokenizerFast:
                                    unk_token="<unk>")
 
 
-def test_published_score_matches_a_transformers_reference(tmp_path: Path) -> None:
-    path = _original_shaped_gold(tmp_path / "gold.csv")
+def test_published_score_matches_a_transformersreference_morphscore(tmp_path: Path) -> None:
+    path = original_shaped_gold(tmp_path / "gold.csv")
     words = load_morph_gold(path)
     fast = _byte_fallback_bpe(stories("hindi"))
     tok = HFTokenizer(fast, "in-memory")
@@ -385,7 +348,7 @@ def test_published_score_matches_a_transformers_reference(tmp_path: Path) -> Non
     assert any(n[0] == "▁" and len(n) > 1 for n in names)
     assert any(n[0].startswith("▁") and len(n[0]) > 1 and len(n) > 1 for n in names)
 
-    score, scored, single = _reference(fast, path)
+    score, scored, single = reference_morphscore(fast, path)
     result = morph_score(tok, words)
     assert (result.words_scored, result.words_single_token) == (scored, single)
     assert result.score == pytest.approx(score)
@@ -394,12 +357,12 @@ def test_published_score_matches_a_transformers_reference(tmp_path: Path) -> Non
 
 
 def test_sentencepiece_published_score_matches_its_transformers_export(tmp_path: Path) -> None:
-    path = _original_shaped_gold(tmp_path / "gold.csv")
+    path = original_shaped_gold(tmp_path / "gold.csv")
     words = load_morph_gold(path)
     # Trained on Bengali: Devanagari falls back to byte pieces named <0xE0>, which never
     # spell a Hindi pt1, while the decoded variant still matches splits between characters.
     tok = SentencePieceTokenizer(train_spm(stories("bengali"), vocab_size=2000))
-    score, scored, single = _reference(tok.to_transformers(), path)
+    score, scored, single = reference_morphscore(tok.to_transformers(), path)
     result = morph_score(tok, words)
     assert (result.words_scored, result.words_single_token, result.score) == (
         scored, single, pytest.approx(score))
