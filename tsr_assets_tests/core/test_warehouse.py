@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tsr_assets.core.warehouse import connect, query, replace_rows
+from tsr_assets.core.warehouse import connect, query, replace_rows, table_columns
 
 
 def _row(language: str, tokenizer: str, fertility: float) -> dict:
@@ -27,6 +27,26 @@ def test_rematerializing_a_partition_replaces_its_rows(tmp_path: Path) -> None:
                  pl.DataFrame([_row("hindi", "spm", 3.0)]))
     rows = query(db, "SELECT tokenizer, fertility FROM tokenizer_stats ORDER BY tokenizer")
     assert rows.rows() == [("byte", 9.0), ("spm", 3.0)]
+
+
+def test_a_warehouse_from_before_the_decoded_morphscore_gets_its_columns(tmp_path: Path) -> None:
+    # tokenizer_stats as it was before morph_words_unmatchable, morphscore_decoded and
+    # morph_words_scored_decoded: ensure_tables adds them, NULL for the old row.
+    db = tmp_path / "w.duckdb"
+    added = ("morph_words_unmatchable", "morphscore_decoded", "morph_words_scored_decoded")
+    old = ", ".join(f"{name} {kind}" for name, kind in table_columns("tokenizer_stats").items()
+                    if name not in added)
+    with connect(db) as con:
+        con.execute(f"CREATE TABLE tokenizer_stats ({old})")
+        con.execute("INSERT INTO tokenizer_stats (language, tokenizer, morphscore) "
+                    "VALUES ('hindi', 'byte', 1.0)")
+    replace_rows(db, "tokenizer_stats", {"language": "hindi", "tokenizer": "spm"},
+                 pl.DataFrame([{**_row("hindi", "spm", 2.0), "morphscore": 0.6,
+                                "morph_words_unmatchable": 42, "morphscore_decoded": 0.8,
+                                "morph_words_scored_decoded": 833}]))
+    rows = query(db, "SELECT tokenizer, morphscore, morph_words_unmatchable, morphscore_decoded,"
+                     " morph_words_scored_decoded FROM tokenizer_stats ORDER BY tokenizer")
+    assert rows.rows() == [("byte", 1.0, None, None, None), ("spm", 0.6, 42, 0.8, 833)]
 
 
 def test_a_failed_insert_keeps_the_old_rows(tmp_path: Path) -> None:
