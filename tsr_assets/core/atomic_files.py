@@ -1,23 +1,64 @@
 """Atomic file writes: write to a temporary name in the same folder, then rename into place.
 
 A killed process therefore never leaves a half-written file under the final name; at worst a
-hidden `.<name>.tmp-*` file remains, which readers ignore and the next write replaces.
+hidden `.<name>.tmp-<pid>-<hex>` file remains, which readers ignore and the next run of the
+partition removes (`remove_stale_temp_files`, called when a writer takes the partition's lock).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+#: `.<final name>.tmp-<pid>-<8 hex>`: what `temp_path_for` names a file being written.
+TEMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
 
 def temp_path_for(final: Path) -> Path:
     """A unique hidden temporary path beside `final` (same filesystem, so rename is atomic)."""
     return final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def writer_pid(path: Path) -> int | None:
+    """The pid of the process that was writing the temporary file `path` (None when the name
+    is not one of `temp_path_for`'s)."""
+    match = TEMP_NAME.match(path.name)
+    return int(match["pid"]) if match else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Path, lock_held: bool = True) -> list[Path]:
+    """Delete the temporary files under `folder` (recursively) that no live writer owns, and
+    return them. With `lock_held` (the caller holds the lock of the partition `folder`
+    belongs to, so no one else writes there) that is every temporary file but this process's
+    own; without it, only those whose writer's pid is gone."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.rglob(".*.tmp-*"):
+        pid = writer_pid(path)
+        if pid is None or pid == os.getpid() or not path.is_file():
+            continue
+        if lock_held or not pid_alive(pid):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextmanager

@@ -156,6 +156,22 @@ class Lake:
             raise ValueError("a preset folder needs a tokenizer folder above it")
         return path
 
+    def asset_partition_dir(self, asset: str, partition: str) -> Path:
+        """The folder the asset `asset` writes partition `partition` (`hindi`, `hindi|spm`)
+        into: `<asset>/<language>[/<tokenizer>]`, `<stage>/<language>/<tokenizer>/<preset>`
+        for a model preset's assets (`checkpoint_tiny`), the export folders for `hf_dataset`
+        and `hf_model_<preset>`."""
+        language, _, tokenizer = partition.partition("|")
+        if asset == "hf_dataset":
+            return self.hf_dataset_dir(language)
+        for stage in sorted(PRESET_STAGES, key=len, reverse=True):
+            if asset.startswith(f"{stage}_") and tokenizer:
+                preset = asset[len(stage) + 1:]
+                if stage == "hf_model":
+                    return self.hf_model_dir(language, tokenizer, preset)
+                return self.partition_dir(stage, language, tokenizer, preset)
+        return self.partition_dir(asset, language, tokenizer or None)
+
     def wordlists_file(self, language: str) -> Path:
         """The stored word lists of a language."""
         return self.partition_dir("wordlists", language) / WORDLISTS_FILE

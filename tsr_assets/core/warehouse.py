@@ -13,7 +13,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,14 +96,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
-                      partition: Mapping[str, str], rows: pl.DataFrame) -> int:
-    """Replace the rows of one partition of `table` (matched on `partition`'s columns).
+                      partition: Mapping[str, str], rows: pl.DataFrame,
+                      also_delete: Sequence[str] = ()) -> int:
+    """Replace the rows of one partition of `table` (matched on `partition`'s columns), and
+    delete the partition's rows of the `also_delete` tables (rows made from the replaced
+    ones, such as the judge scores of replaced samples).
 
     Runs in one transaction: either the old rows are gone and all new rows are in, or nothing
     changed. Returns the number of rows inserted.
     """
-    if table not in TABLES:
-        raise ValueError(f"unknown warehouse table {table!r}; known: {', '.join(TABLES)}")
+    for name in (table, *also_delete):
+        if name not in TABLES:
+            raise ValueError(f"unknown warehouse table {name!r}; known: {', '.join(TABLES)}")
     missing = [c for c in partition if c not in rows.columns] if rows.height else []
     if missing:
         raise ValueError(f"rows for {table} lack partition columns {missing}")
@@ -111,7 +115,8 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
     began_at = datetime.now(UTC)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table} WHERE {where}", list(partition.values()))
+        for name in (*also_delete, table):
+            con.execute(f"DELETE FROM {name} WHERE {where}", list(partition.values()))
         if rows.height:
             con.register("incoming_rows", rows.to_arrow())
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")

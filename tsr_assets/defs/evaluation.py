@@ -102,6 +102,20 @@ def _samples_metadata(frame: pl.DataFrame, cut: int, seconds: float, openers: in
     }
 
 
+def _replace_samples(lake: Lake, warehouse: WarehouseResource, model: tuple[str, str, str],
+                     frame: pl.DataFrame, out: Path) -> None:
+    """Store new samples and drop the judge scores of the old ones, both or neither: the
+    scores file goes first (a kill after it leaves no scores, never stale ones), then the
+    samples file, then one transaction replaces the `samples` rows and deletes every
+    `judge_scores` row of the model (all judges and corpora)."""
+    language, tokenizer, preset = model
+    lake.judge_scores_file(language, tokenizer, preset).unlink(missing_ok=True)
+    with atomic_path(out) as tmp:
+        frame.write_parquet(tmp)
+    partition = {"language": language, "tokenizer": tokenizer, "preset": preset}
+    warehouse.replace_rows("samples", partition, frame, also_delete=("judge_scores",))
+
+
 def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
     """`samples_<preset>` (language x tokenizer)."""
 
@@ -137,14 +151,25 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
             except (CheckpointError, OpenersError, FileNotFoundError, ValueError) as exc:
                 raise dg.Failure(f"{preset_asset('samples', preset)} {language_key}|{key}: {exc}"
                                  ) from exc
+            label = f"{preset_asset('samples', preset)} {language_key}|{key}"
+            if not state["step"]:
+                raise dg.Failure(f"{label}: {path} made no optimizer step; train "
+                                 f"{preset_asset('checkpoint', preset)} first",
+                                 allow_retries=False)
             trained_with = state["bins_meta"]["tokenizer"]["version"]
             if trained_with != tok.version:
                 raise dg.Failure(
                     f"{path} was trained with tokenizer {trained_with}, the stored one is "
                     f"{tok.version}: retrain {preset_asset('checkpoint', preset)}")
             openers = openers[: config.max_openers] if config.max_openers else openers
+            if not openers:
+                raise dg.Failure(f"{label}: no evaluation openers; the stored samples are "
+                                 "kept", allow_retries=False)
             result = sample_openers(model, tok, openers, config.sampling(),
                                     config.samples_per_opener, config.batch_rows, config.seed)
+            if result.frame.is_empty():
+                raise dg.Failure(f"{label}: no samples were written; the stored samples are "
+                                 "kept", allow_retries=False)
             if result.openers_cut_to_fit:
                 context.log.warning(f"{result.openers_cut_to_fit} openers are longer than half the "
                                     "context and were cut to their last tokens")
@@ -155,10 +180,7 @@ def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinit
                 checkpoint_step=pl.lit(state["step"], dtype=pl.Int64),
                 run_id=pl.lit(context.run.run_id), created_at=pl.lit(datetime.now(UTC)))
             out = lake.samples_file(language_key, key, preset)
-            with atomic_path(out) as tmp:
-                frame.write_parquet(tmp)
-            warehouse.replace_rows("samples", {"language": language_key, "tokenizer": key,
-                                               "preset": preset}, frame)
+            _replace_samples(lake, warehouse, (language_key, key, preset), frame, out)
             return dg.MaterializeResult(metadata=_samples_metadata(
                 frame, result.openers_cut_to_fit, result.seconds, len(openers), state["step"],
                 path, out))

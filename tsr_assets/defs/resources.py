@@ -5,7 +5,7 @@ Weights & Biases. Secrets are read from environment variables at run time only.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from tsr_assets.core import warehouse as warehouse_tables
+from tsr_assets.core.atomic_files import remove_stale_temp_files
 from tsr_assets.core.hub import PushResult, push_folder
 from tsr_assets.core.lake import Lake, data_lake_root
 from tsr_assets.core.partition_lock import PartitionBusy, partition_lock
@@ -71,14 +72,22 @@ class DataLakeResource(dg.ConfigurableResource):
                              ) -> AbstractContextManager[Lake]:
         """`writing` for the asset and partition a step materializes."""
         return self.writing(context.asset_key.to_user_string(), str(context.partition_key),
-                            context.run.run_id)
+                            context.run.run_id, context.log.info)
 
     @contextmanager
-    def writing(self, asset: str, partition: str, run_id: str) -> Iterator[Lake]:
-        """Hold the partition's writer lock for the block (see `core/partition_lock.py`)."""
+    def writing(self, asset: str, partition: str, run_id: str,
+                log: Callable[[str], None] | None = None) -> Iterator[Lake]:
+        """Hold the partition's writer lock for the block (see `core/partition_lock.py`).
+        Holding it, first remove the temporary files a killed writer of this partition left
+        in its folder (`core/atomic_files.py`)."""
+        lake = self.lake
         try:
-            with partition_lock(self.lake.root, asset, partition, run_id, self.lock_wait_s):
-                yield self.lake
+            with partition_lock(lake.root, asset, partition, run_id, self.lock_wait_s):
+                removed = remove_stale_temp_files(lake.asset_partition_dir(asset, partition))
+                if removed and log is not None:
+                    log(f"removed {len(removed)} temporary file(s) a killed run left: "
+                        + ", ".join(p.name for p in removed[:5]))
+                yield lake
         except PartitionBusy as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
 
@@ -112,10 +121,13 @@ class WarehouseResource(DuckDBResource):
             warehouse_tables.ensure_tables(con)
             yield con
 
-    def replace_rows(self, table: str, partition: Mapping[str, str], rows: pl.DataFrame) -> int:
-        """Replace one partition's rows of `table` in one transaction."""
+    def replace_rows(self, table: str, partition: Mapping[str, str], rows: pl.DataFrame,
+                     also_delete: Sequence[str] = ()) -> int:
+        """Replace one partition's rows of `table` in one transaction (which also deletes
+        the partition's rows of the `also_delete` tables)."""
         with self.get_connection() as con:
-            return warehouse_tables.replace_partition(con, table, partition, rows)
+            return warehouse_tables.replace_partition(con, table, partition, rows,
+                                                      also_delete=also_delete)
 
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Run a query and return a polars frame."""

@@ -113,6 +113,14 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
                 env=wandb.subprocess_env(),
             ).get_materialize_result()
             summary = read_summary(files.summary)
+            if not summary["steps"]:
+                # An untrained model is not a result: no training_runs row, and nothing
+                # downstream of this step runs on it (samples also refuse a step-0 model).
+                raise dg.Failure(
+                    f"{preset_asset('checkpoint', preset)} {language}|{key}: the run made no "
+                    f"optimizer step (stop reason {summary['stop_reason']}, "
+                    f"max_steps {config.max_steps}, max_seconds {config.max_seconds}); give "
+                    "it more steps or a longer max_seconds", allow_retries=False)
             png = loss_curves_png({preset: list(read_jsonl(files.metrics))},
                                   f"{language} | {key} | {preset}")
             files.loss_curve.write_bytes(png)

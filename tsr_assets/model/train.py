@@ -203,7 +203,8 @@ def run_eval(run: Run, state: TrainState, metrics: MetricsLog) -> None:
     run.telemetry.log(f"step {state.step}: val loss {val:.4f}, {bpb:.4f} bits/byte")
     if val < state.best_val:
         state.best_val = val
-        save_checkpoint(checkpoint_state(run, state, val), run.files.best)
+        if state.step:  # an untrained model never replaces a checkpoint
+            save_checkpoint(checkpoint_state(run, state, val), run.files.best)
 
 
 def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Throughput) -> None:
@@ -245,8 +246,12 @@ def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Thr
 
 
 def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
-    """Save the final checkpoint and write `summary.json` (rank 0)."""
-    save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")), run.files.last)
+    """Save the final checkpoint and write `summary.json` (rank 0). A run that made no
+    optimizer step saves no checkpoint (its summary says `steps: 0`, and the checkpoint asset
+    fails on it)."""
+    if state.step:
+        save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")),
+                        run.files.last)
     summary = {
         "preset": run.cfg.preset, "recipe": run.cfg.recipe, **run.cfg.tags,
         "parameters": run.raw_model.num_params(),
@@ -267,6 +272,8 @@ def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
         "metrics": str(run.files.metrics),
     }
     write_json_atomic(run.files.summary, summary)
+    if not state.step:
+        return summary
     run.telemetry.log_artifact(
         f"{run.cfg.wandb_run_name or run.cfg.preset}-checkpoint", "model",
         [run.files.checkpoint("best"), run.files.summary])

@@ -203,6 +203,32 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     assert {"stories", "judge"} <= stages
     assert (data_lake / "reports" / "loss_hindi_byte.png").stat().st_size > 1000
 
+    # No openers: the samples step fails and the stored samples and scores stay as they were.
+    samples_file = data_lake / "samples" / "hindi" / "byte" / "tiny" / "samples.parquet"
+    stored = samples_file.read_bytes()
+    empty = tmp_path / "no_openers.txt"
+    empty.write_text("# nothing here\n", encoding="utf-8")
+    failed = _run(instance, ["samples_tiny"], {"ops": {"samples_tiny": {"config": {
+        **SAMPLES, "openers_path": str(empty)}}}})
+    assert not failed.success and samples_file.read_bytes() == stored
+
+    def byte_rows(table: str) -> int:
+        with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+            return con.execute(f"SELECT count(*) FROM {table} WHERE tokenizer = 'byte'"
+                               ).fetchone()[0]
+
+    assert byte_rows("judge_scores") == OPENERS * 2 * (8 + 7 + 4 + 7)
+    # New samples: the old samples' scores (every judge) go in the same step; spm's stay.
+    assert _run(instance, ["samples_tiny"], {"ops": {"samples_tiny": {"config": {
+        **SAMPLES, "seed": 1}}}}).success
+    assert samples_file.read_bytes() != stored and byte_rows("samples") == OPENERS * 2
+    assert byte_rows("judge_scores") == 0
+    assert not (data_lake / "judge_scores" / "hindi" / "byte" / "tiny" /
+                "judge_scores.parquet").exists()
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM judge_scores WHERE tokenizer = 'spm'"
+                           ).fetchone() == (OPENERS * 2 * 8,)
+
 
 def test_samples_without_a_checkpoint_fail_with_the_fix(data_lake: Path, instance) -> None:
     result = _run(instance, ["samples_tiny"])

@@ -126,3 +126,48 @@ def test_compaction_keeps_one_row_per_prompt_id(tmp_path: Path) -> None:
     assert table.height == 10 and table["prompt_id"].n_unique() == 10
     compact(folder)  # idempotent
     assert read_table(folder).height == 10
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from tsr_assets.core.atomic_files import atomic_path
+from tsr_assets.defs.resources import DataLakeResource
+
+lake = DataLakeResource(root=sys.argv[1])
+with lake.writing("token_bins", "hindi|byte", "killed-run") as data:
+    with atomic_path(data.bins_dir("hindi", "byte") / "train.bin") as tmp:
+        with open(tmp, "wb") as out:
+            out.write(b"\\0" * 65536)
+            out.flush()
+            print("mid-file", flush=True)
+            time.sleep(600)
+"""
+
+
+def test_a_killed_writer_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    from tsr_assets.defs.resources import DataLakeResource
+
+    lake = tmp_path / "lake"
+    bins = lake / "token_bins" / "hindi" / "byte"
+    bins.mkdir(parents=True)
+    (bins / "train.bin").write_bytes(b"intact")
+    writer = subprocess.Popen([str(BIN / "python"), "-c", WRITER, str(lake)],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert writer.stdout.readline().strip() == "mid-file"
+        left = [p for p in bins.iterdir() if p.name.startswith(".train.bin.tmp-")]
+        assert [p.stat().st_size for p in left] == [65536]
+        assert left[0].name.startswith(f".train.bin.tmp-{writer.pid}-")
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+    assert left[0].exists()  # the kill left it behind
+
+    logged: list[str] = []
+    with DataLakeResource(root=str(lake)).writing("token_bins", "hindi|byte", "next-run",
+                                                  logged.append):
+        assert sorted(p.name for p in bins.iterdir()) == ["train.bin"]
+    assert (bins / "train.bin").read_bytes() == b"intact"
+    assert logged == [f"removed 1 temporary file(s) a killed run left: {left[0].name}"]

@@ -64,6 +64,22 @@ def test_checkpoint_asset_trains_through_pipes(data_lake: Path, instance) -> Non
                                                   (again.run_id, 40, 30)]
     assert all(r[3] == "tiny" and r[4] == "byte" and r[5] > 0 for r in rows)
 
+    # A run that makes no optimizer step fails its asset, keeps the trained model, adds no
+    # row, and nothing downstream runs on it.
+    best = (out / "best.pt").read_bytes()
+    idle = _run(instance, ["checkpoint_tiny", "samples_tiny"],
+                {**TRAIN, "resume": False, "max_seconds": 1e-9})
+    assert not idle.success
+    failure = next(e for e in idle.all_events if e.is_step_failure)
+    assert failure.step_key == "checkpoint_tiny"
+    assert "made no optimizer step (stop reason max_seconds" in \
+        failure.event_specific_data.user_failure_data.description
+    assert not any(e.step_key == "samples_tiny" and e.is_step_success for e in idle.all_events)
+    assert not (data_lake / "samples" / "hindi" / "byte" / "tiny").exists()
+    assert (out / "best.pt").read_bytes() == best
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM training_runs").fetchone() == (2,)
+
 
 def test_training_without_bins_fails_with_the_fix(data_lake: Path, instance) -> None:
     result = _run(instance, ["checkpoint_tiny"], TRAIN)
