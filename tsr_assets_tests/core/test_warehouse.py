@@ -61,16 +61,21 @@ def test_a_failed_insert_keeps_the_old_rows(tmp_path: Path) -> None:
         replace_rows(db, "nope", key, pl.DataFrame([_row("hindi", "spm", 1.0)]))
 
 
-def _writer(db: str, tokenizer: str, rounds: int) -> None:
+def _writer(db: str, tokenizer: str, rounds: int, wrote_first, other_wrote_first) -> None:
     for i in range(rounds):
         replace_rows(Path(db), "tokenizer_stats", {"language": "hindi", "tokenizer": tokenizer},
                      pl.DataFrame([_row("hindi", tokenizer, float(i))]))
+        if i == 0:  # neither runs ahead: each waits for the other's first write
+            wrote_first.set()
+            assert other_wrote_first.wait(60)
 
 
 def test_writers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     ctx = multiprocessing.get_context("spawn")
-    writers = [ctx.Process(target=_writer, args=(str(db), tok, 15)) for tok in ("spm", "gpt2")]
+    first = {tok: ctx.Event() for tok in ("spm", "gpt2")}
+    writers = [ctx.Process(target=_writer, args=(str(db), tok, 15, first[tok], first[other]))
+               for tok, other in (("spm", "gpt2"), ("gpt2", "spm"))]
     for w in writers:
         w.start()
     for w in writers:
@@ -78,6 +83,13 @@ def test_writers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
     assert [w.exitcode for w in writers] == [0, 0]
     rows = query(db, "SELECT tokenizer, fertility FROM tokenizer_stats ORDER BY tokenizer")
     assert rows.rows() == [("gpt2", 14.0), ("spm", 14.0)]
+    # The two writers overlapped in time: each one's writes span the other's first write.
+    writes = query(db, "SELECT pid, min(began_at) AS first, max(finished_at) AS last, "
+                       "count(*) AS n FROM warehouse_writes GROUP BY pid ORDER BY pid")
+    assert sorted(writes["pid"].to_list()) == sorted(w.pid for w in writers)
+    assert writes["n"].to_list() == [15, 15]
+    (_, first_a, last_a, _), (_, first_b, last_b, _) = writes.rows()
+    assert first_a < last_b and first_b < last_a
 
 
 def test_a_held_lock_is_waited_for_then_reported(tmp_path: Path) -> None:

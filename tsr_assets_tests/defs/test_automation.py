@@ -49,6 +49,16 @@ def test_each_language_refreshes_on_its_own_cron(monkeypatch: pytest.MonkeyPatch
         for name in ("wordlists", "prompts", "stories", "near_duplicates", "hf_dataset"):
             assert _requested(tick, name) == ["bengali", "english", "hindi"], name
         assert not _requested(tick, "tokenizer")  # once the stories exist
+        # Marathi's own cron: Monday 01:30. Just before it nothing of Marathi's is asked for;
+        # just after it, Marathi's chain alone (the others' 04:15 is hours away).
+        monday = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+        before = dg.evaluate_automation_conditions(defs, instance, cursor=tick.cursor,
+                                                   evaluation_time=monday + timedelta(minutes=29))
+        assert "marathi" not in _requested(before, "wordlists")
+        after = dg.evaluate_automation_conditions(defs, instance, cursor=before.cursor,
+                                                  evaluation_time=monday + timedelta(minutes=31))
+        for name in ("wordlists", "prompts", "stories", "near_duplicates", "hf_dataset"):
+            assert _requested(after, name) == ["marathi"], name
 
 
 def test_bad_chain_tokenizers_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
