@@ -1,5 +1,5 @@
 """The house rules, measured on the source: packages import only packages below them, Dagster
-only in the wiring layer, no module over 400 lines."""
+only in the wiring layer. (There is no line cap: a module is as long as its reading needs.)"""
 
 from __future__ import annotations
 
@@ -50,9 +50,3 @@ def test_dagster_only_in_the_wiring_layer() -> None:
              if package not in WIRING
              and any(n == "dagster" or n.startswith("dagster.") for n in _imports(path))]
     assert not leaks, f"Dagster imported outside defs/, definitions.py and cli.py: {leaks}"
-
-
-def test_no_module_over_400_lines() -> None:
-    long = {str(path.relative_to(PACKAGE)): n for path, _ in _modules()
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
-    assert not long, f"modules over 400 lines: {long}"

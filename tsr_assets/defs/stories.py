@@ -4,6 +4,7 @@ resumably, and the checks on the stored dataset."""
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
@@ -28,9 +29,17 @@ from tsr_assets.reports.markdown import markdown_table
 from tsr_assets.stories.generation import generate_stories
 from tsr_assets.stories.importing import import_stories, iter_hf_texts, iter_local_texts
 from tsr_assets.stories.lexicon import lexicon_for
-from tsr_assets.stories.parsing import StoryLimits, script_share
-from tsr_assets.stories.quality_gates import gate_scores
-from tsr_assets.stories.store import load_limits, read_table, save_limits
+from tsr_assets.stories.parsing import StoryLimits, script_shares
+from tsr_assets.stories.quality_gates import gate_score_rows
+from tsr_assets.stories.store import load_limits, save_limits, shard_files
+from tsr_assets.stories.story_scan import (
+    duplicate_counts,
+    iter_story_frames,
+    open_failures,
+    prompt_word_shares,
+    score_stories,
+    story_lengths,
+)
 
 
 class StoryLimitsConfig(dg.Config):
@@ -120,11 +129,13 @@ def _generate_or_import(config: StoriesConfig, lake: Lake, language: Language,
 
 
 def _stories_metadata(folder: Path, run: GenerationRun) -> dict:
-    table = read_table(folder, "story")
-    lengths = table["story"].str.len_chars()
-    preview = [[r["prompt_id"], r["provider"], r["story"]] for r in table.head(3).to_dicts()]
+    shards = shard_files(folder)
+    lengths = story_lengths(shards)
+    head = next(iter_story_frames(shards, ("prompt_id", "provider", "story"), 3), None)
+    preview = [[r["prompt_id"], r["provider"], r["story"]]
+               for r in (head.head(3).to_dicts() if head is not None else [])]
     return {
-        "stories_total": dg.MetadataValue.int(table.height),
+        "stories_total": dg.MetadataValue.int(int(lengths.size)),
         "generated_this_run": dg.MetadataValue.int(run.generated),
         "requested_this_run": dg.MetadataValue.int(run.requested),
         "failed_this_run": dg.MetadataValue.int(sum(run.failures.values())),
@@ -134,7 +145,7 @@ def _stories_metadata(folder: Path, run: GenerationRun) -> dict:
         **usage_metadata(run, "story", "stories", folder),
         "provider": dg.MetadataValue.text(run.provider),
         "model": dg.MetadataValue.text(run.model),
-        "median_chars": dg.MetadataValue.int(int(lengths.median() or 0)),
+        "median_chars": dg.MetadataValue.int(int(np.median(lengths)) if lengths.size else 0),
         "path": dg.MetadataValue.path(str(folder / STORY_KIND_FOLDERS["story"])),
         "preview": dg.MetadataValue.md(
             markdown_table(preview, ["prompt_id", "provider", "story"], max_chars=160)),
@@ -183,8 +194,8 @@ def build_stories_defs(partitions: Partitions) -> list:
     return [stories, *lake_checks(stories, partitions.language, STORIES_CHECKS)]
 
 
-def _stories(lake: Lake, language: str) -> pl.DataFrame:
-    return read_table(lake.stories_dir(language), "story")
+def _shards(lake: Lake, language: str, kind: str = "story") -> list[Path]:
+    return shard_files(lake.stories_dir(language), kind)
 
 
 def stories_script_purity(lake: Lake, language_key: str) -> dg.AssetCheckResult:
@@ -192,20 +203,18 @@ def stories_script_purity(lake: Lake, language_key: str) -> dg.AssetCheckResult:
     (`min_script_share` of the run that wrote them, default 90%)."""
     language = get_language(language_key)
     minimum = load_limits(lake.story_limits_file(language.key)).min_script_share
-    shares = [script_share(s, language) for s in _stories(lake, language.key)["story"]]
-    low = sum(1 for s in shares if s < minimum)
+    shares = score_stories(_shards(lake, language.key), script_shares, (language.key,))
+    low = int((shares < minimum).sum())
     return dg.AssetCheckResult(
-        passed=bool(shares) and low == 0,
-        metadata={"stories": len(shares), "below_minimum": low, "minimum_share": minimum,
-                  "min_share": round(min(shares), 4) if shares else 0.0},
+        passed=bool(shares.size) and low == 0,
+        metadata={"stories": int(shares.size), "below_minimum": low, "minimum_share": minimum,
+                  "min_share": round(float(shares.min()), 4) if shares.size else 0.0},
     )
 
 
 def stories_no_duplicates(lake: Lake, language: str) -> dg.AssetCheckResult:
     """No prompt_id twice and no story text twice."""
-    table = _stories(lake, language)
-    dup_ids = table.height - table["prompt_id"].n_unique()
-    dup_texts = table.height - table["story"].n_unique()
+    _, dup_ids, dup_texts = duplicate_counts(_shards(lake, language))
     return dg.AssetCheckResult(
         passed=dup_ids == 0 and dup_texts == 0,
         metadata={"duplicate_prompt_ids": dup_ids, "duplicate_texts": dup_texts},
@@ -216,7 +225,7 @@ def stories_length_distribution(lake: Lake, language: str) -> dg.AssetCheckResul
     """Story lengths in characters: quantiles, and no story outside the run's limits
     (`min_chars`-`max_chars`, default 200-6000)."""
     limits = load_limits(lake.story_limits_file(language))
-    lengths = _stories(lake, language)["story"].str.len_chars()
+    lengths = pl.Series(story_lengths(_shards(lake, language)))
     quantiles = {f"p{int(q * 100)}": int(lengths.quantile(q) or 0) for q in (0.05, 0.5, 0.95)}
     outside = int(((lengths < limits.min_chars) | (lengths > limits.max_chars)).sum())
     return dg.AssetCheckResult(
@@ -229,36 +238,27 @@ def stories_length_distribution(lake: Lake, language: str) -> dg.AssetCheckResul
 def stories_use_prompt_words(lake: Lake, language: str) -> dg.AssetCheckResult:
     """Share of generated stories that contain their prompt's noun (warns below 50%)."""
     prompts_path = lake.prompts_file(language)
-    table = _stories(lake, language)
-    if not prompts_path.is_file() or table.is_empty():
+    shards = _shards(lake, language)
+    if not prompts_path.is_file() or not shards:
         return dg.AssetCheckResult(passed=True, metadata={"joined": 0})
-    joined = table.join(pl.read_parquet(prompts_path, columns=["prompt_id", "noun", "verb",
-                                                               "adjective"]), on="prompt_id")
-    shares = {
-        col: float(joined.select(pl.col("story").str.contains(pl.col(col), literal=True)
-                                 ).to_series().mean() or 0.0) if joined.height else 0.0
-        for col in ("noun", "verb", "adjective")
-    }
+    joined, shares = prompt_word_shares(shards, prompts_path)
     return dg.AssetCheckResult(
-        passed=joined.height == 0 or shares["noun"] >= 0.5,
+        passed=joined == 0 or shares["noun"] >= 0.5,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"joined": joined.height,
+        metadata={"joined": joined,
                   **{f"share_with_{k}": round(v, 4) for k, v in shares.items()}},
     )
 
 
 def stories_failure_rate(lake: Lake, language: str) -> dg.AssetCheckResult:
     """Prompts that failed and still have no story, as a share of all attempted (<= 10%)."""
-    stored = set(_stories(lake, language)["prompt_id"].to_list())
-    failed = set(read_table(lake.stories_dir(language), "failure", ["prompt_id"])["prompt_id"]
-                 .to_list())
-    open_failures = len(failed - stored)
-    attempted = len(stored | failed)
-    rate = open_failures / attempted if attempted else 0.0
+    still_open, attempted = open_failures(_shards(lake, language),
+                                          _shards(lake, language, "failure"))
+    rate = still_open / attempted if attempted else 0.0
     return dg.AssetCheckResult(
         passed=rate <= 0.10,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"open_failures": open_failures, "attempted": attempted,
+        metadata={"open_failures": still_open, "attempted": attempted,
                   "failure_rate": round(rate, 4)},
     )
 
@@ -270,22 +270,22 @@ def stories_quality_gates(lake: Lake, language_key: str) -> dg.AssetCheckResult:
     language = get_language(language_key)
     limits = load_limits(lake.story_limits_file(language.key))
     lexicon = lexicon_for(language.key, limits.lexicon_path)
-    scores = [gate_scores(s, language, lexicon) for s in _stories(lake, language.key)["story"]]
+    scores = score_stories(_shards(lake, language.key), gate_score_rows,
+                           (language.key, limits.lexicon_path))
     minimum = limits.known_word_minimum(language)
     gates = {
-        "repeated_sentences": ([x.repeated_sentence_share for x in scores],
-                               lambda v: v > limits.max_repeated_sentence_share),
-        "repeated_4grams": ([x.repeated_ngram_share for x in scores],
-                            lambda v: v > limits.max_repeated_ngram_share),
-        "known_words": ([x.known_word_share for x in scores], lambda v: v < minimum),
+        "repeated_sentences": (scores[:, 0], scores[:, 0] > limits.max_repeated_sentence_share),
+        "repeated_4grams": (scores[:, 1], scores[:, 1] > limits.max_repeated_ngram_share),
+        "known_words": (scores[:, 2], scores[:, 2] < minimum),
     }
-    rows = [[name, sum(map(fails, values)), f"{min(values, default=0):.3f}",
-             f"{sum(values) / len(values) if values else 0:.3f}", f"{max(values, default=0):.3f}"]
+    rows = [[name, int(fails.sum()), f"{values.min() if values.size else 0:.3f}",
+             f"{values.mean() if values.size else 0:.3f}",
+             f"{values.max() if values.size else 0:.3f}"]
             for name, (values, fails) in gates.items()]
     return dg.AssetCheckResult(
-        passed=bool(scores) and all(row[1] == 0 for row in rows),
+        passed=bool(scores.shape[0]) and all(row[1] == 0 for row in rows),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"stories": len(scores), "lexicon": lexicon.source,
+        metadata={"stories": int(scores.shape[0]), "lexicon": lexicon.source,
                   "min_known_word_share": minimum,
                   "gates": dg.MetadataValue.md(markdown_table(
                       rows, ["gate", "failing", "min", "mean", "max"]))},

@@ -24,7 +24,12 @@ from tsr_assets.tokenizers.morphscore import (
     packaged_morph_gold,
     unmatchable_words,
 )
-from tsr_assets.tokenizers.token_bins import iter_split_texts, open_bins, read_dropped, read_meta
+from tsr_assets.tokenizers.token_bins import (
+    iter_bin_chunks,
+    iter_split_texts,
+    read_dropped,
+    read_meta,
+)
 from tsr_assets.tokenizers.tokenizer_stats import (
     PUBLISHED_ALPHAS,
     compute_tokenizer_stats,
@@ -92,8 +97,8 @@ def _unmatchable_metadata(gold_path: str | None) -> dict:
 def _published_renyi_fields(tok, bins: Path, meta: dict) -> dict:
     """Rényi entropies in nats over train+val, bos/eos removed (the original's Table 6)."""
     stories = sum(meta["splits"][split]["stories"] for split in ("train", "val"))
-    counts = text_token_counts([open_bins(bins, split, meta) for split in ("train", "val")],
-                               stories, tok.vocab_size, tok.bos_id, tok.eos_id)
+    chunks = (ids for split in ("train", "val") for ids in iter_bin_chunks(bins, split, meta))
+    counts = text_token_counts(chunks, stories, tok.vocab_size, tok.bos_id, tok.eos_id)
     return published_renyi(counts)
 
 
@@ -159,7 +164,7 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
             raise dg.Failure(f"{bins}: {len(texts)} val stories now, {made} when the bins were "
                              "made; re-materialize token_bins")
         try:
-            stats = compute_tokenizer_stats(tok, texts, open_bins(bins, "val", meta))
+            stats = compute_tokenizer_stats(tok, texts, iter_bin_chunks(bins, "val", meta))
             stats.update(_published_renyi_fields(tok, bins, meta))
         except ValueError as exc:
             raise dg.Failure(f"tokenizer_stats {language}|{key}: {exc}") from exc

@@ -14,7 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from tsr_assets.core.languages import JOINERS, Language
+import numpy as np
+
+from tsr_assets.core.languages import JOINERS, Language, get_language
 from tsr_assets.stories.lexicon import lexicon_for
 from tsr_assets.stories.quality_gates import (
     REJECT_REPETITIVE,
@@ -276,6 +278,13 @@ def script_share(text: str, language: Language) -> float:
     if not letters:
         return 0.0
     return sum(1 for c in letters if language.in_script(c)) / len(letters)
+
+
+def script_shares(texts: list[str], language_key: str) -> np.ndarray:
+    """`script_share` of every text, as an array (a scorer for `story_scan.score_stories`)."""
+    language = get_language(language_key)
+    return np.fromiter((script_share(t, language) for t in texts), dtype=np.float64,
+                       count=len(texts))
 
 
 _FENCE_LINE = re.compile(r"^\s*```.*$", re.MULTILINE)

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tsr_assets.core.languages import Language
+import numpy as np
+
+from tsr_assets.core.languages import Language, get_language
 from tsr_assets.core.words import words
-from tsr_assets.stories.lexicon import Lexicon
+from tsr_assets.stories.lexicon import Lexicon, lexicon_for
 
 REJECT_REPETITIVE = "repetitive"
 REJECT_UNKNOWN_WORDS = "unknown_words"
@@ -63,6 +65,19 @@ def gate_scores(story: str, language: Language, lexicon: Lexicon) -> GateScores:
     grams = [tuple(found[i:i + NGRAM]) for i in range(len(found) - NGRAM + 1)]
     return GateScores(repeated_share(sentences(story, language)), repeated_share(grams),
                       lexicon.known_share(story))
+
+
+def gate_score_rows(texts: list[str], language_key: str,
+                    lexicon_path: str | None = None) -> np.ndarray:
+    """`gate_scores` of every text as rows (repeated sentence share, repeated 4-gram share,
+    known word share): a scorer for `story_scan.score_stories`."""
+    language, lexicon = get_language(language_key), lexicon_for(language_key, lexicon_path)
+    out = np.empty((len(texts), 3))
+    for row, text in enumerate(texts):
+        scores = gate_scores(text, language, lexicon)
+        out[row] = (scores.repeated_sentence_share, scores.repeated_ngram_share,
+                    scores.known_word_share)
+    return out
 
 
 def gate_rejection(scores: GateScores, max_sentence: float, max_ngram: float,
