@@ -254,7 +254,8 @@ def test_language_then_three_tokenizer_runs_spread_over_both_workers(
     assert sorted({t for t, _, _ in stats}) == sorted(TOKENIZERS)
     assert all(count == 1 for _, _, count in stats), stats
     assert sorted(trained) == sorted((t, 1) for t in TOKENIZERS)
-    assert judged[0] == judged[1] > 0
+    # 3 tokenizers x 4 openers x 1 sample, 8 automatic metrics each, every row once.
+    assert judged == (96, 96)
     _assert_no_overlap([(b.timestamp(), f.timestamp(), f"{t} {p}") for b, f, t, p in writes],
                        "warehouse writes")
     assert _lake_leftovers(cluster.lake) == []
@@ -326,7 +327,7 @@ def test_a_worker_killed_mid_stories_step_hands_the_step_to_the_other(
     assert calls_total <= count + (calls_before - journaled_before)
 
 
-def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
+def test_a_broker_outage_shorter_than_the_retry_window_is_ridden_out(
     cluster: Cluster, instance: dg.DagsterInstance,
 ) -> None:
     # 80 Hindi prompts: whatever the previous test stored stays, the rest is asked for now.
@@ -355,11 +356,9 @@ def test_a_broker_outage_mid_run_is_ridden_out_or_fails_clearly(
     assert stories_s and stories_s[0] > LEASE_S
     assert [step for step, _, _ in _worker_of_steps(instance, run.run_id)
             if step == "stories"] == ["stories"]
-    if run.status == dg.DagsterRunStatus.SUCCESS:
-        assert proc.returncode == 0
-        table = read_table(cluster.lake / "stories" / "hindi")
-        assert table.height == count and table["prompt_id"].n_unique() == count
-    else:  # a clear error: the broker's address, not a hang or a bare traceback
-        assert proc.returncode != 0
-        assert f"127.0.0.1:{cluster.redis.port}" in cluster.output(name), \
-            cluster.output(name)[-3000:]
+    # docs/scale_out.md: an outage shorter than TSR_CELERY_OUTAGE_S is waited out and the run
+    # succeeds, every prompt's story stored once.
+    assert run.status == dg.DagsterRunStatus.SUCCESS, cluster.output(name)[-3000:]
+    assert proc.returncode == 0
+    table = read_table(cluster.lake / "stories" / "hindi")
+    assert table.height == count and table["prompt_id"].n_unique() == count
