@@ -168,3 +168,27 @@ def test_tsr_translate_then_train_on_each_corpus_side_by_side(tmp_path: Path) ->
     report = (lake / "reports" / "report.md").read_text()
     assert "Corpus comparison (generated vs translated)" in report
     assert "translated 6 from openai-compatible" in report
+
+
+def test_a_failed_step_is_told_by_its_own_error_not_dagsters_wrapper() -> None:
+    import dagster as dg
+
+    from tsr_assets.cli import step_failure_message
+
+    @dg.op
+    def refuses() -> None:
+        raise dg.Failure(description="samples_tiny hindi|spm: no evaluation openers")
+
+    @dg.op
+    def crashes() -> None:
+        raise KeyError("tokens")
+
+    messages = []
+    for op in (refuses, crashes):
+        result = dg.GraphDefinition(name=f"g_{op.name}", node_defs=[op]).to_job(
+            executor_def=dg.in_process_executor).execute_in_process(raise_on_error=False)
+        event = next(e for e in result.all_events if e.is_step_failure)
+        messages.append(step_failure_message(event))
+    # Dagster's own message of the second is its wrapper; tsr prints the exception's line.
+    assert "Error occurred while executing op" in event.event_specific_data.error.message
+    assert messages == ["samples_tiny hindi|spm: no evaluation openers", "KeyError: 'tokens'"]
