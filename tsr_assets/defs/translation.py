@@ -4,6 +4,7 @@ checks; `translation_quality`: how good a translator is on the parallel evaluati
 before a corpus is built with it."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -27,8 +28,15 @@ from tsr_assets.defs.stories import StoryLimitsConfig
 from tsr_assets.evaluation.openers import OpenersError, load_openers
 from tsr_assets.llm.generation_runs import GenerationRun
 from tsr_assets.reports.markdown import markdown_table
-from tsr_assets.stories.parsing import script_share
-from tsr_assets.stories.store import load_limits, read_table, save_limits
+from tsr_assets.stories.parsing import script_shares
+from tsr_assets.stories.store import load_limits, read_table, save_limits, shard_files
+from tsr_assets.stories.story_scan import (
+    count_rows,
+    duplicate_counts,
+    iter_story_frames,
+    open_failures,
+    score_stories,
+)
 from tsr_assets.translation.seq2seq import (
     DEFAULT_SEQ2SEQ_MODEL,
     SOURCE_LANGUAGE,
@@ -162,11 +170,13 @@ def _translate(config: TranslationConfig, lake: Lake, language: Language, llm: L
 
 
 def _metadata(folder, run: GenerationRun) -> dict:
-    table = read_table(folder, "story")
-    ratio = (table["story"].str.len_chars() / table["source_chars"]).drop_nulls()
-    preview = [[r["prompt_id"], r["story"]] for r in table.head(3).to_dicts()]
+    shards = shard_files(folder)
+    ratio = _length_ratios(shards)
+    head = next(iter_story_frames(shards, ("prompt_id", "story"), 3), None)
+    preview = [[r["prompt_id"], r["story"]]
+               for r in (head.head(3).to_dicts() if head is not None else [])]
     return {
-        "translated_total": dg.MetadataValue.int(table.height),
+        "translated_total": dg.MetadataValue.int(count_rows(shards)),
         "translated_this_run": dg.MetadataValue.int(run.generated),
         "requested_this_run": dg.MetadataValue.int(run.requested),
         "rejections_by_reason": dg.MetadataValue.json(run.rejections),
@@ -323,15 +333,13 @@ def _check_pair(config: TranslationConfig, language: Language) -> None:
                          "in the language registry", allow_retries=False)
 
 
-def _translated(lake: Lake, language: str) -> pl.DataFrame:
-    return read_table(lake.translated_stories_dir(language), "story")
+def _translated_shards(lake: Lake, language: str, kind: str = "story") -> list[Path]:
+    return shard_files(lake.translated_stories_dir(language), kind)
 
 
 def translated_stories_no_duplicates(lake: Lake, language: str) -> dg.AssetCheckResult:
     """No source story translated twice and no translation text twice."""
-    table = _translated(lake, language)
-    dup_ids = table.height - table["prompt_id"].n_unique()
-    dup_texts = table.height - table["story"].n_unique()
+    _, dup_ids, dup_texts = duplicate_counts(_translated_shards(lake, language))
     return dg.AssetCheckResult(passed=dup_ids == 0 and dup_texts == 0,
                                metadata={"duplicate_source_ids": dup_ids,
                                          "duplicate_texts": dup_texts})
@@ -343,17 +351,24 @@ def translated_stories_script_purity(lake: Lake, language_key: str) -> dg.AssetC
         return dg.AssetCheckResult(passed=True, metadata={"note": "english is not a target"})
     language = get_language(language_key)
     minimum = load_limits(lake.translated_limits_file(language.key)).min_script_share
-    shares = [script_share(s, language) for s in _translated(lake, language.key)["story"]]
-    low = sum(1 for s in shares if s < minimum)
+    shares = score_stories(_translated_shards(lake, language.key), script_shares,
+                           (language.key,))
+    low = int((shares < minimum).sum())
     return dg.AssetCheckResult(passed=low == 0, metadata={
-        "translations": len(shares), "below_minimum": low, "minimum_share": minimum})
+        "translations": int(shares.size), "below_minimum": low, "minimum_share": minimum})
+
+
+def _length_ratios(shards: list[Path]) -> pl.Series:
+    parts = [frame.select((pl.col("story").str.len_chars() / pl.col("source_chars"))
+                          .alias("ratio"))["ratio"].drop_nulls()
+             for frame in iter_story_frames(shards, ("story", "source_chars"))]
+    return pl.concat(parts) if parts else pl.Series("ratio", [], pl.Float64)
 
 
 def translated_stories_length_ratio(lake: Lake, language_key: str) -> dg.AssetCheckResult:
     """Translated/source characters of the stored translations: quantiles, and how many lie
     outside the language's band (warns; a changed band or older data)."""
-    table = _translated(lake, language_key)
-    ratio = (table["story"].str.len_chars() / table["source_chars"]).drop_nulls()
+    ratio = _length_ratios(_translated_shards(lake, language_key))
     low, high = get_language(language_key).length_ratio_band
     outside = int(((ratio < low) | (ratio > high)).sum())
     return dg.AssetCheckResult(
@@ -368,12 +383,14 @@ def translated_stories_rejection_rate(lake: Lake, language: str) -> dg.AssetChec
     """Source stories whose translation was rejected or failed, as a share of all attempted,
     with the reasons (warns above 20%)."""
     folder = lake.translated_stories_dir(language)
-    stored = set(_translated(lake, language)["prompt_id"].to_list())
+    shards = _translated_shards(lake, language)
+    still_open, attempted = open_failures(shards, _translated_shards(lake, language, "failure"))
+    stored = pl.concat([f["prompt_id"] for f in iter_story_frames(shards, ("prompt_id",))]
+                       or [pl.Series("prompt_id", [], pl.String)])
     failures = read_table(folder, "failure", ["prompt_id", "reason"])
-    open_failures = failures.filter(~pl.col("prompt_id").is_in(list(stored)))
-    attempted = len(stored | set(failures["prompt_id"].to_list()))
-    rate = open_failures["prompt_id"].n_unique() / attempted if attempted else 0.0
-    reasons = open_failures["reason"].value_counts().sort("count", descending=True)
+    open_failures_ = failures.filter(~pl.col("prompt_id").is_in(stored.implode()))
+    rate = still_open / attempted if attempted else 0.0
+    reasons = open_failures_["reason"].value_counts().sort("count", descending=True)
     return dg.AssetCheckResult(
         passed=rate <= 0.20, severity=dg.AssetCheckSeverity.WARN,
         metadata={"attempted": attempted, "rejection_rate": round(rate, 4),
