@@ -14,6 +14,7 @@ from tsr_assets.defs.config_limits import enforce_config_limits
 from tsr_assets.defs.data_quality import build_data_quality_defs
 from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
 from tsr_assets.defs.jobs import build_jobs
+from tsr_assets.defs.judge_probes import build_probes_asset
 from tsr_assets.defs.partitions import build_partitions
 from tsr_assets.defs.prompts import build_prompts_defs, build_wordlists_defs
 from tsr_assets.defs.publishing import build_dataset_export, build_model_export
@@ -69,6 +70,7 @@ def build_definitions(
         *(build_import_asset(partitions, name, source) for name, source in imported.items()),
         *(build_samples_asset(partitions, model) for model in models),
         *(build_judge_asset(partitions, model) for model in models),
+        *(build_probes_asset(partitions, model) for model in models),
         *(build_model_export(partitions, model) for model in models),
         build_dataset_export(partitions),
         *build_reports_defs(models),

@@ -17,6 +17,7 @@ The data lake (`$TSR_DATA_DIR`, default `<repo>/data_lake`) is laid out by asset
                                              loss_curve.png
     samples/<language>/<tokenizer>/<preset>/samples.parquet
     judge_scores/<language>/<tokenizer>/<preset>/judge_scores.parquet, journal/
+    judge_probes/<language>/<tokenizer>/<preset>/probe_scores.parquet, journal/
     hf/datasets/<language>/                  data/{train,validation}-*.parquet, README.md
     hf/models/<language>/<tokenizer>/<preset>/
                                              config.json, model.safetensors, tokenizer, README.md
@@ -46,6 +47,7 @@ BINS_DROPPED_FILE = "dropped_ids.txt"
 NEAR_DUPLICATES_FILE = "near_duplicates.json"
 SAMPLES_FILE = "samples.parquet"
 JUDGE_SCORES_FILE = "judge_scores.parquet"
+PROBE_SCORES_FILE = "probe_scores.parquet"
 JOURNAL_FOLDER = "journal"
 #: Sub-folders of a story store, by record kind (each holds `part-*.parquet` shards).
 STORY_KIND_FOLDERS = {"story": "shards", "rejection": "rejections", "failure": "failures"}
@@ -63,7 +65,7 @@ CORPORA: dict[str, tuple[str, ...]] = {
 DEFAULT_CORPUS = "generated"
 #: A corpus name, as run config takes it.
 CorpusName = Literal["generated", "translated", "both"]
-PRESET_STAGES = ("checkpoint", "samples", "judge_scores", "hf_model")
+PRESET_STAGES = ("checkpoint", "samples", "judge_scores", "judge_probes", "hf_model")
 
 
 def preset_asset(stage: str, preset: str) -> str:
@@ -245,6 +247,20 @@ class Lake:
         """The LLM judge's journal for one judge and one samples run."""
         name = f"{judge.replace('/', '_')}-{samples_run}.jsonl"
         return self.judge_dir(language, tokenizer, preset) / JOURNAL_FOLDER / name
+
+    def probes_dir(self, language: str, tokenizer: str, preset: str) -> Path:
+        """Judge probes (the probed stories' scores, the LLM judge's journals) of a model."""
+        return self.partition_dir("judge_probes", language, tokenizer, preset)
+
+    def probe_scores_file(self, language: str, tokenizer: str, preset: str) -> Path:
+        """Every probed story of the last probe run, with its scores."""
+        return self.probes_dir(language, tokenizer, preset) / PROBE_SCORES_FILE
+
+    def probe_journal(self, language: str, tokenizer: str, preset: str, judge: str,
+                      stories_key: str) -> Path:
+        """The LLM judge's journal of one probe run's stories (`stories_key` names them)."""
+        name = f"{judge.replace('/', '_')}-{stories_key}.jsonl"
+        return self.probes_dir(language, tokenizer, preset) / JOURNAL_FOLDER / name
 
     def hf_dataset_dir(self, language: str) -> Path:
         """A language's stories as a Hugging Face dataset folder."""

@@ -39,10 +39,12 @@ CODE_VERSIONS: dict[str, str] = {
     "samples": "1",
     # 2: batch mode and the request cache for the LLM judge.
     "judge_scores": "2",
+    "judge_probes": "1",
     "hf_model": "1",
     # 2: MorphScore, Rényi, paired comparisons and costs.
     # 3: both MorphScores and the gold list's counts.
-    "reports": "3",
+    # 4: judges against human raters (judge_calibration) and the judge probes.
+    "reports": "4",
 }
 
 

@@ -107,13 +107,15 @@ def _replace_samples(lake: Lake, warehouse: WarehouseResource, model: tuple[str,
     """Store new samples and drop the judge scores of the old ones, both or neither: the
     scores file goes first (a kill after it leaves no scores, never stale ones), then the
     samples file, then one transaction replaces the `samples` rows and deletes every
-    `judge_scores` row of the model (all judges and corpora)."""
+    `judge_scores` and `judge_probes` row of the model (all judges and corpora)."""
     language, tokenizer, preset = model
     lake.judge_scores_file(language, tokenizer, preset).unlink(missing_ok=True)
+    lake.probe_scores_file(language, tokenizer, preset).unlink(missing_ok=True)
     with atomic_path(out) as tmp:
         frame.write_parquet(tmp)
     partition = {"language": language, "tokenizer": tokenizer, "preset": preset}
-    warehouse.replace_rows("samples", partition, frame, also_delete=("judge_scores",))
+    warehouse.replace_rows("samples", partition, frame,
+                           also_delete=("judge_scores", "judge_probes"))
 
 
 def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
@@ -231,8 +233,10 @@ def fluency_reference(lake: Lake, language: str, tokenizer: str, log) -> Fluency
     return reference
 
 
-def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, journal: Path,
-           log, reference: FluencyReference | None = None) -> Judgments:
+def judge_samples(samples: pl.DataFrame, language: Language, judge: JudgeResource,
+                  journal: Path, log, reference: FluencyReference | None = None) -> Judgments:
+    """Rate `samples` (prompt_id, sample_index, opener, continuation, story, ended_at_eos)
+    with the `judge` resource: the automatic metrics, or the LLM judge (journaled)."""
     if judge.source == "automatic":
         return automatic_judgments(samples, language, reference, lexicon_for(language.key))
     return llm_judgments(samples, language, judge.make_source(JUDGE_MAX_TOKENS),
@@ -240,8 +244,8 @@ def _judge(samples: pl.DataFrame, language: Language, judge: JudgeResource, jour
                          rubric=judge.rubric())
 
 
-def _check_judgments(judgments: Judgments, warehouse: WarehouseResource, run_id: str,
-                     language: str, journal: Path, label: str) -> None:
+def check_judgments(judgments: Judgments, warehouse: WarehouseResource, run_id: str,
+                    language: str, journal: Path, label: str) -> None:
     """Record an LLM judge's run, and fail when its breaker opened or nothing was judged."""
     if judgments.run is not None:
         record_generation_run(warehouse, judgments.run, run_id, language)
@@ -316,8 +320,9 @@ def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinitio
                                          samples["run_id"][0])
             reference = (fluency_reference(lake, language_key, key, context.log.info)
                          if judge.source == "automatic" else None)
-            judgments = _judge(samples, language, judge, journal, context.log.info, reference)
-            _check_judgments(judgments, warehouse, context.run.run_id, language_key, journal,
+            judgments = judge_samples(samples, language, judge, journal, context.log.info,
+                                      reference)
+            check_judgments(judgments, warehouse, context.run.run_id, language_key, journal,
                              f"{preset_asset('judge_scores', preset)} {language_key}|{key}")
             # Scores of models trained on another corpus stay beside these (compared in the
             # report); samples written before the corpus choice existed are `generated`.

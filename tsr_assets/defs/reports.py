@@ -12,7 +12,9 @@ from tsr_assets.core.languages import language_keys
 from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import REPORTS_GROUP
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
+from tsr_assets.evaluation.calibration import calibrate
 from tsr_assets.evaluation.model_comparison import compare_models
+from tsr_assets.reports.judge_quality import calibration_section, probes_section
 from tsr_assets.reports.report import (
     agreement_section,
     comparison_sections,
@@ -34,7 +36,8 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
     @dg.asset(
         code_version=code_version("reports"),
         deps=[*(preset_asset("judge_scores", p) for p in presets),
-              *(preset_asset("checkpoint", p) for p in presets), "tokenizer_stats"],
+              *(preset_asset("checkpoint", p) for p in presets),
+              *(preset_asset("judge_probes", p) for p in presets), "tokenizer_stats"],
         group_name=REPORTS_GROUP,
         kinds={"duckdb", "markdown"},
     )
@@ -51,10 +54,12 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
         DuckDB views `tokenizer_comparison` and `size_comparison`. Then the original
         study's other tables: MorphScore and Rényi entropy in nats per language x tokenizer,
         paired comparisons of every two models on the same openers (cluster bootstrap over
-        openers, p-values, the original's unpaired Z; filled into DuckDB `model_comparison`)
-        and the costs of training and of the data (views `training_costs`, `data_costs`, at
-        the `data_lake` resource's GPU/CPU hour prices). Written to `<data lake>/reports/`
-        (report.md and PNGs) and shown here."""
+        openers, p-values, the original's unpaired Z; filled into DuckDB `model_comparison`),
+        every judge against the human raters (`human:<rater>` judges; filled into DuckDB
+        `judge_calibration`), the judge probes (`judge_probes`, flagging a judge that does
+        not score broken stories worse) and the costs of training and of the data (views
+        `training_costs`, `data_costs`, at the `data_lake` resource's GPU/CPU hour prices).
+        Written to `<data lake>/reports/` (report.md and PNGs) and shown here."""
         tokenizers = warehouse.query(
             "SELECT * FROM tokenizer_comparison ORDER BY judge, preset, language, tokenizer")
         sizes = warehouse.query(
@@ -70,8 +75,9 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
         sources = story_sources(lake, tokenizers["language"].unique().sort().to_list())
         data, agreement = _data_and_agreement(lake, warehouse)
         study = _study_tables(context, data_lake, warehouse)
+        judges = _judge_quality(context, warehouse)
         report = write_report(lake.reports_dir(), sources, sections, data,
-                              agreement + "\n" + study)
+                              "\n".join((agreement, judges, study)))
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(str(report)),
             "warehouse": dg.MetadataValue.path(str(warehouse.file)),
@@ -100,6 +106,24 @@ def _data_and_agreement(lake, warehouse: WarehouseResource) -> tuple[str, str]:
         warehouse.query("SELECT * FROM judge_length_bias ORDER BY language, tokenizer, "
                         "preset, corpus, judge"))
     return data, agreement
+
+
+def _judge_quality(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> str:
+    """Every judge against the human raters (computed here, stored in `judge_calibration`
+    per language) and the judge probes, as report markdown."""
+    calibration = calibrate(warehouse.query(
+        "SELECT language, tokenizer, preset, corpus, judge, metric, value, prompt_id, "
+        "sample_index FROM judge_scores"))
+    stamped = calibration.with_columns(computed_at=pl.lit(datetime.now(UTC)))
+    languages = warehouse.query("SELECT DISTINCT language FROM judge_scores UNION "
+                                "SELECT DISTINCT language FROM judge_calibration")
+    for language in languages["language"]:
+        warehouse.replace_rows("judge_calibration", {"language": language},
+                               stamped.filter(pl.col("language") == language))
+    context.log.info(f"judge_calibration: {calibration.height:,} rows")
+    probes = warehouse.query("SELECT * FROM judge_probes ORDER BY language, tokenizer, "
+                             "preset, corpus, judge, metric")
+    return "\n".join((calibration_section(calibration), probes_section(probes)))
 
 
 def _study_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource,

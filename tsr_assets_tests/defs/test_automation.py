@@ -86,7 +86,7 @@ def test_fresh_stories_drive_the_chain_then_the_reports(
             instance=instance, partition_key="hindi").success
         fresh = dg.evaluate_automation_conditions(defs, instance, cursor=idle.cursor)
         chain = ["tokenizer", "token_bins", "tokenizer_stats", "checkpoint_tiny",
-                 "samples_tiny", "judge_scores_tiny", "hf_model_tiny"]
+                 "samples_tiny", "judge_scores_tiny", "judge_probes_tiny", "hf_model_tiny"]
         for name in chain:  # only the chained tokenizers, not gpt2 nor the hub ones
             assert _requested(fresh, name) == ["hindi|byte", "hindi|spm"], name
         assert not _requested(fresh, "reports")  # not before the chain has run
@@ -109,7 +109,8 @@ def test_fresh_stories_drive_the_chain_then_the_reports(
                                "WHERE language = 'hindi'").fetchone()[0]
 
         assert {t: count(t) for t in ("tokenizer_stats", "training_runs", "samples",
-                                      "judge_scores")} == {
-            "tokenizer_stats": 2, "training_runs": 2, "samples": 2, "judge_scores": 2}
+                                      "judge_scores", "judge_probes")} == {
+            "tokenizer_stats": 2, "training_runs": 2, "samples": 2, "judge_scores": 2,
+            "judge_probes": 2}
         assert con.execute("SELECT count(*) FROM samples").fetchone() == (2 * 5 * 2,)
     assert (data_lake / "reports" / "report.md").is_file()

@@ -18,6 +18,7 @@ from tsr_assets.defs.config_limits import limit_problems
 from tsr_assets.defs.data_quality import ContaminationConfig, NearDuplicatesConfig
 from tsr_assets.defs.evaluation import SamplesConfig
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, TRANSLATION_JOB
+from tsr_assets.defs.judge_probes import ProbesConfig
 from tsr_assets.defs.prompts import PromptsConfig
 from tsr_assets.defs.resources import (
     DataLakeResource,
@@ -103,6 +104,11 @@ ROWS: list[tuple[str, str, str, object, str]] = [
         ("top_p", 0.0, GT0), ("top_p", 1.5, LE1), ("repetition_penalty", 0.0, GT0),
         ("max_new_tokens", 0, GE1), ("batch_rows", 0, GE1), ("seed", -1, GE0),
         ("max_openers", 0, GE1))),
+    *((LANGUAGE_TOKENIZER_JOB, "ops.judge_probes_tiny", field, value, text)
+      for field, value, text in (
+        ("max_stories", 0, GE1), ("max_stories", 100_001, "less than or equal to 100000"),
+        ("seed", -1, GE0), ("resamples", 10, "greater than or equal to 100"),
+        ("word_share", 0.0, GT0), ("word_share", 1.5, LE1))),
     (LANGUAGE_TOKENIZER_JOB, "resources.judge", "temperature", -1.0, GE0),
     (LANGUAGE_TOKENIZER_JOB, "resources.judge", "repeats", 0, GE1),
     *((TRANSLATION_JOB, "ops.translated_stories", field, value, text)
@@ -168,8 +174,8 @@ def _numeric(annotation: object) -> bool:
 
 @pytest.mark.parametrize("config_class", [
     PromptsConfig, StoriesConfig, NearDuplicatesConfig, ContaminationConfig, TokenizerConfig,
-    TokenBinsConfig, TrainingConfig, SamplesConfig, TranslationConfig, LLMResource,
-    JudgeResource, DataLakeResource, WarehouseResource])
+    TokenBinsConfig, TrainingConfig, SamplesConfig, ProbesConfig, TranslationConfig,
+    LLMResource, JudgeResource, DataLakeResource, WarehouseResource])
 def test_every_number_has_a_limit_and_a_row(config_class: type[BaseModel]) -> None:
     fields_in_rows = {r[2] for r in ROWS}
     for name, info in config_class.model_fields.items():

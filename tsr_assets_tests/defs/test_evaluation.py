@@ -59,7 +59,7 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
                                            "eval_batches": 2, "batch_size": 4}}}},
             tokenizer).success
 
-    result = _run(instance, ["samples_tiny", "judge_scores_tiny"],
+    result = _run(instance, ["samples_tiny", "judge_scores_tiny", "judge_probes_tiny"],
                   {"ops": {"samples_tiny": {"config": SAMPLES}}})
     assert result.success
     samples_meta = _meta(result, "samples_tiny")
@@ -72,6 +72,9 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     judge_meta = _meta(result, "judge_scores_tiny")
     assert judge_meta["judge"] == "automatic" and judge_meta["judged_stories"] == OPENERS * 2
     assert "judge: **automatic**" in judge_meta["means"]
+    probes_meta = _meta(result, "judge_probes_tiny")
+    assert probes_meta["judge"] == "automatic" and probes_meta["stories"] == OPENERS * 2
+    assert "| completeness |" in probes_meta["probes"]
 
     # The same partition judged by an LLM over HTTP adds rows under its own judge name.
     monkeypatch.setenv("JUDGE_KEY", "sk-judge-secret")
@@ -94,6 +97,21 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
                                                       "test-judge")
     assert completion_tokens >= OPENERS * 2 * 12  # twelve words per six-score answer
     assert {b["max_tokens"] for b in server.bodies} == {200}
+
+    # The same judge probed over HTTP: every story as it is, again, and broken; recorded as
+    # its own stage, beside the automatic judge's probes.
+    with running_chat_server(_judge_answer) as server:
+        probes = _run(instance, ["judge_probes_tiny"], {"resources": {"judge": {"config": {
+            "source": "openai", "base_url": server.base_url, "model": "test-judge",
+            "api_key_env_var": "JUDGE_KEY", "backoff_base_s": 0.01}}}})
+    assert probes.success and _meta(probes, "judge_probes_tiny")["judge"] == "llm:test-judge"
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        probed = dict(con.execute("SELECT judge, count(DISTINCT probe) FROM judge_probes "
+                                  "GROUP BY judge").fetchall())
+        probe_run = con.execute("SELECT requested, outcome FROM generation_runs WHERE stage = "
+                                "'judge_probes'").fetchall()
+    assert probed == {"automatic": 4, "llm:test-judge": 4}
+    assert probe_run and probe_run[0][1] == "succeeded"
 
     # A rubric of the researcher's own, with its own score keys, end to end over HTTP.
     rubric = tmp_path / "rubric.txt"
@@ -137,7 +155,7 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     assert batch_meta["mode"] == "batch" and "| completed |" in batch_meta["batches"]
 
     # spm samples with the automatic judge, so tokenizers can be compared.
-    assert _run(instance, ["samples_tiny", "judge_scores_tiny"],
+    assert _run(instance, ["samples_tiny", "judge_scores_tiny", "judge_probes_tiny"],
                 {"ops": {"samples_tiny": {"config": SAMPLES}}}, "spm").success
 
     with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
@@ -189,6 +207,14 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
     assert "| hindi | automatic | length_words | byte/tiny/generated | spm/tiny/generated |" \
         in text
     assert "## Costs" in text and "Prices used: 2.00 USD per GPU-hour, 0.10 USD" in text
+    # Is the judge right? No human ratings yet: the report says how to add them. The probes
+    # of both judges on byte, of the automatic judge on spm.
+    assert "No human ratings in the warehouse yet" in text and "`tsr rate import FILE`" in text
+    assert "## Does the judge notice a broken story? Judge probes" in text
+    for model in ("hindi|byte|tiny (generated), judge automatic",
+                  "hindi|byte|tiny (generated), judge llm:test-judge",
+                  "hindi|spm|tiny (generated), judge automatic"):
+        assert f"### {model}: {OPENERS * 2} stories from the samples" in text
     with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
         pairs = con.execute("SELECT judge, model_a, model_b, openers, n_a, n_b FROM "
                             "model_comparison").fetchall()
@@ -218,16 +244,43 @@ def test_samples_judges_and_report(data_lake: Path, instance, monkeypatch,
                                ).fetchone()[0]
 
     assert byte_rows("judge_scores") == OPENERS * 2 * (8 + 7 + 4 + 7)
+    assert byte_rows("judge_probes") == 8 * 4 + 7 * 4  # automatic and llm, metric x probe
     # New samples: the old samples' scores (every judge) go in the same step; spm's stay.
     assert _run(instance, ["samples_tiny"], {"ops": {"samples_tiny": {"config": {
         **SAMPLES, "seed": 1}}}}).success
     assert samples_file.read_bytes() != stored and byte_rows("samples") == OPENERS * 2
-    assert byte_rows("judge_scores") == 0
+    assert byte_rows("judge_scores") == 0 and byte_rows("judge_probes") == 0
+    assert not (data_lake / "judge_probes" / "hindi" / "byte" / "tiny" /
+                "probe_scores.parquet").exists()
     assert not (data_lake / "judge_scores" / "hindi" / "byte" / "tiny" /
                 "judge_scores.parquet").exists()
     with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM judge_scores WHERE tokenizer = 'spm'"
                            ).fetchone() == (OPENERS * 2 * 8,)
+
+    # Two raters rate the spm samples (rows as `tsr rate import` stores them): the next report
+    # sets the automatic judge against them, and the raters against each other.
+    spm = pl.read_parquet(data_lake / "samples" / "hindi" / "spm" / "tiny" / "samples.parquet")
+    ratings = pl.DataFrame([
+        {"language": "hindi", "tokenizer": "spm", "preset": "tiny", "corpus": "generated",
+         "judge": f"human:{rater}", "metric": "overall", "value": float(1 + (3 * i + lag) % 10),
+         "prompt_id": row["prompt_id"], "sample_index": row["sample_index"]}
+        for i, row in enumerate(spm.iter_rows(named=True)) for rater, lag in (("asha", 0),
+                                                                             ("ravi", 1))])
+    with duckdb.connect(str(data_lake / "warehouse.duckdb")) as con:
+        con.register("ratings", ratings.to_arrow())
+        con.execute("INSERT INTO judge_scores BY NAME SELECT * FROM ratings")
+    assert build_definitions().resolve_job_def(REPORTS_JOB).execute_in_process(
+        instance=instance).success
+    text = (data_lake / "reports" / "report.md").read_text()
+    assert "## Is the judge right? Judges against human raters" in text
+    assert "No human ratings" not in text
+    assert f"| automatic | length_words vs overall | 2 | {OPENERS * 2} |" in text
+    assert f"| humans (among themselves) | overall | 2 | {OPENERS * 2} |" in text
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        calibrated = con.execute("SELECT judge, count(*), min(n), max(raters) FROM "
+                                 "judge_calibration GROUP BY judge ORDER BY judge").fetchall()
+    assert calibrated == [("automatic", 8, OPENERS * 2, 2), ("humans", 1, OPENERS * 2, 2)]
 
 
 def test_samples_without_a_checkpoint_fail_with_the_fix(data_lake: Path, instance) -> None:
