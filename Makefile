@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv if missing, install, run the main job on the offline defaults
 #   make test   the same set-up (and Debian's chromium, redis-server and postgresql for the UI
-#               and scale-out tests), then the test suite
+#               and scale-out tests, Label Studio and COMET in environments of their own),
+#               then the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,18 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)
 UI_PORT ?= 3000
 
-.PHONY: setup browser services run test lint ui clean-data
+# Label Studio (the annotation server the human-rating tests start) and COMET (unbabel-comet,
+# for translation_quality) each live in an environment of their own: Label Studio pins Django
+# 5.2 and, through its SDK's opencv, numpy<2.3; unbabel-comet 2.2.7 pins numpy<2,
+# transformers<5, huggingface-hub<1, protobuf<5 and torchmetrics<0.11 (which needs
+# pkg_resources, so setuptools<81). The platform talks to the first over HTTP and runs the
+# second as a subprocess; it never needs either to run.
+LS_VENV := .venv-label-studio
+LS_STAMP := $(LS_VENV)/.installed
+COMET_VENV := .venv-comet
+COMET_STAMP := $(COMET_VENV)/.installed
+
+.PHONY: setup browser services label-studio comet run test lint ui clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +31,23 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# sentry-sdk 3 removed an option Label Studio 1.23 passes at start (the server would not start).
+$(LS_STAMP):
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet label-studio==1.23.2 'sentry-sdk>=2.16,<3'
+	touch $(LS_STAMP)
+
+label-studio: $(LS_STAMP)
+
+# torch==2.13.0 as in pyproject.toml (the CPU build on this machine's disk).
+$(COMET_STAMP):
+	test -x $(COMET_VENV)/bin/python || $(PYTHON) -m venv $(COMET_VENV)
+	$(COMET_VENV)/bin/python -m pip install --quiet torch==2.13.0 unbabel-comet==2.2.7 \
+	  'setuptools<81'
+	touch $(COMET_STAMP)
+
+comet: $(COMET_STAMP)
 
 run: setup
 	$(BIN)/tsr run
@@ -38,7 +67,7 @@ services:
 	  $$SUDO apt-get install -y -q redis-server postgresql >/dev/null \
 	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q redis-server postgresql >/dev/null; }; }
 
-test: setup browser services
+test: setup browser services label-studio comet
 	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks deploy
 	$(BIN)/python -m pytest
 

@@ -13,6 +13,11 @@ from tsr_assets.defs.automation import automation_conditions, automation_sensors
 from tsr_assets.defs.config_limits import enforce_config_limits
 from tsr_assets.defs.data_quality import build_data_quality_defs
 from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
+from tsr_assets.defs.human_ratings import (
+    LABEL_STUDIO_KEY_ENV,
+    LabelStudioResource,
+    build_human_ratings_defs,
+)
 from tsr_assets.defs.jobs import build_jobs
 from tsr_assets.defs.judge_probes import build_probes_asset
 from tsr_assets.defs.partitions import build_partitions
@@ -73,6 +78,7 @@ def build_definitions(
         *(build_probes_asset(partitions, model) for model in models),
         *(build_model_export(partitions, model) for model in models),
         build_dataset_export(partitions),
+        *build_human_ratings_defs(models),
         *build_reports_defs(models),
     ]
     checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
@@ -86,6 +92,9 @@ def build_definitions(
                  "judge": JudgeResource(),
                  "hub": HuggingFaceResource(
                      token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
+                 "label_studio": LabelStudioResource(
+                     api_key=(dg.EnvVar(LABEL_STUDIO_KEY_ENV)
+                              if os.environ.get(LABEL_STUDIO_KEY_ENV) else None)),
                  "pipes_subprocess_client": dg.PipesSubprocessClient()}
     # Out-of-range run config is refused before a run is created (defs/config_limits.py).
     enforce_config_limits(assets_and_checks, resources)

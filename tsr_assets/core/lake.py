@@ -262,6 +262,19 @@ class Lake:
         name = f"{judge.replace('/', '_')}-{stories_key}.jsonl"
         return self.probes_dir(language, tokenizer, preset) / JOURNAL_FOLDER / name
 
+    def rating_tasks_dir(self) -> Path:
+        """Every human rating export: `rating_tasks/<language>/<export id>/` (tasks, labeling
+        configuration, the key from opaque id to sample)."""
+        return self.root / "rating_tasks"
+
+    def rating_export_dir(self, language: str, export_id: str) -> Path:
+        """One rating export of a language."""
+        return self.rating_tasks_dir() / language / export_id
+
+    def human_ratings_dir(self) -> Path:
+        """Copies of the ratings files imported (Label Studio exports pulled from a server)."""
+        return self.root / "human_ratings"
+
     def hf_dataset_dir(self, language: str) -> Path:
         """A language's stories as a Hugging Face dataset folder."""
         return self.root / "hf" / "datasets" / language

@@ -131,6 +131,34 @@ def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
     return rows.height
 
 
+def replace_keyed_rows(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str],
+                       rows: pl.DataFrame, what: str = "") -> int:
+    """Replace the rows of `table` whose `keys` columns equal those of a row in `rows` (such
+    as one rater's scores of some stories), keeping every other row, in one transaction.
+    Returns the number of rows inserted. `what` names the write in `warehouse_writes`."""
+    if table not in TABLES:
+        raise ValueError(f"unknown warehouse table {table!r}; known: {', '.join(TABLES)}")
+    missing = [c for c in keys if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows for {table} lack key columns {missing}")
+    began_at = datetime.now(UTC)
+    match = " AND ".join(f"{table}.{k} = incoming_rows.{k}" for k in keys)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("incoming_rows", rows.to_arrow())
+        con.execute(f"DELETE FROM {table} USING incoming_rows WHERE {match}")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
+        con.unregister("incoming_rows")
+        con.execute("INSERT INTO warehouse_writes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [table, json.dumps({"keys": list(keys), "what": what}), rows.height,
+                     began_at, datetime.now(UTC), socket.gethostname(), os.getpid()])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows.height
+
+
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
                 ) -> pl.DataFrame:
     """Run a query on an open connection and return a polars frame."""

@@ -12,8 +12,9 @@ waits (the asset's Automation tab), evaluated by two sensors, `tsr_automation` a
   local folder are never attempted.
 - `reports` runs after its inputs were updated, once none of them is still running.
 
-Imported models, `translated_stories` and `translation_quality` need a user's choice (a model,
-a translator) and are not automated. Automated runs use each asset's default run config.
+Imported models, `translated_stories`, `translation_quality`, `rating_tasks` and
+`human_ratings` need a user's choice (a model, a translator, the stories to rate, a ratings
+file) and are not automated. Automated runs use each asset's default run config.
 """
 
 from __future__ import annotations

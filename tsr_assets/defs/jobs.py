@@ -14,6 +14,7 @@ LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 REPORTS_JOB = "reports_job"
 TRANSLATION_JOB = "translation_job"
 TRANSLATION_QUALITY_JOB = "translation_quality_job"
+HUMAN_RATINGS_JOB = "human_ratings_job"
 
 #: Asset groups, as the UI shows them; each job selects whole groups.
 STORIES_GROUP = "stories"
@@ -26,6 +27,7 @@ EVALUATION_GROUP = "evaluation"
 REPORTS_GROUP = "reports"
 DATASET_EXPORT_GROUP = "dataset_export"
 MODEL_EXPORT_GROUP = "model_export"
+HUMAN_RATINGS_GROUP = "human_ratings"
 
 
 #: Step retries of the deployed platform (Celery workers, Kubernetes): a step that raises is
@@ -69,6 +71,12 @@ def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
             selection=dg.AssetSelection.groups(TRANSLATION_QUALITY_GROUP),
             description="A translator scored on the parallel evaluation openers (chrF++, "
             "gates) before a corpus is translated with it.",
+            op_retry_policy=op_retry_policy,
+        ),
+        dg.define_asset_job(
+            HUMAN_RATINGS_JOB, selection=dg.AssetSelection.groups(HUMAN_RATINGS_GROUP),
+            description="Human ratings: rating_tasks (a blinded Label Studio project) and "
+            "human_ratings (the raters' scores into judge_scores); pick one when launching.",
             op_retry_policy=op_retry_policy,
         ),
         dg.define_asset_job(
