@@ -22,7 +22,8 @@ CODE_VERSIONS: dict[str, str] = {
     "stories": "2",
     # 2: any registered language as the source, records source_language.
     "translated_stories": "2",
-    "translation_quality": "1",
+    # 2: LaBSE similarity and COMET-DA beside chrF++.
+    "translation_quality": "2",
     "near_duplicates": "1",
     "contamination": "1",
     "corpus_quality": "1",
@@ -41,6 +42,8 @@ CODE_VERSIONS: dict[str, str] = {
     "judge_scores": "2",
     "judge_probes": "1",
     "hf_model": "1",
+    "rating_tasks": "1",
+    "human_ratings": "1",
     # 2: MorphScore, Rényi, paired comparisons and costs.
     # 3: both MorphScores and the gold list's counts.
     # 4: judges against human raters (judge_calibration) and the judge probes.
