@@ -40,6 +40,8 @@ from tsr_assets.translation.source_stories import TINYSTORIES_DATASET
 
 #: `tsr run` trains with a short wall-clock budget by default, so the chain finishes on a CPU.
 TRAIN_SECONDS = 20.0
+#: Stories per model the judge probes use (each judged five times).
+PROBE_STORIES = 100
 
 
 def ensure_dagster_home() -> Path:
@@ -72,6 +74,8 @@ FLAGS: dict[tuple[str, str], str] = {
     ("checkpoint", "max_seconds"): "--train-seconds",
     ("samples", "samples_per_opener"): "--samples-per-opener",
     ("samples", "max_openers"): "--max-openers",
+    ("judge_probes", "max_stories"): "--probe-stories",
+    ("judge_probes", "seed"): "--probe-seed",
     ("llm", "requests_per_minute"): "--llm-rpm",
     ("llm", "concurrency"): "--llm-concurrency",
     ("translated_stories", "limit"): "--limit",
@@ -188,7 +192,9 @@ def _chain_runs(args: argparse.Namespace, language: str) -> list[PlannedRun]:
             "tokenizer": {"config": corpus}, "token_bins": {"config": corpus},
             **{preset_asset("checkpoint", p): {"config": {**training, "recipe": recipes[p]}}
                for p in args.presets},
-            **{preset_asset("samples", p): {"config": sampling} for p in args.presets}}}
+            **{preset_asset("samples", p): {"config": sampling} for p in args.presets},
+            **{preset_asset("judge_probes", p): {"config": {"max_stories": args.probe_stories}}
+               for p in args.presets}}}
         if judge:
             run_config["resources"] = {"judge": {"config": judge}}
         runs.append(PlannedRun(
@@ -330,9 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
                      f"(default {DEFAULT_SAMPLES_PER_OPENER})")
     run.add_argument("--max-openers", type=int, default=None,
                      help="use only the first N evaluation openers (default: all)")
+    run.add_argument("--probe-stories", type=int, default=PROBE_STORIES,
+                     help="samples per model the judge probes use, each judged 5 times "
+                     f"(default {PROBE_STORIES})")
     _add_source_options(run)
     run.set_defaults(func=cmd_run)
     _add_translate_parser(sub)
+    _add_probe_parser(sub)
     return parser
 
 
@@ -384,6 +394,66 @@ def _add_translate_parser(sub) -> None:
     translate.add_argument("--llm-mode", choices=["online", "batch"],
                            help="batch: translate through the endpoint's batch API")
     translate.set_defaults(func=cmd_translate)
+
+
+def _add_probe_parser(sub) -> None:
+    probe = sub.add_parser("probe", help="does the judge notice a broken story? "
+                           "(judge_probes_<preset>)")
+    probe.add_argument("--language", default=DEFAULT_LANGUAGE, choices=language_keys())
+    probe.add_argument("--tokenizers", nargs="+", default=offline_tokenizer_keys(),
+                       choices=tokenizer_keys(), help="the models' tokenizers (default: the "
+                       f"offline ones, {' '.join(offline_tokenizer_keys())})")
+    probe.add_argument("--preset", default="tiny", type=_preset_name,
+                       help="the models' preset (default tiny)")
+    probe.add_argument("--source", choices=["samples", "corpus"], default="samples",
+                       help="the models' samples (default), or held-out corpus stories")
+    probe.add_argument("--probe-stories", type=int, default=PROBE_STORIES,
+                       help=f"stories probed, each judged 5 times (default {PROBE_STORIES})")
+    probe.add_argument("--probe-seed", type=int, default=0, help="seed of the sample, the "
+                       "probes and the bootstrap")
+    probe.add_argument("--judge", choices=["automatic", "openai", "g4f"], default="automatic")
+    probe.add_argument("--judge-base-url", help="endpoint of the LLM judge "
+                       "(key: $TSR_JUDGE_API_KEY)")
+    probe.add_argument("--judge-model", help="model name of the LLM judge")
+    probe.set_defaults(func=cmd_probe)
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    """Probe a judge on the models of one language and preset (`judge_probes_<preset>`, one
+    run per tokenizer), then print what it noticed and what it missed."""
+    import dagster as dg
+
+    from tsr_assets.core.warehouse import query
+    from tsr_assets.definitions import build_definitions
+    from tsr_assets.defs.jobs import LANGUAGE_TOKENIZER_JOB
+    from tsr_assets.defs.partitions import language_tokenizer_key
+    from tsr_assets.reports.judge_quality import probes_section
+
+    ensure_dagster_home()
+    asset = preset_asset("judge_probes", args.preset)
+    config = {"max_stories": args.probe_stories, "seed": args.probe_seed,
+              "story_source": args.source}
+    judge = _resource_config(args.judge, "automatic", args.judge_base_url, args.judge_model)
+    runs = []
+    for tokenizer in args.tokenizers:
+        run_config: dict = {"ops": {asset: {"config": config}}}
+        if judge:
+            run_config["resources"] = {"judge": {"config": judge}}
+        runs.append(PlannedRun(LANGUAGE_TOKENIZER_JOB,
+                               language_tokenizer_key(args.language, tokenizer), run_config,
+                               f"{args.language}|{tokenizer}", (asset,)))
+    defs = build_definitions(presets=[*configured_presets(), args.preset])
+    check_planned_runs(defs, runs)
+    with dg.DagsterInstance.get() as instance:
+        for run in runs:
+            _execute(defs, instance, run)
+    lake = Lake.default()
+    placeholders = ", ".join("?" for _ in args.tokenizers)
+    probes = query(lake.warehouse_file(), "SELECT * FROM judge_probes WHERE language = ? AND "
+                   f"preset = ? AND tokenizer IN ({placeholders}) ORDER BY tokenizer, judge, "
+                   "metric", [args.language, args.preset, *args.tokenizers])
+    print(probes_section(probes))
+    print(f"[tsr] judge probes: DuckDB judge_probes in {lake.warehouse_file()}")
 
 
 def _preset_name(name: str) -> str:

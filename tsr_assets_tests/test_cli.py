@@ -88,7 +88,13 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
             timeout=300,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sum(judge.calls.values()) == 2 * 4 * 2  # two models, 4 openers, 2 samples each
+    # Two models, 4 openers, 2 samples each, judged; then the same judge probed on them.
+    assert sum(judge.calls.values()) > 2 * 4 * 2
+    with duckdb.connect(str(lake / "warehouse.duckdb"), read_only=True) as con:
+        stages = {r[0] for r in con.execute("SELECT stage FROM generation_runs").fetchall()}
+        assert con.execute("SELECT count(*) FROM judge_scores WHERE judge = 'llm:j1' AND "
+                           "metric = 'overall'").fetchone() == (2 * 4 * 2,)
+    assert {"judge", "judge_probes"} <= stages
     assert f"data lake: {lake}" in proc.stdout
     assert str(lake / "prompts" / "marathi" / "prompts.parquet") in proc.stdout
     assert pl.read_parquet(lake / "prompts" / "marathi" / "prompts.parquet").height == 50
@@ -115,6 +121,17 @@ def test_tsr_run_prints_where_the_output_is(tmp_path: Path) -> None:
     export = lake / "hf" / "models" / "marathi" / "byte" / "tiny_modern"
     exported = json.loads((export / "config.json").read_text())
     assert exported["architectures"] == ["Qwen3ForCausalLM"]
+    assert "## Does the judge notice a broken story? Judge probes" in report
+
+    # `tsr probe`: the automatic judge on the same model, four stories.
+    proc = subprocess.run(
+        [str(BIN / "tsr"), "probe", "--language", "marathi", "--tokenizers", "byte",
+         "--preset", "tiny", "--probe-stories", "4"],
+        cwd=tmp_path, env=_env(home, lake), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "### marathi|byte|tiny (generated), judge automatic: 4 stories" in proc.stdout
+    assert "### marathi|byte|tiny (generated), judge llm:j1: 8 stories" in proc.stdout
+    assert "Flagged judges:" in proc.stdout
 
 
 def test_tsr_run_with_an_openai_compatible_story_source(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def flagged_lines(probes: pl.DataFrame) -> list[str]:
                 continue
             where = "on `overall`" if has_overall else "on any of its metrics"
             lines.append(f"- **{judge}** on {language}|{tokenizer}|{preset} ({corpus}): "
-                         f"stories {title} are not scored worse {where}")
+                         f"`{probe}` ({title}) not scored worse {where}")
     return lines
 
 

@@ -197,6 +197,8 @@ TSR_ROWS = [
                                     "greater than or equal to 1 (samples_tiny)"),
     (["--prompts", "0"], "--prompts: count = 0: must be greater than or equal to 1 (prompts)"),
     (["--prompts", "-5"], "--prompts: count = -5: must be greater than or equal to 1 (prompts)"),
+    (["--probe-stories", "0"], "--probe-stories: max_stories = 0: must be greater than or "
+                               "equal to 1 (judge_probes_tiny)"),
 ]
 
 

@@ -175,7 +175,7 @@ def test_a_scripted_llm_judge_is_flagged_for_what_it_misses(tmp_path: Path) -> N
                               preset=pl.lit("tiny"), corpus=pl.lit("generated"),
                               judge=pl.lit("llm:probe-judge"), story_source=pl.lit("samples"))
     assert flagged_lines(rows) == ["- **llm:probe-judge** on hindi|spm|tiny (generated): "
-                                   "stories sentences shuffled are not scored worse on "
+                                   "`shuffled` (sentences shuffled) not scored worse on "
                                    "`overall`"]
     section = probes_section(rows)
     assert "-3.000 [-3.000, -3.000], 100% worse noticed" in section
