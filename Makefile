@@ -25,7 +25,7 @@ COMET_STAMP := $(COMET_VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale,metrics]'
 	# GPT-2's BPE ranks ship in openai-whisper; its own dependencies (numba, triton) are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps openai-whisper==20250625
 	touch $(STAMP)

@@ -33,3 +33,24 @@ def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
     """A persistent sqlite-backed Dagster instance in the temporary home (shared by tests)."""
     with dg.DagsterInstance.from_config(str(dagster_home)) as inst:
         yield inst
+
+
+@pytest.fixture(scope="session")
+def tiny_labse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random sentence-transformers folder in LaBSE's shape (built offline)."""
+    from tsr_assets_tests.translation.tiny_metric_models import build_tiny_sentence_transformer
+
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny_labse"))
+
+
+@pytest.fixture(scope="session")
+def tiny_comet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random COMET regression checkpoint folder, built by the COMET environment
+    (`make comet`) offline."""
+    from tsr_assets.translation.semantic_metrics import DEFAULT_COMET_PYTHON
+    from tsr_assets_tests.translation.tiny_metric_models import build_tiny_comet
+
+    assert DEFAULT_COMET_PYTHON.exists(), (
+        f"{DEFAULT_COMET_PYTHON} is missing: `make comet` builds the COMET environment "
+        "(`make test` does)")
+    return build_tiny_comet(tmp_path_factory.mktemp("tiny_comet"), DEFAULT_COMET_PYTHON)

@@ -273,6 +273,10 @@ TABLES: dict[str, str] = {
         chrf_pp DOUBLE,
         gate_pass_share DOUBLE,
         rejections_by_reason VARCHAR,
+        labse_similarity DOUBLE,
+        labse_model VARCHAR,
+        comet_da DOUBLE,
+        comet_model VARCHAR,
         run_id VARCHAR,
         computed_at TIMESTAMPTZ
     """,

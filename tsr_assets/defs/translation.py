@@ -37,6 +37,13 @@ from tsr_assets.stories.story_scan import (
     open_failures,
     score_stories,
 )
+from tsr_assets.translation.semantic_metrics import (
+    COMET_HUB_ID,
+    LABSE_HUB_ID,
+    MetricModelError,
+    comet_scores,
+    labse_similarities,
+)
 from tsr_assets.translation.seq2seq import (
     DEFAULT_SEQ2SEQ_MODEL,
     SOURCE_LANGUAGE,
@@ -56,7 +63,11 @@ from tsr_assets.translation.translation_gates import (
     ratio_band_for,
     residue_letters,
 )
-from tsr_assets.translation.translation_quality import score_translations, translate_with_chat
+from tsr_assets.translation.translation_quality import (
+    QualityReport,
+    score_translations,
+    translate_with_chat,
+)
 
 
 class TranslationConfig(StoryLimitsConfig):
@@ -256,6 +267,67 @@ def _translate_openers(config: TranslationConfig, language: Language, sources: l
     return list(translator.translate(sources)), "seq2seq", config.model
 
 
+class TranslationQualityConfig(TranslationConfig):
+    """The translator, as `translated_stories` takes it, and the models of the published
+    study's metrics beside chrF++ (each skipped when its field is empty)."""
+
+    labse_model: str = Field(default="", description="LaBSE similarity: a sentence-"
+                             f"transformers folder or Hub id (`{LABSE_HUB_ID}`); empty: "
+                             "skipped.")
+    comet_model: str = Field(default="", description="COMET-DA: a checkpoint folder (with "
+                             f"checkpoints/model.ckpt) or Hub id (`{COMET_HUB_ID}`); empty: "
+                             "skipped.")
+    comet_python: str = Field(default="", description="Python of the environment with "
+                              "unbabel-comet; empty: $TSR_COMET_PYTHON, else .venv-comet "
+                              "(`make comet`).")
+    metrics_batch_size: int = Field(default=32, ge=1, description="Sentences per batch of "
+                                    "LaBSE and COMET.")
+    comet_timeout_s: float = Field(default=1800.0, gt=0, description="Seconds COMET may "
+                                   "take.")
+
+
+def _model_metrics(config: TranslationQualityConfig, sources: list[str],
+                   outputs: list[str | None], references: list[str], log) -> dict:
+    """LaBSE similarity (mean cosine of source and translation) and COMET-DA (system score)
+    when their models are configured; a Failure naming the field when a model is missing."""
+    found: dict = {}
+    texts = [t or "" for t in outputs]
+    try:
+        if config.labse_model:
+            cosines = labse_similarities(sources, texts, config.labse_model,
+                                         batch_size=config.metrics_batch_size)
+            found["labse_similarity"] = sum(cosines) / len(cosines)
+            log(f"LaBSE similarity {found['labse_similarity']:.4f} ({config.labse_model})")
+        if config.comet_model:
+            comet = comet_scores(sources, texts, references, config.comet_model,
+                                 config.comet_python, config.metrics_batch_size,
+                                 config.comet_timeout_s)
+            found["comet_da"] = comet.system_score
+            log(f"COMET {comet.system_score:.4f} ({config.comet_model})")
+    except MetricModelError as exc:
+        raise dg.Failure(description=f"translation_quality: {exc}", allow_retries=False
+                         ) from None
+    return found
+
+
+def _quality_metadata(report: QualityReport, metrics: dict, config: TranslationQualityConfig,
+                      pair: str, translator: str) -> dict:
+    return {
+        "chrf_pp": dg.MetadataValue.float(round(report.chrf_pp, 2)),
+        **{name: dg.MetadataValue.float(round(value, 4)) for name, value in metrics.items()},
+        "labse_model": config.labse_model or "skipped (labse_model empty)",
+        "comet_model": config.comet_model or "skipped (comet_model empty)",
+        "gate_pass_share": dg.MetadataValue.float(round(report.gate_pass_share, 4)),
+        "openers": dg.MetadataValue.int(report.openers),
+        "pair": dg.MetadataValue.text(pair),
+        "translator": dg.MetadataValue.text(translator),
+        "rejections_by_reason": dg.MetadataValue.json(report.rejections),
+        "examples": dg.MetadataValue.md(markdown_table(
+            [list(e) for e in report.examples], ["source", "translation", "reference"],
+            max_chars=120)),
+    }
+
+
 def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`translation_quality`: a translator scored on the parallel evaluation openers."""
 
@@ -267,7 +339,7 @@ def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefiniti
     )
     def translation_quality(
         context: dg.AssetExecutionContext,
-        config: TranslationConfig,
+        config: TranslationQualityConfig,
         llm: LLMResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
@@ -275,8 +347,11 @@ def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefiniti
         for this language, before a corpus is built with it: it translates the source
         language's evaluation openers, and the output is scored against this language's
         openers (line k of every packaged list means the same) with chrF++ (sacrebleu, 0-100),
-        beside the share of outputs that pass the translation gates. One row per language x
-        source x translator x model in DuckDB `translation_quality`."""
+        beside the share of outputs that pass the translation gates, and, when their models
+        are given, the published study's metrics: LaBSE similarity (`labse_model`: mean cosine
+        of source and translation embeddings) and COMET-DA (`comet_model`, run in the COMET
+        environment). One row per language x source x translator x model in DuckDB
+        `translation_quality`."""
         language = get_language(context.partition_key)
         _check_pair(config, language)
         source = config.source()
@@ -297,22 +372,19 @@ def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefiniti
             raise dg.Failure(description=f"translation_quality for {language.key}: the "
                              f"translator returned nothing for {report.openers} openers",
                              allow_retries=False)
+        metrics = _model_metrics(config, sources, outputs, references, context.log.info)
         key = {"language": language.key, "source_language": source.key,
                "translator": translator, "model": model}
         warehouse.replace_rows("translation_quality", key, pl.DataFrame([{
-            **key, **report.row(), "run_id": context.run.run_id,
-            "computed_at": datetime.now(UTC)}]))
-        return dg.MaterializeResult(metadata={
-            "chrf_pp": dg.MetadataValue.float(round(report.chrf_pp, 2)),
-            "gate_pass_share": dg.MetadataValue.float(round(report.gate_pass_share, 4)),
-            "openers": dg.MetadataValue.int(report.openers),
-            "pair": dg.MetadataValue.text(f"{source.key} -> {language.key}"),
-            "translator": dg.MetadataValue.text(f"{translator} ({model})"),
-            "rejections_by_reason": dg.MetadataValue.json(report.rejections),
-            "examples": dg.MetadataValue.md(markdown_table(
-                [list(e) for e in report.examples], ["source", "translation", "reference"],
-                max_chars=120)),
-        })
+            **key, **report.row(), "labse_similarity": metrics.get("labse_similarity"),
+            "labse_model": config.labse_model or None, "comet_da": metrics.get("comet_da"),
+            "comet_model": config.comet_model or None, "run_id": context.run.run_id,
+            "computed_at": datetime.now(UTC)}], schema_overrides={
+                "labse_similarity": pl.Float64, "comet_da": pl.Float64,
+                "labse_model": pl.String, "comet_model": pl.String}))
+        return dg.MaterializeResult(metadata=_quality_metadata(
+            report, metrics, config, f"{source.key} -> {language.key}",
+            f"{translator} ({model})"))
 
     return translation_quality
 

@@ -17,7 +17,18 @@ from tsr_assets.definitions import build_definitions
 from tsr_assets.defs.config_limits import limit_problems
 from tsr_assets.defs.data_quality import ContaminationConfig, NearDuplicatesConfig
 from tsr_assets.defs.evaluation import SamplesConfig
-from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB, TRANSLATION_JOB
+from tsr_assets.defs.human_ratings import (
+    HumanRatingsConfig,
+    LabelStudioResource,
+    RatingTasksConfig,
+)
+from tsr_assets.defs.jobs import (
+    HUMAN_RATINGS_JOB,
+    LANGUAGE_JOB,
+    LANGUAGE_TOKENIZER_JOB,
+    TRANSLATION_JOB,
+    TRANSLATION_QUALITY_JOB,
+)
 from tsr_assets.defs.judge_probes import ProbesConfig
 from tsr_assets.defs.prompts import PromptsConfig
 from tsr_assets.defs.resources import (
@@ -29,7 +40,7 @@ from tsr_assets.defs.resources import (
 from tsr_assets.defs.stories import StoriesConfig
 from tsr_assets.defs.tokenizers import TokenBinsConfig, TokenizerConfig
 from tsr_assets.defs.training import TrainingConfig
-from tsr_assets.defs.translation import TranslationConfig
+from tsr_assets.defs.translation import TranslationConfig, TranslationQualityConfig
 
 GE1 = "greater than or equal to 1"
 GT0 = "greater than 0"
@@ -117,6 +128,13 @@ ROWS: list[tuple[str, str, str, object, str]] = [
         ("max_source_tokens", 0, GE1), ("num_beams", 0, GE1), ("max_latin_share", 1.5, LE1),
         ("min_length_ratio", 0.0, GT0), ("max_length_ratio", -1.0, GT0),
         ("min_chars", -1, GE0))),
+    *((TRANSLATION_QUALITY_JOB, "ops.translation_quality", field, value, text)
+      for field, value, text in (("metrics_batch_size", 0, GE1), ("comet_timeout_s", 0.0, GT0))),
+    *((HUMAN_RATINGS_JOB, "ops.rating_tasks", field, value, text)
+      for field, value, text in (("openers", 0, GE1), ("stories_per_opener", 0, GE1),
+                                 ("raters_per_story", 0, GE1), ("seed", -1, GE0))),
+    (HUMAN_RATINGS_JOB, "ops.human_ratings", "project_id", 0, GE1),
+    (HUMAN_RATINGS_JOB, "resources.label_studio", "timeout_s", 0.0, GT0),
 ]
 
 #: Numbers any value of which is fine: a seed an endpoint passes on as it is, a seed hashed
@@ -175,7 +193,8 @@ def _numeric(annotation: object) -> bool:
 @pytest.mark.parametrize("config_class", [
     PromptsConfig, StoriesConfig, NearDuplicatesConfig, ContaminationConfig, TokenizerConfig,
     TokenBinsConfig, TrainingConfig, SamplesConfig, ProbesConfig, TranslationConfig,
-    LLMResource, JudgeResource, DataLakeResource, WarehouseResource])
+    TranslationQualityConfig, RatingTasksConfig, HumanRatingsConfig, LLMResource,
+    JudgeResource, DataLakeResource, WarehouseResource, LabelStudioResource])
 def test_every_number_has_a_limit_and_a_row(config_class: type[BaseModel]) -> None:
     fields_in_rows = {r[2] for r in ROWS}
     for name, info in config_class.model_fields.items():

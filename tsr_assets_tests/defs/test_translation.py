@@ -213,3 +213,36 @@ def test_a_language_is_never_translated_from_itself(data_lake: Path, instance) -
     result = _execute(instance, TRANSLATION_JOB, "hindi", {"ops": {"translated_stories": {
         "config": {"translator": "llm", "source_language": "hindi"}}}})
     assert not result.success and "not a translation target from 'hindi'" in _failure(result)
+
+
+def test_quality_with_labse_and_comet_and_a_missing_model_named(
+        data_lake: Path, instance, tiny_labse: Path, tiny_comet: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsr_assets.defs.jobs import TRANSLATION_QUALITY_JOB
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    translation = {"translator": "llm", "source_language": "hindi",
+                   "labse_model": str(tiny_labse), "comet_model": str(tiny_comet)}
+    with running_chat_server(hindi_to_bengali_policy) as server:
+        llm = {"source": "openai", "base_url": server.base_url, "model": "test-model",
+               "backoff_base_s": 0.01}
+        quality = _execute(instance, TRANSLATION_QUALITY_JOB, "bengali", {
+            "ops": {"translation_quality": {"config": translation}},
+            "resources": {"llm": {"config": llm}}})
+        assert quality.success, _failure(quality)
+        missing = _execute(instance, TRANSLATION_QUALITY_JOB, "bengali", {
+            "ops": {"translation_quality": {"config": {
+                **translation, "labse_model": str(tmp_path / "no-labse")}}},
+            "resources": {"llm": {"config": llm}}})
+    assert not missing.success
+    assert re.search(r"translation_quality: labse_model: '.*no-labse' is not a "
+                     r"sentence-transformers folder.*set labse_model to the folder",
+                     _failure(missing))
+    with duckdb.connect(str(data_lake / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute("SELECT labse_similarity, labse_model, comet_da, comet_model, chrf_pp "
+                          "FROM translation_quality WHERE language = 'bengali'").fetchone()
+    assert -1.0 <= row[0] <= 1.0 and row[1] == str(tiny_labse)
+    assert row[2] is not None and row[3] == str(tiny_comet) and 90 < row[4] < 100
+    materialization = instance.get_latest_materialization_event(
+        dg.AssetKey("translation_quality")).asset_materialization
+    assert {"labse_similarity", "comet_da", "chrf_pp"} <= set(materialization.metadata)
