@@ -52,12 +52,15 @@ comet: $(COMET_STAMP)
 run: setup
 	$(BIN)/tsr run
 
-# The UI test drives Debian's headless Chromium; install it when the machine lacks it.
+# The UI tests drive Debian's headless Chromium; install it when the machine lacks it, and
+# Devanagari and Bengali fonts, so the Label Studio screenshot shows the stories' letters.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && \
+	   ls /usr/share/fonts/truetype/lohit-devanagari >/dev/null 2>&1; } || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q chromium >/dev/null \
-	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	  PACKAGES="chromium fonts-lohit-deva fonts-lohit-beng-bengali"; \
+	  $$SUDO apt-get install -y -q $$PACKAGES >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$PACKAGES >/dev/null; }; }
 
 # The scale-out test starts Debian's redis-server and PostgreSQL itself; install them when missing.
 services:

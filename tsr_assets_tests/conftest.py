@@ -54,3 +54,13 @@ def tiny_comet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"{DEFAULT_COMET_PYTHON} is missing: `make comet` builds the COMET environment "
         "(`make test` does)")
     return build_tiny_comet(tmp_path_factory.mktemp("tiny_comet"), DEFAULT_COMET_PYTHON)
+
+
+@pytest.fixture(scope="session")
+def label_studio() -> Iterator:
+    """A real Label Studio server on 127.0.0.1 for the session (`.venv-label-studio`)."""
+    from tsr_assets_tests.label_studio_server import running_label_studio
+
+    with running_label_studio() as server:
+        print(f"[label studio] {server.url} started in {server.start_seconds:.1f}s")
+        yield server

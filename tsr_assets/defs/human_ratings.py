@@ -6,6 +6,7 @@ Label Studio is optional: without a server URL and key, `rating_tasks` writes La
 import files and `human_ratings` reads an export file; the platform never needs the server."""
 
 
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +46,9 @@ LABEL_STUDIO_KEY_ENV = "TSR_LABEL_STUDIO_API_KEY"
 
 class LabelStudioResource(dg.ConfigurableResource):
     """A Label Studio server (optional). `url` empty: rating projects are written as files to
-    import by hand. The key is set with `EnvVar("TSR_LABEL_STUDIO_API_KEY")` (a legacy token
-    or a personal access token) and never stored or logged."""
+    import by hand. The key is set with `EnvVar("TSR_LABEL_STUDIO_API_KEY")` (run config:
+    `{"api_key": {"env": "TSR_LABEL_STUDIO_API_KEY"}}`; left out, that variable is read at run
+    time), a legacy token or a personal access token, and never stored or logged."""
 
     url: str = Field(default="", description="Label Studio's address, e.g. "
                      "http://127.0.0.1:8080; empty: write import files instead.")
@@ -64,11 +66,12 @@ class LabelStudioResource(dg.ConfigurableResource):
         if not self.configured:
             raise dg.Failure("label_studio.url is empty: give the server's address",
                              allow_retries=False)
-        if not self.api_key:
+        key = self.api_key or os.environ.get(LABEL_STUDIO_KEY_ENV, "")
+        if not key:
             raise dg.Failure(f"label_studio has a URL but no API key: set ${LABEL_STUDIO_KEY_ENV} "
                              "to an access token (Label Studio, Account & Settings)",
                              allow_retries=False)
-        return LabelStudioClient(self.url.strip(), self.api_key, self.timeout_s)
+        return LabelStudioClient(self.url.strip(), key, self.timeout_s)
 
 
 class RatingTasksConfig(dg.Config):
@@ -121,9 +124,8 @@ def _samples(warehouse: WarehouseResource, language: str | None = None) -> pl.Da
         [language] if language else None)
 
 
-def _create_project(label_studio: LabelStudioResource, title: str, config: str,
+def _create_project(client: LabelStudioClient, server: str, title: str, config: str,
                     raters: int, tasks: list[dict], log) -> dict:
-    client = label_studio.client()
     try:
         project = client.create_project(title, config, raters, description=(
             "Rate each story for a five- to seven-year-old, 1 (very poor) to 10 (excellent) "
@@ -131,7 +133,7 @@ def _create_project(label_studio: LabelStudioResource, title: str, config: str,
         client.import_tasks(project["id"], tasks)
     except LabelStudioError as exc:
         raise dg.Failure(f"rating_tasks: {exc}", allow_retries=False) from None
-    url = f"{label_studio.url.rstrip('/')}/projects/{project['id']}/data"
+    url = f"{server.strip().rstrip('/')}/projects/{project['id']}/data"
     log(f"Label Studio project {project['id']} with {len(tasks)} tasks: {url}")
     return {"project_id": project["id"], "project_url": url}
 
@@ -164,6 +166,7 @@ def build_human_ratings_defs(models: Sequence[str]) -> list[dg.AssetsDefinition]
             language = get_language(config.language)
         except (KeyError, ValueError) as exc:
             raise dg.Failure(f"language: {exc}", allow_retries=False) from None
+        client = label_studio.client() if label_studio.configured else None
         selection = RatingSelection(config.openers, config.stories_per_opener, config.seed)
         pairs = config.model_pairs()
         samples = _samples(warehouse, language.key)
@@ -179,10 +182,11 @@ def build_human_ratings_defs(models: Sequence[str]) -> list[dg.AssetsDefinition]
                              tasks.height)
         folder = data_lake.lake.rating_export_dir(language.key, export_id)
         export = write_export(folder, tasks, xml, about)
-        if label_studio.configured:
+        if client is not None:
             title = f"TSR {language.display_name} ratings {export_id[:15]}"
-            about.update(_create_project(label_studio, title, xml, config.raters_per_story,
-                                         export.tasks, context.log.info))
+            about.update(_create_project(client, label_studio.url, title, xml,
+                                         config.raters_per_story, export.tasks,
+                                         context.log.info))
             write_json_atomic(folder / "export.json", about)
         per_model = tasks.group_by("tokenizer", "preset").len().sort("tokenizer", "preset")
         return dg.MaterializeResult(metadata={
