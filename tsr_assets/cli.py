@@ -82,6 +82,11 @@ FLAGS: dict[tuple[str, str], str] = {
     ("translated_stories", "batch_size"): "--batch-size",
     ("translation_quality", "limit"): "--limit",
     ("translation_quality", "batch_size"): "--batch-size",
+    ("rating_tasks", "openers"): "--openers",
+    ("rating_tasks", "stories_per_opener"): "--stories-per-opener",
+    ("rating_tasks", "raters_per_story"): "--raters",
+    ("rating_tasks", "seed"): "--seed",
+    ("human_ratings", "project_id"): "--project",
 }
 
 
@@ -228,7 +233,10 @@ def cmd_translate(args: argparse.Namespace) -> None:
     defs = build_definitions()
     runs = [PlannedRun(TRANSLATION_JOB, args.language, run_config, args.language)]
     if args.quality:
-        quality = {**run_config, "ops": {"translation_quality": {"config": config}}}
+        metrics = {k: v for k, v in (("labse_model", args.labse_model),
+                                     ("comet_model", args.comet_model)) if v}
+        quality = {**run_config, "ops": {"translation_quality": {"config": {**config,
+                                                                          **metrics}}}}
         runs.insert(0, PlannedRun(TRANSLATION_QUALITY_JOB, args.language, quality,
                                   f"{args.language} (translation quality)"))
     check_planned_runs(defs, runs)
@@ -343,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     _add_translate_parser(sub)
     _add_probe_parser(sub)
+    _add_rate_parser(sub)
     return parser
 
 
@@ -375,6 +384,10 @@ def _add_translate_parser(sub) -> None:
                            help="language translated from (default english)")
     translate.add_argument("--quality", action="store_true", help="score the translator on "
                            "the evaluation openers (chrF++, gates) before translating")
+    translate.add_argument("--labse-model", help="with --quality: LaBSE similarity from this "
+                           "sentence-transformers folder or Hub id (sentence-transformers/LaBSE)")
+    translate.add_argument("--comet-model", help="with --quality: COMET-DA from this checkpoint "
+                           "folder or Hub id (Unbabel/wmt22-comet-da), run in .venv-comet")
     translate.add_argument("--source", help="local parquet/JSON/JSONL/CSV file or folder "
                            "(default: the source language's stories)")
     translate.add_argument("--hf-dataset", help="Hugging Face dataset id, e.g. "
@@ -454,6 +467,86 @@ def cmd_probe(args: argparse.Namespace) -> None:
                    "metric", [args.language, args.preset, *args.tokenizers])
     print(probes_section(probes))
     print(f"[tsr] judge probes: DuckDB judge_probes in {lake.warehouse_file()}")
+
+
+def _add_rate_parser(sub) -> None:
+    rate = sub.add_parser("rate", help="human ratings in Label Studio: export a blinded "
+                          "rating project, import the raters' scores")
+    actions = rate.add_subparsers(dest="rate_command", required=True)
+    export = actions.add_parser("export", help="a blinded rating project of one language's "
+                                "samples (rating_tasks): in Label Studio with "
+                                "--label-studio-url, else as files to import there")
+    export.add_argument("--language", default=DEFAULT_LANGUAGE, choices=language_keys())
+    export.add_argument("--models", nargs="*", default=[], help="tokenizer/preset of each "
+                        "model, e.g. spm/tiny byte/tiny (default: every model with samples)")
+    export.add_argument("--openers", type=int, default=20, help="openers per model, the same "
+                        "for every model (default 20)")
+    export.add_argument("--stories-per-opener", type=int, default=1,
+                        help="samples of each model per opener (default 1)")
+    export.add_argument("--raters", type=int, default=2, help="raters per story (default 2)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the choice and order")
+    export.add_argument("--label-studio-url", help="Label Studio's address, e.g. "
+                        "http://127.0.0.1:8080 (key: $TSR_LABEL_STUDIO_API_KEY)")
+    export.set_defaults(func=cmd_rate_export)
+    imported = actions.add_parser("import", help="ratings into judge_scores as human:<rater> "
+                                  "(human_ratings)")
+    imported.add_argument("file", nargs="?", help="Label Studio's JSON export, or a CSV of "
+                          "language,tokenizer,preset,prompt_id,sample_index,rater,criterion,"
+                          "score")
+    imported.add_argument("--project", type=int, help="pull this Label Studio project's "
+                          "annotations from --label-studio-url instead of a file")
+    imported.add_argument("--label-studio-url", help="Label Studio's address (rater names; "
+                          "needed with --project; key: $TSR_LABEL_STUDIO_API_KEY)")
+    imported.set_defaults(func=cmd_rate_import)
+
+
+def _rate(args: argparse.Namespace, asset: str, config: dict, label: str) -> dict:
+    """Run one asset of `human_ratings_job` and return its materialization's metadata."""
+    import dagster as dg
+
+    from tsr_assets.definitions import build_definitions
+    from tsr_assets.defs.jobs import HUMAN_RATINGS_JOB
+
+    ensure_dagster_home()
+    run_config: dict = {"ops": {asset: {"config": config}}}
+    if args.label_studio_url:
+        run_config["resources"] = {"label_studio": {"config": {"url": args.label_studio_url}}}
+    defs = build_definitions()
+    run = PlannedRun(HUMAN_RATINGS_JOB, None, run_config, label, (asset,))
+    check_planned_runs(defs, [run])
+    with dg.DagsterInstance.get() as instance:
+        _execute(defs, instance, run)
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def cmd_rate_export(args: argparse.Namespace) -> None:
+    """Export a blinded rating project (`rating_tasks`) and say where it is."""
+    config = {"language": args.language, "models": args.models, "openers": args.openers,
+              "stories_per_opener": args.stories_per_opener,
+              "raters_per_story": args.raters, "seed": args.seed}
+    meta = _rate(args, "rating_tasks", config, f"{args.language} (rating tasks)")
+    print(f"[tsr] {meta['tasks']} stories to rate, {meta['raters_per_story']} raters each")
+    if "project_url" in meta:
+        print(f"[tsr] Label Studio project: {meta['project_url']}")
+    else:
+        print(f"[tsr] Label Studio: create a project, paste {meta['label_config']} under "
+              f"Settings > Labeling Interface > Code, import {meta['tasks_file']}")
+    print(f"[tsr] which model wrote which story (keep it from the raters): {meta['key_file']}")
+
+
+def cmd_rate_import(args: argparse.Namespace) -> None:
+    """Read ratings back (`human_ratings`) into judge_scores as human:<rater>."""
+    if bool(args.file) == bool(args.project):
+        raise SystemExit("tsr: error: rate import: give a FILE or --project (with "
+                         "--label-studio-url)")
+    config = ({"path": str(Path(args.file).expanduser().resolve())} if args.file
+              else {"project_id": args.project})
+    meta = _rate(args, "human_ratings", config, "human ratings")
+    print(f"[tsr] {meta['scores']} scores of {meta['raters']} raters imported into "
+          f"judge_scores:\n{meta['judges']}")
+    print("[tsr] compare them with the judges: DuckDB judge_calibration, judge_agreement "
+          "(docs/evaluation.md)")
 
 
 def _preset_name(name: str) -> str:

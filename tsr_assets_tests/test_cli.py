@@ -209,3 +209,38 @@ def test_a_failed_step_is_told_by_its_own_error_not_dagsters_wrapper() -> None:
     # Dagster's own message of the second is its wrapper; tsr prints the exception's line.
     assert "Error occurred while executing op" in event.event_specific_data.error.message
     assert messages == ["samples_tiny hindi|spm: no evaluation openers", "KeyError: 'tokens'"]
+
+
+def test_tsr_rate_export_then_import(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`tsr rate export` writes Label Studio's import files (no server given), `tsr rate
+    import` takes a CSV back into judge_scores; a bad number names its flag, before any run."""
+    import pytest
+
+    from tsr_assets.cli import main
+    from tsr_assets.evaluation.human_ratings import CSV_COLUMNS
+    from tsr_assets_tests.defs.test_human_ratings import _store_samples
+
+    home, lake = tmp_path / "home", tmp_path / "lake"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("TSR_DATA_DIR", str(lake))
+    monkeypatch.delenv("TSR_LABEL_STUDIO_API_KEY", raising=False)
+    _store_samples(lake)
+    with pytest.raises(SystemExit) as refused:
+        main(["rate", "export", "--openers", "0"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "tsr: error: --openers: openers = 0: must be greater than or equal to 1 (rating_tasks)")
+    main(["rate", "export", "--language", "hindi", "--openers", "2", "--models", "spm/tiny"])
+    out = capsys.readouterr().out
+    assert "2 stories to rate, 2 raters each" in out and "Labeling Interface" in out
+    tasks = json.loads(next((lake / "rating_tasks" / "hindi").glob("*/tasks.json")).read_text())
+    assert len(tasks) == 2
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text(",".join(CSV_COLUMNS) + "\nhindi,spm,tiny,opener-001,1,meera,overall,6\n"
+                       "hindi,byte,tiny,opener-002,0,meera,overall,3\n", encoding="utf-8")
+    main(["rate", "import", str(ratings)])
+    assert "2 scores of 1 raters imported" in capsys.readouterr().out
+    with duckdb.connect(str(lake / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT tokenizer, value FROM judge_scores WHERE judge = "
+                           "'human:meera' ORDER BY tokenizer").fetchall() == [
+            ("byte", 3.0), ("spm", 6.0)]
