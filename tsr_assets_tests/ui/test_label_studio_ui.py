@@ -1,10 +1,13 @@
 """A rater's view: headless Chromium logs into the test's Label Studio server and opens one task
 of a rating project made with the platform's labeling configuration; the screenshot is kept as
-`docs/label_studio_task.png`."""
+`ui_screenshots/label_studio_task.png` (and, with `TSR_UPDATE_DOCS_SCREENSHOTS=1`, as
+`docs/label_studio_task.png`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 
 from tsr_assets.core.lake import REPO_ROOT
 from tsr_assets.core.languages import get_language
@@ -14,7 +17,10 @@ from tsr_assets.evaluation.rating_tasks import label_config
 from tsr_assets_tests.label_studio_server import ADMIN_EMAIL, ADMIN_PASSWORD
 from tsr_assets_tests.ui.headless_chromium import Browser
 
-SCREENSHOT = REPO_ROOT / "docs" / "label_studio_task.png"
+#: Kept for a person to look at (git-ignored); `TSR_UPDATE_DOCS_SCREENSHOTS=1` also refreshes
+#: the copy in docs/.
+SCREENSHOT = REPO_ROOT / "ui_screenshots" / "label_studio_task.png"
+DOCS_COPY = REPO_ROOT / "docs" / "label_studio_task.png"
 LOG_IN = """(() => {{
   const form = document.querySelector('form');
   form.querySelector('input[name=email]').value = {email!r};
@@ -32,7 +38,10 @@ async def _open_task(url: str, project_id: int, task_id: int, story: str) -> str
         await browser.goto(f"{url}/projects/{project_id}/data?task={task_id}")
         text = await browser.wait_for_text("overall:", "grammar:", story[:20], timeout_s=120)
         await asyncio.sleep(1.0)  # let the stars finish drawing
+        SCREENSHOT.parent.mkdir(exist_ok=True)
         await browser.screenshot(SCREENSHOT)
+        if os.environ.get("TSR_UPDATE_DOCS_SCREENSHOTS"):
+            shutil.copyfile(SCREENSHOT, DOCS_COPY)
         return text
 
 
