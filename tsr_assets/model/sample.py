@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+# resolve_device: the one device rule of the trainer, the sampler and the translator; the
+# sampling assets import it from here.
+from tsr_assets.core.devices import resolve_device  # noqa: F401
 from tsr_assets.model.checkpoints import load_checkpoint
 from tsr_assets.model.gpt import GPT, GPTConfig, KVCache
 
@@ -54,13 +57,6 @@ class Generated:
     ended_at_eos: bool
     #: Some of its tokens were predicted from a sliding window (it outgrew the context).
     slid: bool = False
-
-
-def resolve_device(setting: str) -> torch.device:
-    """`auto` is CUDA when present, else the CPU; anything else is taken as given."""
-    if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(setting)
 
 
 def load_model(path, device: str | torch.device = "cpu") -> tuple[GPT, dict]:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tsr_assets.core.devices import resolve_device
 from tsr_assets.core.hub import safe_loading_kwargs
 from tsr_assets.core.languages import Language, get_language
 
@@ -58,12 +59,10 @@ class Seq2SeqSettings:
 def _device_and_dtype(settings: Seq2SeqSettings):
     import torch
 
-    device = settings.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(settings.device)
     if settings.dtype != "auto":
         return device, getattr(torch, settings.dtype)
-    if device.startswith("cuda"):
+    if device.type == "cuda":
         return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return device, torch.float32
 
