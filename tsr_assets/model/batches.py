@@ -1,12 +1,20 @@
-"""Training batches: random contiguous windows of the token bins (nanoGPT's way)."""
+"""The token bins as batches (random contiguous windows, nanoGPT's way) and the loss a model
+reaches on fixed windows of them.
+
+Shared by the trainer (its batches and its evaluations), imported models (measured on the same
+windows as trained ones, without loading the trainer) and `benchmarks/train_bench.py`.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from tsr_assets.model.gpt import GPT
+from tsr_assets.model.train_config import TrainConfig
 from tsr_assets.tokenizers.token_bins import SPLITS, open_bins, read_meta
 
 
@@ -37,3 +45,22 @@ class Bins:
             return (x.pin_memory().to(device, non_blocking=True),
                     y.pin_memory().to(device, non_blocking=True))
         return x.to(device), y.to(device)
+
+
+@torch.no_grad()
+def evaluate(model: GPT, bins: Bins, cfg: TrainConfig, block_size: int, batch_size: int,
+             device: torch.device, autocast: AbstractContextManager) -> dict[str, float]:
+    """Mean loss on the same `eval_batches` windows of each split every time (fixed seed)."""
+    model.eval()
+    out = {}
+    for split in ("train", "val"):
+        generator = torch.Generator().manual_seed(cfg.seed + 10_000)
+        losses = []
+        for _ in range(cfg.eval_batches):
+            x, y = bins.batch(split, batch_size, block_size, generator, device)
+            with autocast:
+                _, loss = model(x, y)
+            losses.append(loss.item())
+        out[split] = float(np.mean(losses))
+    model.train()
+    return out

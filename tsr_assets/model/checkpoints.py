@@ -19,9 +19,6 @@ import torch
 from numpy._core import multiarray
 
 from tsr_assets.core.atomic_files import temp_path_for
-from tsr_assets.core.lake import CheckpointFiles
-from tsr_assets.model.gpt import GPTConfig
-from tsr_assets.tokenizers.token_bins import corpus_fields
 
 REQUIRED_KEYS = ("model", "model_config", "step")
 
@@ -132,40 +129,3 @@ def checkpoint_recipe(path: Path) -> str | None:
     if not isinstance(state, dict):
         return None
     return state.get("recipe") or "nanogpt"
-
-
-# What a checkpoint's history allows: a run continues a checkpoint of its own shape, and never
-# one trained on another corpus.
-def check_compatible(state: dict, model_cfg: GPTConfig, path: Path,
-                     recipe: str | None = None) -> None:
-    """A checkpoint's model shape must match the run's (dropout may differ)."""
-    stored = GPTConfig(**state["model_config"]).to_dict()  # fields added since: defaults
-    mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
-                  if k != "dropout" and stored.get(k) != v}
-    if not mismatched:
-        return
-    detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
-    saved_recipe = state.get("recipe") or state.get("train_config", {}).get("recipe", "nanogpt")
-    if recipe is not None and saved_recipe != recipe:
-        raise CheckpointError(
-            f"checkpoint {path} was trained with recipe {saved_recipe!r}, this run asks for "
-            f"{recipe!r}: set recipe {saved_recipe!r} to continue it, resume: false to start "
-            f"over, or train the preset `<shape>_{recipe}` to keep both side by side")
-    raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
-                          "matching preset/tokenizer or another out_dir")
-
-
-def archive_other_corpus(files: CheckpointFiles, bins_meta: dict) -> str | None:
-    """When `last.pt` was trained on another corpus than `bins_meta` describes, move that
-    run's files to `<out_dir>/<corpus>_corpus/` (a model never continues on another corpus,
-    and nothing trained is lost) and return the corpus it was trained on."""
-    saved = load_checkpoint(files.last, torch.device("cpu"))
-    was = corpus_fields(saved.get("bins_meta", {}))["corpus"]
-    if was == corpus_fields(bins_meta)["corpus"]:
-        return None
-    archive = files.corpus_archive(was)
-    archive.folder.mkdir(parents=True, exist_ok=True)
-    for path, kept in zip(files.run_files, archive.run_files, strict=True):
-        if path.is_file():
-            path.replace(kept)
-    return was

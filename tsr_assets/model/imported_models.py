@@ -17,12 +17,11 @@ import torch
 
 from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
 from tsr_assets.core.lake import CheckpointFiles
-from tsr_assets.model.batches import Bins
+from tsr_assets.model.batches import Bins, evaluate
 from tsr_assets.model.checkpoints import save_checkpoint
 from tsr_assets.model.gpt import GPT
 from tsr_assets.model.hf_import import ExternalModelError, load_external
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte
-from tsr_assets.model.validation_loss import evaluate
 from tsr_assets.tokenizers.token_bins import corpus_fields
 
 IMPORTS_ENV = "TSR_IMPORTED_MODELS"

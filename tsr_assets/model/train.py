@@ -15,58 +15,238 @@ Also runs under `torchrun` (DDP: NCCL on GPU, gloo on CPU) and under Dagster Pip
   configs and the bins' meta; a rerun with the same `out_dir` resumes from `last.pt`, and the
   loss curve (`metrics.jsonl`) continues from that step.
 
-Read top to bottom: `setup_run` builds what stays fixed for a run (`training_run.Run`),
-`restore` resumes the state, `train_step` does one optimizer step, `run_eval` evaluates
-(`validation_loss`) and keeps the best checkpoint, `train_loop` steps on schedule,
-`write_summary` ends the run; `train` strings them together. What a run starts from is in
-`starting_point`, what a checkpoint's history allows in `checkpoints`, the loss curve and
-throughput in `training_log`, the command-line flags in `train_config`.
+Read top to bottom: the config (`TrainConfig`, in `train_config` so that Dagster and the `tsr`
+command read its fields without loading torch), the compute (device, DDP, precision), where a
+run starts from (recipe, weights), the run's two records (`Run`, fixed; `TrainState`, what
+changes), data, model and optimizer (`setup_run`), resuming (`restore`), the loss curve and
+throughput, one optimizer step, evaluation, the loop, the summary; `train` strings them
+together and `main` is the command line. Shared with other code and kept apart: the model
+(`gpt`), batches and the evaluation loss (`batches`, also used by imported models), the
+optimizers, checkpoint files (`checkpoints`, also read by sampling and exports), the schedule
+and flags (`train_config`) and the channel to Dagster Pipes and W&B (`telemetry`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from tsr_assets.core.atomic_files import write_json_atomic
+from tsr_assets.core.atomic_files import write_json_atomic, write_text_atomic
+from tsr_assets.core.devices import resolve_device
+from tsr_assets.core.journal import Journal, read_jsonl
 from tsr_assets.core.lake import CheckpointFiles
-from tsr_assets.model.batches import Bins
+from tsr_assets.model.batches import Bins, evaluate
 from tsr_assets.model.checkpoints import (
     CheckpointError,
-    archive_other_corpus,
-    check_compatible,
+    checkpoint_recipe,
     load_checkpoint,
     save_checkpoint,
 )
-from tsr_assets.model.distributed import (
-    Distributed,
-    agree,
-    barrier,
-    setup_distributed,
-    teardown,
-)
 from tsr_assets.model.gpt import GPT, GPTConfig
-from tsr_assets.model.optimizers import build_optimizers
-from tsr_assets.model.precision import autocast_for
+from tsr_assets.model.hf_import import ExternalModelError, is_nanogpt_checkpoint, load_external
+from tsr_assets.model.optimizers import Optimizers, build_optimizers
 from tsr_assets.model.presets import get_preset
-from tsr_assets.model.starting_point import init_weights, resolve_recipe
 from tsr_assets.model.telemetry import Telemetry
 from tsr_assets.model.train_config import (
+    DEFAULT_RECIPE,
     TrainConfig,
+    bits_per_byte,
     check_config,
     lr_at,
     parse_args,
 )
-from tsr_assets.model.training_log import MetricsLog, Throughput, read_metrics
-from tsr_assets.model.training_run import Run, TrainState
-from tsr_assets.model.validation_loss import evaluate
 from tsr_assets.tokenizers.token_bins import corpus_fields
+
+# ---------------------------------------------------------------------------------------------
+# Compute: the device, the processes of a DDP run and the numeric precision
+
+
+@dataclass
+class Distributed:
+    """Rank information (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes files and talks to Dagster."""
+        return self.rank == 0
+
+
+def setup_distributed(device_setting: str) -> tuple[Distributed, torch.device]:
+    """Choose the device (`core.devices.resolve_device`) and, under torchrun, join the process
+    group: NCCL with one GPU per local rank on CUDA, gloo on the CPU otherwise."""
+    device = resolve_device(device_setting)
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return Distributed(), device
+    import torch.distributed as dist
+
+    dist_info = Distributed(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
+                            int(os.environ["WORLD_SIZE"]))
+    if device.type != "cuda":
+        dist.init_process_group(backend="gloo")
+        return dist_info, torch.device("cpu")
+    dist.init_process_group(backend="nccl")
+    torch.cuda.set_device(dist_info.local_rank)
+    return dist_info, torch.device("cuda", dist_info.local_rank)
+
+
+def teardown(dist_info: Distributed) -> None:
+    """Leave the process group (nothing to do for one process)."""
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+
+
+def barrier(dist_info: Distributed) -> None:
+    """Wait for every rank (nothing to do for one process)."""
+    if dist_info.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def agree(local: bool, dist_info: Distributed, device: torch.device) -> bool:
+    """Rank 0's answer, on every rank (so all ranks stop at the same step)."""
+    if dist_info.world_size == 1:
+        return local
+    import torch.distributed as dist
+
+    flag = torch.tensor([1 if local else 0], device=device)
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def autocast_for(device: torch.device, dtype_setting: str) -> tuple[AbstractContextManager, str]:
+    """The autocast context of a run and the name of its precision: `auto` is bf16 on CUDA
+    that has it, fp16 on older CUDA (T4, P100), fp32 elsewhere."""
+    precision = dtype_setting
+    if precision == "auto":
+        precision = ("float32" if device.type != "cuda"
+                     else "bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+    if precision == "float32":
+        return nullcontext(), precision
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, precision)), precision
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a run starts from: its recipe and, for a fine-tune, its weights
+
+
+def resolve_recipe(cfg: TrainConfig) -> str:
+    """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
+    else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a
+    recipe-named preset is an error."""
+    fixed = get_preset(cfg.preset).recipe
+    if cfg.recipe and fixed and cfg.recipe != fixed:
+        raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
+                         f"but the config asks for {cfg.recipe!r}: drop `recipe` or pick the "
+                         "preset without the suffix")
+    resumed = checkpoint_recipe(CheckpointFiles(Path(cfg.out_dir)).last) if cfg.resume else None
+    return cfg.recipe or fixed or resumed or init_recipe(cfg.init_from) or DEFAULT_RECIPE
+
+
+def init_recipe(source: str | None) -> str | None:
+    """The recipe of the weights a fine-tune starts from: a platform checkpoint's own, and
+    nanogpt for GPT-2 and nanoGPT models made elsewhere (their architecture)."""
+    if not source:
+        return None
+    path = Path(source).expanduser()
+    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
+        return checkpoint_recipe(path)
+    return "nanogpt"
+
+
+def init_weights(source: str, device: torch.device) -> dict:
+    """Weights to start from: a platform checkpoint, or a nanoGPT `.pt`, a `transformers`
+    GPT-2 folder or a Hub id converted to the platform's layout."""
+    path = Path(source).expanduser()
+    if path.suffix == ".pt" and not is_nanogpt_checkpoint(path):
+        return load_checkpoint(path, device)  # the platform's own (or a clear error)
+    try:
+        model = load_external(source)
+    except ExternalModelError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return {"model": model.state_dict(), "model_config": model.config.to_dict(), "step": 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# The two records of a run: what stays fixed, and what changes (and a checkpoint restores)
+
+
+@dataclass
+class Run:
+    """What stays fixed during one training run."""
+
+    cfg: TrainConfig
+    files: CheckpointFiles
+    bins: Bins
+    model_cfg: GPTConfig
+    raw_model: GPT
+    model: torch.nn.Module  # raw_model, compiled and/or wrapped in DDP
+    optimizer: Optimizers
+    autocast: AbstractContextManager
+    precision: str
+    dist: Distributed
+    device: torch.device
+    telemetry: Telemetry
+    max_lr: float
+    batch_size: int
+    generator: torch.Generator
+    started: float
+    scaler: torch.amp.GradScaler | None = None
+    #: The generator's state before the batch drawn last: that batch is drawn ahead of its
+    #: step, so a checkpoint stores this state and a resume draws the same batch again.
+    pending_rng: torch.Tensor | None = None
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step consumes across every rank."""
+        return (self.batch_size * self.model_cfg.block_size * self.cfg.grad_accum
+                * self.dist.world_size)
+
+    def batch(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """The next random training (or validation) batch."""
+        self.pending_rng = self.generator.get_state()
+        return self.bins.batch(split, self.batch_size, self.model_cfg.block_size,
+                               self.generator, self.device)
+
+    def val_bits_per_byte(self, loss: float) -> float:
+        """Bits per byte of a val loss, from the val split's token and byte counts."""
+        val = self.bins.meta["splits"]["val"]
+        return bits_per_byte(loss, val["tokens"], val["bytes"])
+
+
+@dataclass
+class TrainState:
+    """What changes as the run goes (and what a checkpoint restores)."""
+
+    step: int = 0
+    tokens_seen: int = 0
+    best_val: float = math.inf
+    resumed_from: int | None = None
+    steps_this_run: int = 0
+    last_eval: dict[str, float] = field(default_factory=dict)
+    last_eval_step: int = -1
+    tokens_per_s: float = 0.0
+    mfu: float | None = None
+    stop_reason: str = "max_steps"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data, model and optimizer
 
 
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
@@ -105,6 +285,10 @@ def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
                started=started, scaler=scaler)
 
 
+# ---------------------------------------------------------------------------------------------
+# Resuming: a run continues a checkpoint of its own shape, never one of another corpus
+
+
 def restore(run: Run) -> TrainState:
     """Resume from `last.pt` (or start from `init_from`'s weights); trim the loss curve."""
     cfg, state = run.cfg, TrainState()
@@ -139,6 +323,41 @@ def restore(run: Run) -> TrainState:
     return state
 
 
+def check_compatible(state: dict, model_cfg: GPTConfig, path: Path,
+                     recipe: str | None = None) -> None:
+    """A checkpoint's model shape must match the run's (dropout may differ)."""
+    stored = GPTConfig(**state["model_config"]).to_dict()  # fields added since: defaults
+    mismatched = {k: (stored.get(k), v) for k, v in model_cfg.to_dict().items()
+                  if k != "dropout" and stored.get(k) != v}
+    if not mismatched:
+        return
+    detail = ", ".join(f"{k}: checkpoint {a} vs run {b}" for k, (a, b) in mismatched.items())
+    saved_recipe = state.get("recipe") or state.get("train_config", {}).get("recipe", "nanogpt")
+    if recipe is not None and saved_recipe != recipe:
+        raise CheckpointError(
+            f"checkpoint {path} was trained with recipe {saved_recipe!r}, this run asks for "
+            f"{recipe!r}: set recipe {saved_recipe!r} to continue it, resume: false to start "
+            f"over, or train the preset `<shape>_{recipe}` to keep both side by side")
+    raise CheckpointError(f"checkpoint {path} does not fit this run ({detail}); use a "
+                          "matching preset/tokenizer or another out_dir")
+
+
+def archive_other_corpus(files: CheckpointFiles, bins_meta: dict) -> str | None:
+    """When `last.pt` was trained on another corpus than `bins_meta` describes, move that
+    run's files to `<out_dir>/<corpus>_corpus/` (a model never continues on another corpus,
+    and nothing trained is lost) and return the corpus it was trained on."""
+    saved = load_checkpoint(files.last, torch.device("cpu"))
+    was = corpus_fields(saved.get("bins_meta", {}))["corpus"]
+    if was == corpus_fields(bins_meta)["corpus"]:
+        return None
+    archive = files.corpus_archive(was)
+    archive.folder.mkdir(parents=True, exist_ok=True)
+    for path, kept in zip(files.run_files, archive.run_files, strict=True):
+        if path.is_file():
+            path.replace(kept)
+    return was
+
+
 def wrap_model(run: Run) -> None:
     """Compile and/or wrap the model in DDP, as configured."""
     if run.cfg.compile:
@@ -148,6 +367,95 @@ def wrap_model(run: Run) -> None:
 
         run.model = DistributedDataParallel(
             run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a run writes as it goes: the loss curve (`metrics.jsonl`, W&B) and its throughput
+
+
+class MetricsLog:
+    """`metrics.jsonl` (rank 0 only) and W&B. Per-step losses stay on the device until
+    `flush`, so the CPU does not wait for the GPU at every step."""
+
+    def __init__(self, run: Run, history: list[dict]) -> None:
+        self._telemetry = run.telemetry
+        self._grad_accum = run.cfg.grad_accum
+        self._journal = None
+        if run.dist.is_main:
+            write_text_atomic(run.files.metrics, "".join(json.dumps(r) + "\n" for r in history))
+            self._journal = Journal(run.files.metrics)
+        self._pending: list[tuple[dict, torch.Tensor]] = []
+
+    def write(self, row: dict) -> None:
+        """Append one row now."""
+        if self._journal:
+            self._journal.write(row)
+        self._telemetry.wandb_log(row)
+
+    def add_step(self, row: dict, loss: torch.Tensor) -> None:
+        """Queue a step's row; its loss is read at the next flush."""
+        self._pending.append((row, loss.detach()))
+
+    def flush(self) -> float:
+        """Write the queued rows with their losses; returns the last loss."""
+        if not self._pending:
+            return math.nan
+        losses = (torch.stack([t for _, t in self._pending]) * self._grad_accum).tolist()
+        for (row, _), value in zip(self._pending, losses, strict=True):
+            self.write({**row, "train_loss": value})
+        self._pending.clear()
+        return losses[-1]
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._journal:
+            self._journal.close()
+
+
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
+    """Rows of `metrics.jsonl` (all, or those at or before `up_to_step`)."""
+    return [row for row in read_jsonl(path)
+            if up_to_step is None or row.get("step", 0) <= up_to_step]
+
+
+#: Dense bf16 peak FLOP/s by device name fragment (first match wins), for MFU.
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40": 181e12, "L4": 121e12,
+              "A10": 125e12, "4090": 165e12, "3090": 71e12, "V100": 125e12, "T4": 65e12}
+
+
+def peak_flops_for(device: torch.device, configured: float | None) -> float | None:
+    """The peak FLOP/s MFU is measured against: configured, else a known GPU's, else None."""
+    if configured:
+        return configured
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
+
+
+class Throughput:
+    """Tokens per second and MFU over the steps since the last progress line."""
+
+    def __init__(self, run: Run) -> None:
+        self.peak = peak_flops_for(run.device, run.cfg.peak_flops)
+        self._flops_per_token = run.raw_model.flops_per_token()
+        self._world_size = run.dist.world_size
+        self._device = run.device
+        self._started, self.tokens = time.monotonic(), 0
+
+    def measure(self, state: TrainState) -> None:
+        """Update `state.tokens_per_s` and `state.mfu`, and start a new window."""
+        if self._device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.monotonic() - self._started
+        state.tokens_per_s = self.tokens / elapsed if elapsed > 0 else 0.0
+        state.mfu = (self._flops_per_token * state.tokens_per_s / (self.peak * self._world_size)
+                     if self.peak else None)
+        self._started, self.tokens = time.monotonic(), 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop: one optimizer step, evaluation, checkpoints
 
 
 def checkpoint_state(run: Run, state: TrainState, val_loss: float | None) -> dict:
@@ -243,6 +551,10 @@ def train_loop(run: Run, state: TrainState, metrics: MetricsLog, throughput: Thr
             save_checkpoint(checkpoint_state(run, state, state.last_eval.get("val")),
                             run.files.last)
     metrics.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# The end of a run, and the whole run
 
 
 def write_summary(run: Run, state: TrainState, throughput: Throughput) -> dict:
