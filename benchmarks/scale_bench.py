@@ -21,10 +21,15 @@ of `max_train_stories`), both compared by fertility (tokens per word) on the val
 Last line: one JSON object with the figures and `meets_bar`: every step's peak at most 4 GB
 at every size up to 2,000,000 stories, the chain's time growing at most linearly with the
 stories (time ratio <= stories ratio x 1.1, the 10% for a shared machine's noise), and the
-sampled tokenizer's fertility within 1% of the one trained on everything.
+sampled tokenizer's fertility within 1% of the one trained on everything, and with
+`--baseline`, the chain at the first size no slower than the baseline's (x 1.1).
 
     python benchmarks/scale_bench.py [--stories 200000 1000000] [--tokenizers spm byte]
-        [--keep DIR] [--no-fertility]
+        [--keep DIR] [--no-fertility] [--baseline GIT_REF]
+
+With `--baseline REF` the chain also runs at the first size with the code of an older commit
+(a git worktree on the same environment), and each step's seconds and peak are printed
+beside today's: the check that nothing got slower at the small size.
 """
 
 from __future__ import annotations
@@ -44,7 +49,6 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-TSR = Path(sys.executable).with_name("tsr")
 PEAK_BAR_GB = 4.0
 TIME_NOISE = 1.1
 FERTILITY_BAR = 0.01
@@ -119,14 +123,17 @@ def step_times(home: Path) -> list[tuple[str, float, float]]:
     return sorted(steps, key=lambda s: s[1])
 
 
-def run_chain(stories: int, tokenizers: Sequence[str], root: Path) -> dict:
-    """The offline chain at one size in a fresh home and lake, with per-step figures."""
+def run_chain(stories: int, tokenizers: Sequence[str], root: Path,
+              code: Path = REPO) -> dict:
+    """The offline chain at one size in a fresh home and lake, with per-step figures; `code`
+    is the checkout whose `tsr_assets` runs (a worktree of an older commit for a baseline)."""
     home, lake = root / "home", root / "lake"
     home.mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(code / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "TSR_DATA_DIR": str(lake),
-           "TSR_PRESETS": "tiny", "TSR_IMPORTED_MODELS": ""}
-    command = [str(TSR), "run", "--language", "hindi", "--prompts", str(stories),
+           "TSR_PRESETS": "tiny", "TSR_IMPORTED_MODELS": "", "PYTHONPATH": str(code)}
+    command = [sys.executable, "-c", "from tsr_assets.cli import main; main()", "run",
+               "--language", "hindi", "--prompts", str(stories),
                "--tokenizers", *tokenizers, "--presets"]
     started = time.time()
     child = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
@@ -143,6 +150,33 @@ def run_chain(stories: int, tokenizers: Sequence[str], root: Path) -> dict:
     return {"stories": stories, "seconds": round(seconds, 1),
             "peak_gb": round(max(gb for _, gb in sampler.samples), 2), "steps": steps,
             "lake": str(lake)}
+
+
+def run_baseline(ref: str, stories: int, tokenizers: Sequence[str], root: Path,
+                 ours: dict) -> dict:
+    """The chain at `stories` with the code of commit `ref`; each step's time and peak beside
+    ours (ratio = ours / baseline)."""
+    worktree = root / f"baseline-{ref}"
+    subprocess.run(["git", "worktree", "add", "--detach", str(worktree), ref], cwd=REPO,
+                   check=True, capture_output=True)
+    try:
+        theirs = run_chain(stories, tokenizers, root / f"{stories}-baseline", code=worktree)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO,
+                       capture_output=True)
+    print(f"\nagainst {ref} at {stories:,} stories: {theirs['seconds']:.0f} s, peak "
+          f"{theirs['peak_gb']:.2f} GB (ours {ours['seconds']:.0f} s, {ours['peak_gb']:.2f} GB)")
+    print(f"{'step':44s} {'s then':>8s} {'s now':>8s} {'GB then':>8s} {'GB now':>8s}")
+    steps = {}
+    for label, now in ours["steps"].items():
+        then = theirs["steps"].get(label)
+        if then:
+            steps[label] = {"seconds": [then["seconds"], now["seconds"]],
+                            "peak_gb": [then["peak_gb"], now["peak_gb"]]}
+            print(f"{label:44s} {then['seconds']:8.1f} {now['seconds']:8.1f} "
+                  f"{then['peak_gb']:8.2f} {now['peak_gb']:8.2f}")
+    return {"ref": ref, "stories": stories, "seconds": [theirs["seconds"], ours["seconds"]],
+            "peak_gb": [theirs["peak_gb"], ours["peak_gb"]], "steps": steps}
 
 
 def fertility_check(lake: Path) -> dict:
@@ -185,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--keep", type=Path, help="keep the homes and lakes in this folder")
     parser.add_argument("--no-fertility", action="store_true",
                         help="skip SentencePiece on every train story at the first size")
+    parser.add_argument("--baseline", metavar="GIT_REF",
+                        help="also run the chain at the first size with the code of this commit "
+                        "(a git worktree, same environment) and print each step's time ratio")
     args = parser.parse_args(argv)
     sizes = sorted(args.stories)
     root = args.keep or Path(tempfile.mkdtemp(prefix="scale_bench_"))
@@ -206,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    baseline = None
+    if args.baseline:
+        baseline = run_baseline(args.baseline, sizes[0], args.tokenizers, root, results[0])
     first, last = results[0], results[-1]
     ratio = last["stories"] / first["stories"]
     growth = {}
@@ -225,11 +265,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_ok = all(f["peak_gb"] <= PEAK_BAR_GB for r in in_bar for f in r["steps"].values())
     time_ok = len(results) < 2 or time_ratio <= ratio * TIME_NOISE
     fertility_ok = fertility is None or abs(fertility["relative_difference"]) <= FERTILITY_BAR
+    baseline_ok = baseline is None or baseline["seconds"][1] <= baseline["seconds"][0] * TIME_NOISE
     print(json.dumps({
         "sizes": [{k: v for k, v in r.items() if k != "lake"} for r in results],
         "stories_ratio": round(ratio, 2), "time_ratio": round(time_ratio, 2),
-        "growth": growth, "fertility": fertility, "peak_bar_gb": PEAK_BAR_GB,
-        "meets_bar": bool(peak_ok and time_ok and fertility_ok),
+        "growth": growth, "fertility": fertility, "baseline": baseline,
+        "peak_bar_gb": PEAK_BAR_GB,
+        "meets_bar": bool(peak_ok and time_ok and fertility_ok and baseline_ok),
     }))
 
 
