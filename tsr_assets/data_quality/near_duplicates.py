@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
 
 SHINGLE_WORDS = 3
 DEFAULT_NUM_PERM = 128
@@ -144,10 +145,16 @@ def permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 def signatures(texts: Sequence[str], num_perm: int = DEFAULT_NUM_PERM,
                cache: dict[str, int] | None = None) -> np.ndarray:
     """MinHash signatures, shape (len(texts), num_perm), uint32."""
-    hashes, offsets = shingle_hashes(texts, cache)
+    return minhash(*shingle_hashes(texts, cache), num_perm)
+
+
+def minhash(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = DEFAULT_NUM_PERM
+            ) -> np.ndarray:
+    """MinHash signatures of the stories whose shingle hashes are `hashes[offsets[k]:...]`
+    (every story at least one shingle), shape (len(offsets), num_perm), uint32."""
     a, b = permutations(num_perm)
-    out = np.empty((len(texts), num_perm), dtype=np.uint32)
-    if not len(texts):
+    out = np.empty((len(offsets), num_perm), dtype=np.uint32)
+    if not len(offsets):
         return out
     mixed = np.empty_like(hashes)
     with np.errstate(over="ignore"):
@@ -321,11 +328,12 @@ class NearDuplicates:
         return len(self.extra_members) / self.stories if self.stories else 0.0
 
 
-def _blocks(batches: Iterable[Sequence[str]]) -> Iterator[list[str]]:
+def _blocks(batches: Iterable[Sequence[str] | pa.Array]) -> Iterator[list[str]]:
     """The texts of `batches` regrouped into lists of at most `BLOCK_STORIES`."""
     block: list[str] = []
     for batch in batches:
-        for text in batch:
+        texts = batch.to_pylist() if isinstance(batch, pa.Array | pa.ChunkedArray) else batch
+        for text in texts:
             block.append(text)
             if len(block) == BLOCK_STORIES:
                 yield block
@@ -335,18 +343,20 @@ def _blocks(batches: Iterable[Sequence[str]]) -> Iterator[list[str]]:
 
 
 def find_near_duplicates_in_batches(
-    batches: Callable[[], Iterable[Sequence[str]]], threshold: float = DEFAULT_THRESHOLD,
-    num_perm: int = DEFAULT_NUM_PERM,
+    batches: Callable[[], Iterable[Sequence[str] | pa.Array]],
+    threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
 ) -> NearDuplicates:
     """Clusters of near-duplicate stories in a corpus read twice, batch by batch.
 
-    `batches()` must give the same texts in the same order each time it is called (e.g. the
-    story shards read in Arrow batches). Pass 1 hashes each block of `BLOCK_STORIES` stories
-    into MinHash signatures and keeps only their LSH band keys (`8 * bands` bytes a story: 128
-    with the default 16 bands, 256 MB for 2,000,000 stories); candidate pairs come from sorting
-    each band's keys. Pass 2 reads the texts again and keeps, for the stories in a candidate
-    pair only, their shingle sets, signatures and a snippet; each candidate's exact Jaccard
-    similarity is then checked against `threshold`. No text is held beyond one block.
+    `batches()` must give the same texts in the same order each time it is called (lists of
+    strings, or Arrow string arrays such as the story shards' batches). Pass 1 hashes each
+    block of `BLOCK_STORIES` stories into MinHash signatures and keeps only their LSH band
+    keys (`8 * bands` bytes a story: 128 with the default 16 bands, 256 MB for 2,000,000
+    stories); candidate pairs come from sorting each band's keys. Pass 2 reads the texts
+    again and keeps, for the stories in a candidate pair only (converting only those from
+    Arrow), their shingle sets and a snippet; each candidate's exact Jaccard similarity is
+    then checked against `threshold`, and the cluster members' signatures are made from their
+    shingle sets. No text is held beyond one block.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold {threshold}: must be in (0, 1]")
@@ -366,18 +376,16 @@ def find_near_duplicates_in_batches(
     involved = np.unique(candidates)
     sets: dict[int, np.ndarray] = {}
     start = 0
-    for block in _blocks(batches()):
-        end = start + len(block)
+    for batch in batches():
+        end = start + len(batch)
         lo, hi = np.searchsorted(involved, [start, end])
-        wanted = involved[lo:hi].tolist()
-        if wanted:
-            texts = [block[i - start] for i in wanted]
-            sigs = signatures(texts, num_perm, _bounded(cache))
-            for k, (index, shingles) in enumerate(
-                    zip(wanted, _shingle_sets(texts, cache), strict=True)):
+        wanted = involved[lo:hi]
+        if wanted.size:
+            texts = _take(batch, wanted - start)
+            for index, text, shingles in zip(wanted.tolist(), texts,
+                                             _shingle_sets(texts, _bounded(cache)), strict=True):
                 sets[index] = shingles
-                result.member_signatures[index] = sigs[k]
-                result.snippets[index] = texts[k][:SNIPPET_CHARS]
+                result.snippets[index] = text[:SNIPPET_CHARS]
         start = end
     if start != stories:
         raise ValueError(f"the corpus changed while it was scanned: {stories} stories in the "
@@ -385,14 +393,26 @@ def find_near_duplicates_in_batches(
     similarity = _jaccard(sets, candidates)
     keep = similarity >= threshold
     result.pairs, result.similarity = candidates[keep], similarity[keep]
+    labels: dict[int, int] = {}
     if len(result.pairs):
         labels = _components(np.unique(result.pairs), result.pairs)
         for index in sorted(labels):
             result.clusters.setdefault(labels[index], []).append(index)
-    kept = set(labels) if len(result.pairs) else set()
-    result.member_signatures = {i: s for i, s in result.member_signatures.items() if i in kept}
-    result.snippets = {i: s for i, s in result.snippets.items() if i in kept}
+    members = sorted(labels)
+    if members:
+        member_sets = [sets[i] for i in members]
+        offsets = np.cumsum([0, *map(len, member_sets[:-1])])
+        sigs = minhash(np.concatenate(member_sets), offsets, num_perm)
+        result.member_signatures = dict(zip(members, sigs, strict=True))
+    result.snippets = {i: result.snippets[i] for i in members}
     return result
+
+
+def _take(batch: Sequence[str] | pa.Array, positions: np.ndarray) -> list[str]:
+    """The texts at `positions` of a batch (an Arrow array is converted for those only)."""
+    if isinstance(batch, pa.Array | pa.ChunkedArray):
+        return batch.take(pa.array(positions)).to_pylist()
+    return [batch[i] for i in positions.tolist()]
 
 
 #: Distinct words whose hashes are cached; past it the cache starts over (bounds memory on

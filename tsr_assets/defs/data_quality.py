@@ -91,7 +91,7 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
         language, lake = context.partition_key, data_lake.lake
         corpus = language_corpus(lake, language)
         started = time.monotonic()
-        found = find_near_duplicates_in_batches(corpus.story_texts, config.threshold,
+        found = find_near_duplicates_in_batches(corpus.story_arrays, config.threshold,
                                                 config.num_perm)
         seconds = time.monotonic() - started
         similarity = found.similarity_to_first()

@@ -66,6 +66,12 @@ class Corpus:
             if sources is None or source in sources:
                 yield batch.column(0).to_pylist()
 
+    def story_arrays(self, batch_rows: int = SCAN_BATCH_ROWS) -> Iterator[pa.Array]:
+        """The stories as Arrow string arrays, one per batch, in corpus order (for scans that
+        convert only some of them to Python strings)."""
+        for _, batch in self.iter_batches(("story",), batch_rows):
+            yield batch.column(0)
+
     def column(self, name: str) -> pa.ChunkedArray:
         """One (small) column of every story, in corpus order, e.g. the prompt_ids."""
         chunks = [batch.column(0) for _, batch in self.iter_batches((name,), 1 << 20)]

@@ -119,7 +119,9 @@ def test_a_corpus_read_from_shards_in_blocks_gives_the_in_memory_result(
                       "story": texts[a:b]}).write_parquet(path, row_group_size=300)
         paths.append(path)
     corpus = Corpus("generated", {"generated": paths})
-    streamed = find_near_duplicates_in_batches(lambda: corpus.story_texts(batch_rows=100))
+    streamed = find_near_duplicates_in_batches(lambda: corpus.story_arrays(batch_rows=100))
+    listed = find_near_duplicates_in_batches(lambda: corpus.story_texts(batch_rows=70))
+    assert listed.clusters == expected.clusters
     assert streamed.stories == len(texts)
     assert np.array_equal(streamed.pairs, expected.pairs)
     assert np.array_equal(streamed.similarity, expected.similarity)
