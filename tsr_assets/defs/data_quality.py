@@ -118,6 +118,7 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
         summary = {"stories": found.stories, "clusters": len(found.clusters),
                    "extra_members": len(found.extra_members), "rate": found.rate,
                    "pairs": len(found.pairs), "leaking_pairs": leaking,
+                   "candidates": found.candidates, "candidates_checked": found.prefiltered,
                    "val_share": config.val_share, "threshold": config.threshold,
                    "num_perm": config.num_perm, "bands": found.bands, "rows": found.rows,
                    "stories_by_source": {k: v for k, v in corpus.stories_by_source().items()
@@ -132,6 +133,8 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
             "clusters": dg.MetadataValue.int(len(found.clusters)),
             "near_duplicate_rate": dg.MetadataValue.float(round(found.rate, 4)),
             "leaking_pairs": dg.MetadataValue.int(leaking),
+            "candidates": dg.MetadataValue.int(found.candidates),
+            "candidates_checked_exactly": dg.MetadataValue.int(found.prefiltered),
             "lsh": f"{found.bands} bands x {found.rows} rows of {config.num_perm} permutations",
             "seconds": dg.MetadataValue.float(round(seconds, 2)),
             "largest_clusters": dg.MetadataValue.md(markdown_table(
