@@ -30,6 +30,7 @@ _ALTERNATION = re.compile(r"\{m:([^{}|]*)\|f:([^{}|]*)\}")
 _SLOT = re.compile(r"\{[^{}]*\}")
 
 
+@lru_cache(maxsize=1 << 20)
 def _normal(word: str) -> str:
     return unicodedata.normalize("NFC", word).casefold()
 
