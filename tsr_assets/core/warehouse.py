@@ -97,26 +97,27 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def replace_partition(con: duckdb.DuckDBPyConnection, table: str,
                       partition: Mapping[str, str], rows: pl.DataFrame,
-                      also_delete: Sequence[str] = ()) -> int:
+                      also_delete: Mapping[str, Mapping[str, str]] | None = None) -> int:
     """Replace the rows of one partition of `table` (matched on `partition`'s columns), and
-    delete the partition's rows of the `also_delete` tables (rows made from the replaced
-    ones, such as the judge scores of replaced samples).
+    delete the rows of each `also_delete` table that match its own columns (rows made from
+    the replaced ones, such as the judge scores of replaced samples).
 
     Runs in one transaction: either the old rows are gone and all new rows are in, or nothing
     changed. Returns the number of rows inserted.
     """
+    also_delete = dict(also_delete or {})
     for name in (table, *also_delete):
         if name not in TABLES:
             raise ValueError(f"unknown warehouse table {name!r}; known: {', '.join(TABLES)}")
     missing = [c for c in partition if c not in rows.columns] if rows.height else []
     if missing:
         raise ValueError(f"rows for {table} lack partition columns {missing}")
-    where = " AND ".join(f"{column} = ?" for column in partition)
     began_at = datetime.now(UTC)
     con.execute("BEGIN TRANSACTION")
     try:
-        for name in (*also_delete, table):
-            con.execute(f"DELETE FROM {name} WHERE {where}", list(partition.values()))
+        for name, match in (*also_delete.items(), (table, partition)):
+            where = " AND ".join(f"{column} = ?" for column in match)
+            con.execute(f"DELETE FROM {name} WHERE {where}", list(match.values()))
         if rows.height:
             con.register("incoming_rows", rows.to_arrow())
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")

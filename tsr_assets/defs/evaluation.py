@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
-from tsr_assets.core.lake import Lake, preset_asset
+from tsr_assets.core.lake import DEFAULT_CORPUS, Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
@@ -107,15 +107,19 @@ def _replace_samples(lake: Lake, warehouse: WarehouseResource, model: tuple[str,
     """Store new samples and drop the judge scores of the old ones, both or neither: the
     scores file goes first (a kill after it leaves no scores, never stale ones), then the
     samples file, then one transaction replaces the `samples` rows and deletes every
-    `judge_scores` and `judge_probes` row of the model (all judges and corpora)."""
+    `judge_scores` and `judge_probes` row of the model trained on the same corpus (all
+    judges)."""
     language, tokenizer, preset = model
     lake.judge_scores_file(language, tokenizer, preset).unlink(missing_ok=True)
     lake.probe_scores_file(language, tokenizer, preset).unlink(missing_ok=True)
     with atomic_path(out) as tmp:
         frame.write_parquet(tmp)
     partition = {"language": language, "tokenizer": tokenizer, "preset": preset}
+    # Scores of this model trained on another corpus stay: that model was kept aside.
+    scored = {**partition, "corpus": frame["corpus"][0] if "corpus" in frame.columns
+              else DEFAULT_CORPUS}
     warehouse.replace_rows("samples", partition, frame,
-                           also_delete=("judge_scores", "judge_probes"))
+                           also_delete={"judge_scores": scored, "judge_probes": scored})
 
 
 def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:

@@ -5,7 +5,7 @@ Weights & Biases. Secrets are read from environment variables at run time only.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -122,9 +122,9 @@ class WarehouseResource(DuckDBResource):
             yield con
 
     def replace_rows(self, table: str, partition: Mapping[str, str], rows: pl.DataFrame,
-                     also_delete: Sequence[str] = ()) -> int:
+                     also_delete: Mapping[str, Mapping[str, str]] | None = None) -> int:
         """Replace one partition's rows of `table` in one transaction (which also deletes
-        the partition's rows of the `also_delete` tables)."""
+        the rows of each `also_delete` table that match its columns)."""
         with self.get_connection() as con:
             return warehouse_tables.replace_partition(con, table, partition, rows,
                                                       also_delete=also_delete)
