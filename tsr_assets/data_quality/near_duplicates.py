@@ -394,32 +394,61 @@ def find_near_duplicates_in_batches(
         raise ValueError(f"threshold {threshold}: must be in (0, 1]")
     bands, rows = lsh_bands(threshold, num_perm)
     cache: dict[str, int] = {}
-    keys, low_bits = [], []
-    for block in _blocks(batches()):
-        sigs = signatures(block, num_perm, _bounded(cache))
-        keys.append(band_keys(sigs, bands, rows))
-        low_bits.append((sigs & np.uint32(2**ESTIMATE_BITS - 1)).astype(np.uint8))
-    all_keys = np.concatenate(keys) if keys else np.zeros((0, bands), dtype=np.uint64)
+    keys, low_bits = _first_pass(batches(), num_perm, bands, rows, cache)
+    stories = keys.shape[0]
+    candidates = candidate_pairs_from_keys(keys)
     del keys
-    stories = all_keys.shape[0]
-    candidates = candidate_pairs_from_keys(all_keys)
-    del all_keys
     result = NearDuplicates(stories, threshold, num_perm, bands, rows,
                             candidates=len(candidates))
     if len(candidates):
         # Stories that share a band by chance (common sentences of template stories) make
         # candidates that grow with the square of the corpus; the estimate drops them so the
         # exact check stays proportional to the likely pairs.
-        estimate = estimated_similarity(np.concatenate(low_bits), candidates)
+        estimate = estimated_similarity(low_bits, candidates)
         candidates = candidates[estimate >= threshold - PREFILTER_MARGIN]
     del low_bits
     result.prefiltered = len(candidates)
     if not len(candidates):
         return result
-    involved = np.unique(candidates)
+    sets, snippets = _second_pass(batches(), np.unique(candidates), stories, cache)
+    similarity = _jaccard(sets, candidates)
+    keep = similarity >= threshold
+    result.pairs, result.similarity = candidates[keep], similarity[keep]
+    labels = _components(np.unique(result.pairs), result.pairs) if len(result.pairs) else {}
+    for index in sorted(labels):
+        result.clusters.setdefault(labels[index], []).append(index)
+    members = sorted(labels)
+    if members:
+        member_sets = [sets[i] for i in members]
+        offsets = np.cumsum([0, *map(len, member_sets[:-1])])
+        sigs = minhash(np.concatenate(member_sets), offsets, num_perm)
+        result.member_signatures = dict(zip(members, sigs, strict=True))
+    result.snippets = {i: snippets[i] for i in members}
+    return result
+
+
+def _first_pass(batches: Iterable[Sequence[str] | pa.Array], num_perm: int, bands: int,
+                rows: int, cache: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Every story's band keys (uint64, one column a band) and the low `ESTIMATE_BITS` bits of
+    its MinHash values (uint8), block by block."""
+    keys, low_bits = [], []
+    for block in _blocks(batches):
+        sigs = signatures(block, num_perm, _bounded(cache))
+        keys.append(band_keys(sigs, bands, rows))
+        low_bits.append((sigs & np.uint32(2**ESTIMATE_BITS - 1)).astype(np.uint8))
+    if not keys:
+        return np.zeros((0, bands), dtype=np.uint64), np.zeros((0, num_perm), dtype=np.uint8)
+    return np.concatenate(keys), np.concatenate(low_bits)
+
+
+def _second_pass(batches: Iterable[Sequence[str] | pa.Array], involved: np.ndarray,
+                 stories: int, cache: dict[str, int]
+                 ) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Shingle sets and snippets of the stories at the (sorted) positions `involved`."""
     sets: dict[int, np.ndarray] = {}
+    snippets: dict[int, str] = {}
     start = 0
-    for batch in batches():
+    for batch in batches:
         end = start + len(batch)
         lo, hi = np.searchsorted(involved, [start, end])
         wanted = involved[lo:hi]
@@ -428,27 +457,12 @@ def find_near_duplicates_in_batches(
             for index, text, shingles in zip(wanted.tolist(), texts,
                                              _shingle_sets(texts, _bounded(cache)), strict=True):
                 sets[index] = shingles
-                result.snippets[index] = text[:SNIPPET_CHARS]
+                snippets[index] = text[:SNIPPET_CHARS]
         start = end
     if start != stories:
         raise ValueError(f"the corpus changed while it was scanned: {stories} stories in the "
                          f"first pass, {start} in the second")
-    similarity = _jaccard(sets, candidates)
-    keep = similarity >= threshold
-    result.pairs, result.similarity = candidates[keep], similarity[keep]
-    labels: dict[int, int] = {}
-    if len(result.pairs):
-        labels = _components(np.unique(result.pairs), result.pairs)
-        for index in sorted(labels):
-            result.clusters.setdefault(labels[index], []).append(index)
-    members = sorted(labels)
-    if members:
-        member_sets = [sets[i] for i in members]
-        offsets = np.cumsum([0, *map(len, member_sets[:-1])])
-        sigs = minhash(np.concatenate(member_sets), offsets, num_perm)
-        result.member_signatures = dict(zip(members, sigs, strict=True))
-    result.snippets = {i: result.snippets[i] for i in members}
-    return result
+    return sets, snippets
 
 
 def _take(batch: Sequence[str] | pa.Array, positions: np.ndarray) -> list[str]:
