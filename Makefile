@@ -72,14 +72,16 @@ services:
 
 test: setup browser services label-studio comet
 	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks deploy
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg check defs
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check tsr_assets tsr_assets_tests benchmarks deploy
 
 ui: setup
-	# The webserver and the daemon (schedules, sensors, run queue) on 127.0.0.1.
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
+	# `dg dev`: the webserver and the daemon (schedules, sensors, run queue) on 127.0.0.1, for
+	# this dg project (the defs folder), with the same DAGSTER_HOME as every other command.
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg dev -h 127.0.0.1 -p $(UI_PORT)
 
 clean-data:
 	rm -rf data_lake history storage logs schedules

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from tsr_assets.core.lake import (
 )
 from tsr_assets.core.languages import DEFAULT_LANGUAGE, get_language, language_keys
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER
-from tsr_assets.model.presets import PRESETS, configured_presets, get_preset
+from tsr_assets.model.presets import PRESETS, get_preset
 from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, TRAIN_DEFAULTS
 from tsr_assets.prompts.building import DEFAULT_PROMPT_COUNT
 from tsr_assets.prompts.templates import DEFAULT_TEMPLATE
@@ -175,7 +176,7 @@ def _chain_runs(args: argparse.Namespace, language: str) -> list[PlannedRun]:
     prompts = {"count": args.prompts, "seed": args.seed, "template": args.template}
     training = {"max_steps": args.train_steps, "max_seconds": args.train_seconds}
     corpus = {"corpus": args.corpus}
-    recipes = {p: args.recipe if get_preset(p).recipe is None else None for p in args.presets}
+    recipes = {p: args.recipe if _fixed_recipe(p) is None else None for p in args.presets}
     sampling = {"samples_per_opener": args.samples_per_opener, "max_openers": args.max_openers}
     llm_limits = {k: v for k, v in (("requests_per_minute", args.llm_rpm),
                                     ("concurrency", args.llm_concurrency),
@@ -257,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from tsr_assets.defs.jobs import REPORTS_JOB
 
     home = ensure_dagster_home()
-    defs = build_definitions(presets=[*configured_presets(), *args.presets])
+    defs = build_definitions(extra_presets=args.presets)
     runs = [run for language in args.language for run in _chain_runs(args, language)]
     if args.tokenizers and args.presets:
         runs.append(PlannedRun(REPORTS_JOB, None,
@@ -455,7 +456,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         runs.append(PlannedRun(LANGUAGE_TOKENIZER_JOB,
                                language_tokenizer_key(args.language, tokenizer), run_config,
                                f"{args.language}|{tokenizer}", (asset,)))
-    defs = build_definitions(presets=[*configured_presets(), args.preset])
+    defs = build_definitions(extra_presets=[args.preset])
     check_planned_runs(defs, runs)
     with dg.DagsterInstance.get() as instance:
         for run in runs:
@@ -550,11 +551,20 @@ def cmd_rate_import(args: argparse.Namespace) -> None:
 
 
 def _preset_name(name: str) -> str:
-    try:
-        get_preset(name)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    """A model name as asset names take it; whether the defs folder declares it (or the seed
+    catalog has it) is checked when the definitions load, with the scaffold command."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise argparse.ArgumentTypeError(f"model preset {name!r}: use lowercase letters, "
+                                         "digits and _")
     return name
+
+
+def _fixed_recipe(name: str) -> str | None:
+    """The recipe a seed size's name fixes (`e512_l6_modern`); None for other names."""
+    try:
+        return get_preset(name).recipe
+    except ValueError:
+        return None
 
 
 def _resource_config(source: str, default: str, base_url: str | None, model: str | None,

@@ -1,44 +1,26 @@
-"""Assembles the one `Definitions` object from the defs layer: assets, checks, resources, jobs,
-and the automation sensors."""
+"""The platform's definitions, found in the defs folder rather than listed: Dagster autoloads
+every module of `tsr_assets/defs/` with a `@dg.definitions` function (one per stage: its
+assets, checks, jobs, sensors or resources) and every component instance (`defs.yaml`: the
+model sizes and imported models under `defs/models/`). Adding a stage is adding a module;
+adding a model size is adding a YAML file.
+
+`dg check defs`, `dg list defs`, `dg dev`, `dagster asset materialize -m tsr_assets.definitions`
+and `workspace.yaml` all load `defs` below. `build_definitions(...)` is the same load with a
+variation for one caller (a subset of languages, a seed size the folder does not declare, the
+deployed executor and retries; `defs/load_scope.py`).
+"""
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import dagster as dg
+from dagster.components.core.component_tree import ComponentTreeException
 
-from tsr_assets.defs.automation import automation_conditions, automation_sensors, with_automation
 from tsr_assets.defs.config_limits import enforce_config_limits
-from tsr_assets.defs.data_quality import build_data_quality_defs
-from tsr_assets.defs.evaluation import build_judge_asset, build_samples_asset
-from tsr_assets.defs.human_ratings import (
-    LABEL_STUDIO_KEY_ENV,
-    LabelStudioResource,
-    build_human_ratings_defs,
-)
-from tsr_assets.defs.jobs import build_jobs
-from tsr_assets.defs.judge_probes import build_probes_asset
-from tsr_assets.defs.partitions import build_partitions
-from tsr_assets.defs.prompts import build_prompts_defs, build_wordlists_defs
-from tsr_assets.defs.publishing import build_dataset_export, build_model_export
-from tsr_assets.defs.reports import build_reports_defs
-from tsr_assets.defs.resources import (
-    DataLakeResource,
-    HuggingFaceResource,
-    JudgeResource,
-    LLMResource,
-    WandbResource,
-    WarehouseResource,
-)
-from tsr_assets.defs.stories import build_stories_defs
-from tsr_assets.defs.tokenizer_stats import build_tokenizer_stats_asset
-from tsr_assets.defs.tokenizers import build_tokenizers_defs
-from tsr_assets.defs.training import build_checkpoint_asset, build_import_asset
-from tsr_assets.defs.translation import build_translation_defs
-from tsr_assets.model.imported_models import configured_imports
-from tsr_assets.model.presets import configured_presets
+from tsr_assets.defs.load_scope import LoadScope, loading
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
@@ -48,64 +30,53 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*use_user_c
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*expected_writer_count.*")
 
 
+#: This `dg` project (pyproject.toml's `[tool.dg]` names `tsr_assets.defs` its defs module).
+PROJECT = Path(__file__).resolve().parent
+
+
 def build_definitions(
     languages: Sequence[str] | None = None,
     presets: Sequence[str] | None = None,
     executor: dg.ExecutorDefinition | None = None,
-    imports: dict[str, str] | None = None,
+    imports: Mapping[str, str] | None = None,
     op_retry_policy: dg.RetryPolicy | None = None,
+    extra_presets: Sequence[str] = (),
+    project: Path | None = None,
 ) -> dg.Definitions:
-    """Build the platform's definitions for `languages` (default: every registered language),
-    model `presets` (default: `configured_presets()`) and imported models (`name -> source`,
-    default: `configured_imports()`). `executor` defaults to in-process (one run, one
-    process); `deploy/celery/definitions.py` passes Celery's."""
-    partitions = build_partitions(languages)
-    preset_names = configured_presets(presets)
-    imported = configured_imports(imports, reserved=preset_names)
-    models = [*preset_names, *imported]
-    assets_and_checks = [
-        *build_wordlists_defs(partitions),
-        *build_prompts_defs(partitions),
-        *build_stories_defs(partitions),
-        *build_translation_defs(partitions),
-        *build_data_quality_defs(partitions),
-        *build_tokenizers_defs(partitions),
-        build_tokenizer_stats_asset(partitions),
-        *(build_checkpoint_asset(partitions, preset) for preset in preset_names),
-        *(build_import_asset(partitions, name, source) for name, source in imported.items()),
-        *(build_samples_asset(partitions, model) for model in models),
-        *(build_judge_asset(partitions, model) for model in models),
-        *(build_probes_asset(partitions, model) for model in models),
-        *(build_model_export(partitions, model) for model in models),
-        build_dataset_export(partitions),
-        *build_human_ratings_defs(models),
-        *build_reports_defs(models),
-    ]
-    checks = [c for c in assets_and_checks if isinstance(c, dg.AssetChecksDefinition)]
-    assets = with_automation(
-        [a for a in assets_and_checks if a not in checks],
-        automation_conditions(partitions.language.get_partition_keys(),
-                              partitions.tokenizer.get_partition_keys(), preset_names))
-    jobs = {job.name: job for job in build_jobs(op_retry_policy)}
-    resources = {"data_lake": DataLakeResource(), "llm": LLMResource(),
-                 "warehouse": WarehouseResource(), "wandb": WandbResource(),
-                 "judge": JudgeResource(),
-                 "hub": HuggingFaceResource(
-                     token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
-                 "label_studio": LabelStudioResource(
-                     api_key=(dg.EnvVar(LABEL_STUDIO_KEY_ENV)
-                              if os.environ.get(LABEL_STUDIO_KEY_ENV) else None)),
-                 "pipes_subprocess_client": dg.PipesSubprocessClient()}
+    """The defs folder's definitions, for `languages` (default: every registered one), exactly
+    the model `presets` and `imports` given (default: the folder's `ModelPreset` and
+    `ImportedModel` instances, or `$TSR_PRESETS` / `$TSR_IMPORTED_MODELS`), plus
+    `extra_presets` (seed sizes of `model/presets.py` for this load only). `executor` defaults
+    to in-process (one run, one process); `deploy/celery/definitions.py` passes Celery's.
+    `project`: another `dg` project's defs folder (a test's copy of this one)."""
+    scope = LoadScope(languages=tuple(languages) if languages else None,
+                      presets=tuple(presets) if presets is not None else None,
+                      extra_presets=tuple(extra_presets),
+                      imports=dict(imports) if imports is not None else None,
+                      op_retry_policy=op_retry_policy)
+    with loading(scope):
+        try:
+            loaded = dg.load_from_defs_folder(path_within_project=project or PROJECT)
+        except ComponentTreeException as exc:
+            raise _declaration_error(exc) from exc
     # Out-of-range run config is refused before a run is created (defs/config_limits.py).
-    enforce_config_limits(assets_and_checks, resources)
-    return dg.Definitions(
-        assets=assets,
-        asset_checks=checks,
-        jobs=list(jobs.values()),
-        sensors=automation_sensors(),
-        resources=resources,
-        executor=executor or dg.in_process_executor,
-    )
+    enforce_config_limits([*(loaded.assets or []), *(loaded.asset_checks or [])],
+                          loaded.resources or {})
+    return dg.Definitions.merge(loaded,
+                                dg.Definitions(executor=executor or dg.in_process_executor))
 
 
-defs = build_definitions()
+def _declaration_error(exc: ComponentTreeException) -> Exception:
+    """A wrong declaration (an unknown preset, a bad model name) as the ValueError that names
+    it, rather than Dagster's tree of every module loaded."""
+    cause: BaseException | None = exc
+    while isinstance(cause, ComponentTreeException) or (
+            cause is not None and not isinstance(cause, ValueError)):
+        cause = cause.__cause__
+    return ValueError(str(cause)) if cause is not None else exc
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The platform as the defs folder declares it (what `dg`, the UI and the CLI load)."""
+    return build_definitions()

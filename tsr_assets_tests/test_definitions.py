@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tsr_assets.core.lake import PRESET_STAGES
 from tsr_assets.definitions import build_definitions
 
 SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
@@ -69,12 +70,13 @@ def test_the_graph_matches_its_snapshot(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_every_asset_has_a_code_version_the_ui_compares() -> None:
-    from tsr_assets.defs.code_versions import CODE_VERSIONS
-
-    shape = graph_shape(build_definitions(presets=["tiny"], imports={"outside": "/x.pt"}))
+    shape = graph_shape(build_definitions(presets=["tiny", "e512_l6"],
+                                          imports={"outside": "/x.pt"}))
     missing = [name for name, asset in shape["assets"].items() if not asset["code_version"]]
     assert not missing, f"assets without a code_version: {missing}"
-    assert shape["assets"]["checkpoint_tiny"]["code_version"] == CODE_VERSIONS["checkpoint"]
-    assert shape["assets"]["checkpoint_outside"]["code_version"] == \
-        CODE_VERSIONS["imported_checkpoint"]
-    assert shape["assets"]["stories"]["code_version"] == CODE_VERSIONS["stories"]
+    # Each model's assets come from its stage's factory, so they share the stage's version.
+    for stage in PRESET_STAGES:
+        versions = {shape["assets"][f"{stage}_{m}"]["code_version"]
+                    for m in ("tiny", "e512_l6", "outside")}
+        assert len(versions) == 1, (stage, versions)
+    assert shape["assets"]["stories"]["code_version"] == "2"

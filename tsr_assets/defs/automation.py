@@ -1,6 +1,7 @@
-"""Declarative Automation: each asset says when it should run, and the UI shows why it ran or
-waits (the asset's Automation tab), evaluated by two sensors, `tsr_automation` and
-`tsr_automation_models` (off until turned on in the UI, Automation).
+"""Declarative Automation: the conditions the assets name in their own decorators
+(`automation_condition=`), and the two sensors that evaluate them, `tsr_automation` and
+`tsr_automation_models` (off until turned on in the UI, Automation); the UI shows why an asset
+ran or waits (its Automation tab).
 
 - The language chain (`wordlists`, `prompts`, `stories`) runs `on_cron`: `$TSR_CRON_<LANGUAGE>`,
   else `$TSR_CRON`, else 03:00 daily, each language at its own cron; the data-quality assets
@@ -14,7 +15,8 @@ waits (the asset's Automation tab), evaluated by two sensors, `tsr_automation` a
 
 Imported models, `translated_stories`, `translation_quality`, `rating_tasks` and
 `human_ratings` need a user's choice (a model, a translator, the stories to rate, a ratings
-file) and are not automated. Automated runs use each asset's default run config.
+file) and are not automated: they are listed in `NOT_AUTOMATED`, and a test fails for any other
+asset without a condition. Automated runs use each asset's default run config.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from tsr_assets.core.lake import PRESET_STAGES
 from tsr_assets.defs.jobs import (
     EVALUATION_GROUP,
     MODEL_EXPORT_GROUP,
     TOKENIZERS_GROUP,
     TRAINING_GROUP,
 )
+from tsr_assets.defs.partitions import Partitions
 from tsr_assets.tokenizers.registry import offline_tokenizer_keys
 
 DEFAULT_CRON = "0 3 * * *"
@@ -39,11 +41,10 @@ CRON_ENV = "TSR_CRON"
 TOKENIZERS_ENV = "TSR_CHAIN_TOKENIZERS"
 AUTOMATION_SENSOR = "tsr_automation"
 MODELS_AUTOMATION_SENSOR = "tsr_automation_models"
+#: The assets (or, `<stage>_*`, per-model stages) that wait for a person's choice.
+NOT_AUTOMATED = ("translated_stories", "translation_quality", "rating_tasks", "human_ratings")
 #: The groups of the language x tokenizer chain.
 MODEL_GROUPS = (TOKENIZERS_GROUP, TRAINING_GROUP, EVALUATION_GROUP, MODEL_EXPORT_GROUP)
-LANGUAGE_CHAIN = ("wordlists", "prompts", "stories")
-AFTER_STORIES = ("near_duplicates", "contamination", "corpus_quality", "hf_dataset")
-TOKENIZER_CHAIN = ("tokenizer", "token_bins", "tokenizer_stats")
 
 
 def cron_for(language: str) -> str:
@@ -124,28 +125,17 @@ def reports_condition() -> dg.AutomationCondition:
             & ~dg.AutomationCondition.in_progress()).with_label("after the chain")
 
 
-def automation_conditions(languages: Sequence[str], tokenizers: Sequence[str],
-                          presets: Sequence[str]) -> dict[str, dg.AutomationCondition]:
-    """The condition of every automated asset, by asset name (`tokenizers`: every known one;
-    `presets`: the model presets, not imported models)."""
-    chained = (after_inputs() & PartitionsWhere(chain_tokenizers(tokenizers), "tokenizer")
-               ).with_label("after new inputs, chained tokenizers")
-    conditions = {name: refresh_on_cron(languages) for name in LANGUAGE_CHAIN}
-    conditions.update({name: after_inputs() for name in AFTER_STORIES})
-    conditions.update({name: chained for name in TOKENIZER_CHAIN})
-    conditions.update({f"{stage}_{model}": chained for stage in PRESET_STAGES
-                       for model in presets})
-    conditions["reports"] = reports_condition()
-    return conditions
+def chained(partitions: Partitions) -> dg.AutomationCondition:
+    """The condition of every language x tokenizer asset a model preset's chain holds
+    (`tokenizer` to `hf_model_<preset>`): eager after new inputs, for the chained tokenizers."""
+    return (after_inputs()
+            & PartitionsWhere(chain_tokenizers(partitions.tokenizer.get_partition_keys()),
+                              "tokenizer")).with_label("after new inputs, chained tokenizers")
 
 
-def with_automation(assets: list, conditions: dict[str, dg.AutomationCondition]) -> list:
-    """`assets` with each one's automation condition set (assets not named keep none)."""
-    def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
-        condition = conditions.get(spec.key.to_user_string())
-        return spec.replace_attributes(automation_condition=condition) if condition else spec
-
-    return list(dg.map_asset_specs(attach, assets))
+def on_language_cron(partitions: Partitions) -> dg.AutomationCondition:
+    """The language chain's condition: each language's cron."""
+    return refresh_on_cron(partitions.language.get_partition_keys())
 
 
 def automation_sensors() -> list[dg.AutomationConditionSensorDefinition]:
@@ -166,3 +156,9 @@ def automation_sensors() -> list[dg.AutomationConditionSensorDefinition]:
             description="Language x tokenizer assets (tokenizer to hf_model) after fresh "
                         "stories, for the chained tokenizers."),
     ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The automation sensors."""
+    return dg.Definitions(sensors=automation_sensors())

@@ -22,9 +22,10 @@ from tsr_assets.data_quality.near_duplicates import (
     DEFAULT_THRESHOLD,
     find_near_duplicates_in_batches,
 )
+from tsr_assets.defs.automation import after_inputs
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import DATA_QUALITY_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
@@ -76,8 +77,9 @@ class ContaminationConfig(dg.Config):
 def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`near_duplicates` (language partitions)."""
 
-    @dg.asset(code_version=code_version("near_duplicates"),
+    @dg.asset(code_version="1",
               partitions_def=partitions.language, deps=["stories", "translated_stories"],
+              automation_condition=after_inputs(),
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def near_duplicates(context: dg.AssetExecutionContext, config: NearDuplicatesConfig,
                         data_lake: DataLakeResource,
@@ -148,8 +150,9 @@ def build_near_duplicates_asset(partitions: Partitions) -> dg.AssetsDefinition:
 def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`contamination` (language partitions)."""
 
-    @dg.asset(code_version=code_version("contamination"),
+    @dg.asset(code_version="1",
               partitions_def=partitions.language, deps=["stories", "translated_stories"],
+              automation_condition=after_inputs(),
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def contamination(context: dg.AssetExecutionContext, config: ContaminationConfig,
                       data_lake: DataLakeResource,
@@ -194,8 +197,9 @@ def build_contamination_asset(partitions: Partitions) -> dg.AssetsDefinition:
 def build_corpus_quality_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`corpus_quality` (language partitions)."""
 
-    @dg.asset(code_version=code_version("corpus_quality"),
+    @dg.asset(code_version="1",
               partitions_def=partitions.language, deps=["near_duplicates"],
+              automation_condition=after_inputs(),
               group_name=DATA_QUALITY_GROUP, kinds={"python", "duckdb"}, pool=DUCKDB_POOL)
     def corpus_quality(context: dg.AssetExecutionContext, data_lake: DataLakeResource,
                        warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -272,3 +276,9 @@ def openers_not_in_training(lake: Lake, language: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=openers > 0 and in_part == 0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"openers": openers, "in_part": in_part, "in_full": in_full})
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`near_duplicates`, `contamination` and `corpus_quality`, for the languages of this load."""
+    return stage_definitions(build_data_quality_defs(current_scope().partitions()))

@@ -12,7 +12,6 @@ from pydantic import Field
 from tsr_assets.core.atomic_files import atomic_path, write_json_atomic
 from tsr_assets.core.lake import DEFAULT_CORPUS, Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import record_generation_run, usage_metadata
 from tsr_assets.defs.jobs import EVALUATION_GROUP
@@ -122,14 +121,17 @@ def _replace_samples(lake: Lake, warehouse: WarehouseResource, model: tuple[str,
                            also_delete={"judge_scores": scored, "judge_probes": scored})
 
 
-def build_samples_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+def build_samples_asset(partitions: Partitions, preset: str,
+                        automation_condition: dg.AutomationCondition | None = None,
+                        ) -> dg.AssetsDefinition:
     """`samples_<preset>` (language x tokenizer)."""
 
     @dg.asset(
-        code_version=code_version("samples"),
+        code_version="1",
         name=preset_asset("samples", preset),
         partitions_def=partitions.language_tokenizer,
         deps=[preset_asset("checkpoint", preset), "tokenizer"],
+        automation_condition=automation_condition,
         group_name=EVALUATION_GROUP,
         kinds={"pytorch", "duckdb"},
         pool=TRAINING_POOL,
@@ -280,16 +282,20 @@ def _judge_metadata(judgments: Judgments, warehouse: WarehouseResource,
     }
 
 
-def build_judge_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+def build_judge_asset(partitions: Partitions, preset: str,
+                      automation_condition: dg.AutomationCondition | None = None,
+                      ) -> dg.AssetsDefinition:
     """`judge_scores_<preset>` (language x tokenizer)."""
 
     @dg.asset(
-        code_version=code_version("judge_scores"),
+        # code version 2: batch mode and the request cache for the LLM judge.
+        code_version="2",
         name=preset_asset("judge_scores", preset),
         partitions_def=partitions.language_tokenizer,
         deps=[preset_asset("samples", preset)],
         group_name=EVALUATION_GROUP,
         kinds={"duckdb"},
+        automation_condition=automation_condition,
         description=(
             f"Ratings of `samples_{preset}`. Resource `judge`: the automatic judge (offline "
             "default: continuity, completeness, script purity, distinct-2, repetition rate, "

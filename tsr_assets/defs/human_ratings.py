@@ -19,8 +19,8 @@ from tsr_assets.core.atomic_files import write_json_atomic
 from tsr_assets.core.lake import Lake, preset_asset
 from tsr_assets.core.languages import DEFAULT_LANGUAGE, get_language
 from tsr_assets.core.warehouse import query_frame, replace_keyed_rows
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import HUMAN_RATINGS_GROUP
+from tsr_assets.defs.model_components import declared_models
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.evaluation.human_ratings import (
     HUMAN_JUDGE_PREFIX,
@@ -142,7 +142,7 @@ def build_human_ratings_defs(models: Sequence[str]) -> list[dg.AssetsDefinition]
     """`rating_tasks` and `human_ratings` (unpartitioned; the language is run config)."""
 
     @dg.asset(
-        code_version=code_version("rating_tasks"),
+        code_version="1",
         deps=[preset_asset("samples", m) for m in models],
         group_name=HUMAN_RATINGS_GROUP,
         kinds={"python", "duckdb"},
@@ -203,7 +203,7 @@ def build_human_ratings_defs(models: Sequence[str]) -> list[dg.AssetsDefinition]
         })
 
     @dg.asset(
-        code_version=code_version("human_ratings"),
+        code_version="1",
         deps=["rating_tasks"],
         group_name=HUMAN_RATINGS_GROUP,
         kinds={"python", "duckdb"},
@@ -295,3 +295,13 @@ def _store_ratings(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             ["language", "tokenizer", "preset", "n", "mean overall"])),
         "judge_prefix": HUMAN_JUDGE_PREFIX,
     })
+
+
+@dg.definitions
+def defs(context: dg.ComponentLoadContext) -> dg.Definitions:
+    """`rating_tasks` and `human_ratings` over every model this load declares (not automated:
+    a person picks the stories to rate and brings the ratings), and the Label Studio server
+    (its key only from `$TSR_LABEL_STUDIO_API_KEY`)."""
+    key = dg.EnvVar(LABEL_STUDIO_KEY_ENV) if os.environ.get(LABEL_STUDIO_KEY_ENV) else None
+    return dg.Definitions(assets=build_human_ratings_defs(declared_models(context)),
+                          resources={"label_studio": LabelStudioResource(api_key=key)})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from tsr_assets.defs.load_scope import current_scope
+
 LANGUAGE_JOB = "language_job"
 LANGUAGE_TOKENIZER_JOB = "language_tokenizer_job"
 REPORTS_JOB = "reports_job"
@@ -85,3 +87,9 @@ def build_jobs(op_retry_policy: dg.RetryPolicy | None = None,
             op_retry_policy=op_retry_policy,
         ),
     ]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The jobs, with the step retries of this load (none unless deployed)."""
+    return dg.Definitions(jobs=build_jobs(current_scope().op_retry_policy))

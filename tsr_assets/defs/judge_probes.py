@@ -12,7 +12,6 @@ from pydantic import Field
 from tsr_assets.core.atomic_files import atomic_path
 from tsr_assets.core.lake import Lake, preset_asset
 from tsr_assets.core.languages import Language, get_language
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.evaluation import check_judgments, fluency_reference, judge_samples
 from tsr_assets.defs.jobs import EVALUATION_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -102,14 +101,17 @@ def _metadata(stats: pl.DataFrame, judge: str, stories: int, out) -> dict:
     }
 
 
-def build_probes_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+def build_probes_asset(partitions: Partitions, preset: str,
+                       automation_condition: dg.AutomationCondition | None = None,
+                       ) -> dg.AssetsDefinition:
     """`judge_probes_<preset>` (language x tokenizer)."""
 
     @dg.asset(
-        code_version=code_version("judge_probes"),
+        code_version="1",
         name=preset_asset("judge_probes", preset),
         partitions_def=partitions.language_tokenizer,
         deps=[preset_asset("samples", preset)],
+        automation_condition=automation_condition,
         group_name=EVALUATION_GROUP,
         kinds={"duckdb"},
         description=(

@@ -10,9 +10,10 @@ from pydantic import Field
 
 from tsr_assets.core.lake import Lake
 from tsr_assets.core.languages import get_language
+from tsr_assets.defs.automation import on_language_cron
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.jobs import STORIES_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource
 from tsr_assets.prompts.building import (
@@ -67,8 +68,9 @@ def build_wordlists_defs(
     """The `wordlists` asset and its check, partitioned by language."""
 
     @dg.asset(
-        code_version=code_version("wordlists"),
+        code_version="1",
         partitions_def=partitions.language,
+        automation_condition=on_language_cron(partitions),
         group_name=STORIES_GROUP,
         kinds={"python"},
     )
@@ -173,8 +175,9 @@ def build_prompts_defs(partitions: Partitions) -> list[dg.AssetsDefinition]:
     """The `prompts` asset, partitioned by language."""
 
     @dg.asset(
-        code_version=code_version("prompts"),
+        code_version="1",
         partitions_def=partitions.language,
+        automation_condition=on_language_cron(partitions),
         deps=["wordlists"],
         group_name=STORIES_GROUP,
         kinds={"polars", "parquet"},
@@ -226,3 +229,10 @@ def build_prompts_defs(partitions: Partitions) -> list[dg.AssetsDefinition]:
             )
 
     return [prompts]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`wordlists` and `prompts` with their checks, for the languages of this load."""
+    partitions = current_scope().partitions()
+    return stage_definitions([*build_wordlists_defs(partitions), *build_prompts_defs(partitions)])

@@ -7,8 +7,9 @@ from pydantic import Field
 from tsr_assets.core.hub import HubUnavailable
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import get_language
-from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.automation import after_inputs
 from tsr_assets.defs.jobs import DATASET_EXPORT_GROUP, MODEL_EXPORT_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, HuggingFaceResource, WarehouseResource
 from tsr_assets.model.checkpoints import CheckpointError
@@ -46,8 +47,9 @@ def _push(hub: HuggingFaceResource, config: ExportConfig, folder, name: str, rep
 def build_dataset_export(partitions: Partitions) -> dg.AssetsDefinition:
     """`hf_dataset`, partitioned by language."""
 
-    @dg.asset(code_version=code_version("hf_dataset"),
+    @dg.asset(code_version="1",
               partitions_def=partitions.language, deps=["stories", "prompts"],
+              automation_condition=after_inputs(),
               group_name=DATASET_EXPORT_GROUP, kinds={"huggingface", "parquet"})
     def hf_dataset(context: dg.AssetExecutionContext, config: ExportConfig,
                    data_lake: DataLakeResource, hub: HuggingFaceResource
@@ -91,11 +93,14 @@ def _model_facts(data_lake: DataLakeResource, warehouse: WarehouseResource, lang
         f"tinystories-regional-{language}")
 
 
-def build_model_export(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
+def build_model_export(partitions: Partitions, preset: str,
+                       automation_condition: dg.AutomationCondition | None = None,
+                       ) -> dg.AssetsDefinition:
     """`hf_model_<preset>`, partitioned by language x tokenizer."""
 
-    @dg.asset(code_version=code_version("hf_model"),
+    @dg.asset(code_version="1",
               name=preset_asset("hf_model", preset), partitions_def=partitions.language_tokenizer,
+              automation_condition=automation_condition,
               deps=[preset_asset("checkpoint", preset), preset_asset("judge_scores", preset),
                     "tokenizer"],
               group_name=MODEL_EXPORT_GROUP, kinds={"huggingface", "pytorch"},
@@ -130,3 +135,10 @@ def build_model_export(partitions: Partitions, preset: str) -> dg.AssetsDefiniti
             })
 
     return hf_model
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`hf_dataset`, for the languages of this load (each model's `hf_model_<name>` comes with
+    its model: `defs/model_components.py`)."""
+    return stage_definitions([build_dataset_export(current_scope().partitions())])

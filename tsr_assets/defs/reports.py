@@ -9,8 +9,9 @@ import polars as pl
 
 from tsr_assets.core.lake import preset_asset
 from tsr_assets.core.languages import language_keys
-from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.automation import reports_condition
 from tsr_assets.defs.jobs import REPORTS_GROUP
+from tsr_assets.defs.model_components import declared_models
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.evaluation.calibration import calibrate
 from tsr_assets.evaluation.model_comparison import compare_models
@@ -34,12 +35,16 @@ def build_reports_defs(presets: Sequence[str]) -> list[dg.AssetsDefinition]:
     """The unpartitioned `reports` asset over every preset's judge scores."""
 
     @dg.asset(
-        code_version=code_version("reports"),
+        # code version 2: MorphScore, Rényi, paired comparisons and costs.
+        # code version 3: both MorphScores and the gold list's counts.
+        # code version 4: judges against human raters (judge_calibration) and the judge probes.
+        code_version="4",
         deps=[*(preset_asset("judge_scores", p) for p in presets),
               *(preset_asset("checkpoint", p) for p in presets),
               *(preset_asset("judge_probes", p) for p in presets), "tokenizer_stats"],
         group_name=REPORTS_GROUP,
         kinds={"duckdb", "markdown"},
+        automation_condition=reports_condition(),
     )
     def reports(
         context: dg.AssetExecutionContext,
@@ -152,3 +157,9 @@ def _study_tables(context: dg.AssetExecutionContext, data_lake: DataLakeResource
             warehouse.query("SELECT * FROM training_costs ORDER BY language, tokenizer, preset"),
             warehouse.query("SELECT * FROM data_costs ORDER BY language, stage, model"),
             data_lake.gpu_hour_price, data_lake.cpu_hour_price)) if part)
+
+
+@dg.definitions
+def defs(context: dg.ComponentLoadContext) -> dg.Definitions:
+    """`reports` over every model this load declares."""
+    return dg.Definitions(assets=build_reports_defs(declared_models(context)))

@@ -377,3 +377,16 @@ class HuggingFaceResource(dg.ConfigurableResource):
         """Upload `folder` as one commit that names the run (see `core/hub.py`)."""
         return push_folder(folder, self.repo_id(name), repo_type, self.token, self.private,
                            f"TinyStories Regional export from Dagster run {run_id}")
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The resources every stage shares (the Label Studio server comes with the human ratings:
+    `defs/human_ratings.py`). Secrets only through `EnvVar`."""
+    return dg.Definitions(resources={
+        "data_lake": DataLakeResource(), "llm": LLMResource(), "warehouse": WarehouseResource(),
+        "wandb": WandbResource(), "judge": JudgeResource(),
+        "hub": HuggingFaceResource(
+            token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+    })

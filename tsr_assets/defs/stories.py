@@ -10,8 +10,9 @@ from pydantic import Field, model_validator
 
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
+from tsr_assets.defs.automation import on_language_cron
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.code_versions import code_version, story_store_version
+from tsr_assets.defs.data_versions import story_store_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
@@ -19,6 +20,7 @@ from tsr_assets.defs.generation_runs import (
     usage_metadata,
 )
 from tsr_assets.defs.jobs import STORIES_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
 from tsr_assets.llm.generation_runs import GenerationRun
@@ -156,8 +158,11 @@ def build_stories_defs(partitions: Partitions) -> list:
     """The `stories` asset and its checks, partitioned by language."""
 
     @dg.asset(
-        code_version=code_version("stories"),
+        # code version 2: the breaker decides early, prompt echoes are named, damaged shards
+        # are refused.
+        code_version="2",
         partitions_def=partitions.language,
+        automation_condition=on_language_cron(partitions),
         deps=["prompts"],
         group_name=STORIES_GROUP,
         kinds={"python", "parquet"},
@@ -294,3 +299,9 @@ def stories_quality_gates(lake: Lake, language_key: str) -> dg.AssetCheckResult:
 
 STORIES_CHECKS = (stories_script_purity, stories_no_duplicates, stories_length_distribution,
                   stories_use_prompt_words, stories_failure_rate, stories_quality_gates)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`stories` and its checks, for the languages of this load."""
+    return stage_definitions(build_stories_defs(current_scope().partitions()))

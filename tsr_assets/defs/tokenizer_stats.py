@@ -10,8 +10,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tsr_assets.defs.code_versions import code_version
+from tsr_assets.defs.automation import chained
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.pools import DUCKDB_POOL
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
@@ -126,8 +127,12 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer_stats`, one warehouse row per partition."""
 
     @dg.asset(
-        code_version=code_version("tokenizer_stats"),
+        # code version 2: Rényi in nats over train+val, MorphScore.
+        # code version 3: MorphScore as the original defines it (piece names), the decoded
+        # variant beside it.
+        code_version="3",
         partitions_def=partitions.language_tokenizer,
+        automation_condition=chained(partitions),
         deps=["token_bins"],
         group_name=TOKENIZERS_GROUP,
         kinds={"duckdb"},
@@ -177,3 +182,9 @@ def build_tokenizer_stats_asset(partitions: Partitions) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=_stats_metadata(stats, warehouse))
 
     return tokenizer_stats
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`tokenizer_stats`, for the partitions of this load."""
+    return stage_definitions([build_tokenizer_stats_asset(current_scope().partitions())])

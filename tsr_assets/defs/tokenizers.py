@@ -10,10 +10,11 @@ from pydantic import Field
 
 from tsr_assets.core.lake import DEFAULT_CORPUS, CorpusName, Lake
 from tsr_assets.data_quality.deduplication import Dedup, exact_duplicate_ids, near_duplicate_ids
+from tsr_assets.defs.automation import chained
 from tsr_assets.defs.checks import lake_checks, require_passing_checks
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.jobs import TOKENIZERS_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions, partition_keys
 from tsr_assets.defs.resources import DataLakeResource, WarehouseResource
 from tsr_assets.reports.markdown import markdown_table
@@ -168,8 +169,9 @@ def build_tokenizer_asset(partitions: Partitions) -> dg.AssetsDefinition:
     """`tokenizer`: built by the partition's registered backend and stored in the lake."""
 
     @dg.asset(
-        code_version=code_version("tokenizer"),
+        code_version="1",
         partitions_def=partitions.language_tokenizer,
+        automation_condition=chained(partitions),
         deps=["stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
         kinds={"python"},
@@ -263,8 +265,10 @@ def build_token_bins_defs(partitions: Partitions) -> list:
     """`token_bins` and its round-trip check."""
 
     @dg.asset(
-        code_version=code_version("token_bins"),
+        # code version 2: stories_by_source records the languages translations came from.
+        code_version="2",
         partitions_def=partitions.language_tokenizer,
+        automation_condition=chained(partitions),
         deps=["tokenizer", "stories", "translated_stories"],
         group_name=TOKENIZERS_GROUP,
         kinds={"numpy"},
@@ -333,3 +337,9 @@ def build_tokenizers_defs(partitions: Partitions) -> list:
     """The `tokenizer` and `token_bins` assets and their checks (`tokenizer_stats` is in
     `defs/tokenizer_stats.py`)."""
     return [build_tokenizer_asset(partitions), *build_token_bins_defs(partitions)]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`tokenizer` and `token_bins` with its checks, for the partitions of this load."""
+    return stage_definitions(build_tokenizers_defs(current_scope().partitions()))

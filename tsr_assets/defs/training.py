@@ -1,5 +1,6 @@
 """`checkpoint_<preset>` assets: the trainer launched through Dagster Pipes, one per preset."""
 
+import dataclasses
 import json
 import sys
 
@@ -9,7 +10,6 @@ from pydantic import Field
 
 from tsr_assets.core.journal import read_jsonl
 from tsr_assets.core.lake import preset_asset
-from tsr_assets.defs.code_versions import code_version
 from tsr_assets.defs.dataclass_config import config_from_dataclass
 from tsr_assets.defs.jobs import TRAINING_GROUP
 from tsr_assets.defs.partitions import Partitions, partition_keys
@@ -17,7 +17,7 @@ from tsr_assets.defs.pools import TRAINING_POOL
 from tsr_assets.defs.resources import DataLakeResource, WandbResource, WarehouseResource
 from tsr_assets.model.hf_import import ExternalModelError
 from tsr_assets.model.imported_models import import_model
-from tsr_assets.model.presets import get_preset
+from tsr_assets.model.presets import Preset
 from tsr_assets.model.run_summary import SHOWN_FIELDS, read_summary, readable, training_run_row
 from tsr_assets.model.train_config import TrainConfig
 from tsr_assets.reports.markdown import markdown_table, png_markdown
@@ -28,8 +28,8 @@ from tsr_assets.reports.plots import loss_curves_png
 TrainingConfig = config_from_dataclass(
     "TrainingConfig", TrainConfig,
     "One training run. Empty fields take the preset's or the trainer's default.",
-    exclude=("bins_dir", "out_dir", "preset", "tags", "wandb_project", "wandb_run_name",
-             "wandb_mode"),
+    exclude=("bins_dir", "out_dir", "preset", "preset_shape", "tags", "wandb_project",
+             "wandb_run_name", "wandb_mode"),
     extra={"gpus": (int, Field(default=1, ge=1, description="More than 1: launch with "
                                                              "torchrun (DDP)."))})
 
@@ -64,15 +64,19 @@ def _metadata(summary: dict, png: bytes) -> dict:
     }
 
 
-def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefinition:
-    """The `checkpoint_<preset>` asset (language x tokenizer partitions)."""
-    shape = get_preset(preset)
+def build_checkpoint_asset(partitions: Partitions, preset: str, shape: Preset,
+                           automation_condition: dg.AutomationCondition | None = None,
+                           ) -> dg.AssetsDefinition:
+    """The `checkpoint_<preset>` asset (language x tokenizer partitions) of a model of `shape`
+    (a `ModelPreset` component: `defs/model_components.py`)."""
 
     @dg.asset(
-        code_version=code_version("checkpoint"),
+        # code version 2: checkpoints are read as data only (weights_only=True).
+        code_version="2",
         name=preset_asset("checkpoint", preset),
         partitions_def=partitions.language_tokenizer,
         deps=["token_bins"],
+        automation_condition=automation_condition,
         group_name=TRAINING_GROUP,
         kinds={"pytorch"},
         pool=TRAINING_POOL,
@@ -104,6 +108,7 @@ def build_checkpoint_asset(partitions: Partitions, preset: str) -> dg.AssetsDefi
             train_config = {
                 **config.model_dump(exclude={"gpus"}),
                 "bins_dir": str(bins), "out_dir": str(files.folder), "preset": preset,
+                "preset_shape": dataclasses.asdict(shape),
                 "tags": {"language": language, "tokenizer": key},
                 "wandb_project": wandb.project, "wandb_mode": wandb.mode,
                 "wandb_run_name": f"{language}-{key}-{preset}",
@@ -139,7 +144,8 @@ def build_import_asset(partitions: Partitions, name: str, source: str) -> dg.Ass
     """`checkpoint_<name>` for a model made elsewhere: converted, evaluated, recorded."""
 
     @dg.asset(
-        code_version=code_version("imported_checkpoint"),
+        # code version 2: checkpoints are read as data only (weights_only=True).
+        code_version="2",
         name=preset_asset("checkpoint", name),
         partitions_def=partitions.language_tokenizer,
         deps=["token_bins"],

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from tsr_assets.core.lake import STORY_KIND_FOLDERS, Lake
 from tsr_assets.core.languages import Language, get_language
 from tsr_assets.defs.checks import lake_checks
-from tsr_assets.defs.code_versions import code_version, story_store_version
+from tsr_assets.defs.data_versions import story_store_version
 from tsr_assets.defs.dataclass_config import dataclass_kwargs
 from tsr_assets.defs.generation_runs import (
     fail_unless_succeeded,
@@ -22,6 +22,7 @@ from tsr_assets.defs.generation_runs import (
     usage_metadata,
 )
 from tsr_assets.defs.jobs import TRANSLATION_GROUP, TRANSLATION_QUALITY_GROUP
+from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions
 from tsr_assets.defs.resources import DataLakeResource, LLMResource, WarehouseResource
 from tsr_assets.defs.stories import StoryLimitsConfig
@@ -206,7 +207,8 @@ def build_translation_defs(partitions: Partitions) -> list:
     """`translated_stories` and its checks, partitioned by language."""
 
     @dg.asset(
-        code_version=code_version("translated_stories"),
+        # code version 2: any registered language as the source, records source_language.
+        code_version="2",
         partitions_def=partitions.language,
         group_name=TRANSLATION_GROUP,
         kinds={"python", "parquet"},
@@ -332,7 +334,8 @@ def build_translation_quality_asset(partitions: Partitions) -> dg.AssetsDefiniti
     """`translation_quality`: a translator scored on the parallel evaluation openers."""
 
     @dg.asset(
-        code_version=code_version("translation_quality"),
+        # code version 2: LaBSE similarity and COMET-DA beside chrF++.
+        code_version="2",
         partitions_def=partitions.language,
         group_name=TRANSLATION_QUALITY_GROUP,
         kinds={"python", "duckdb"},
@@ -471,3 +474,10 @@ def translated_stories_rejection_rate(lake: Lake, language: str) -> dg.AssetChec
 
 TRANSLATED_CHECKS = (translated_stories_no_duplicates, translated_stories_script_purity,
                      translated_stories_length_ratio, translated_stories_rejection_rate)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """`translated_stories` with its checks and `translation_quality`, for the languages of this
+    load (not automated: each needs a translator and a source of a person's choosing)."""
+    return stage_definitions(build_translation_defs(current_scope().partitions()))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -24,28 +23,15 @@ from tsr_assets.model.hf_import import ExternalModelError, load_external
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte
 from tsr_assets.tokenizers.token_bins import corpus_fields
 
-IMPORTS_ENV = "TSR_IMPORTED_MODELS"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def configured_imports(imports: dict[str, str] | None = None,
-                       reserved: Sequence[str] = ()) -> dict[str, str]:
-    """Imported models that get assets: the argument, else `$TSR_IMPORTED_MODELS`
-    (`name=source,name2=source2`; a source is a nanoGPT `.pt`, a `transformers` folder or a
-    Hub id). Names must be lowercase asset-key parts and differ from the presets'."""
-    if imports is None:
-        imports = {}
-        for item in filter(None, (s.strip() for s in os.environ.get(IMPORTS_ENV, "").split(","))):
-            name, _, source = item.partition("=")
-            if not source:
-                raise ValueError(f"${IMPORTS_ENV}: {item!r} is not name=source")
-            imports[name.strip()] = source.strip()
-    for name in imports:
-        if not _NAME.match(name):
-            raise ValueError(f"imported model name {name!r}: use lowercase letters, digits, _")
-        if name in reserved:
-            raise ValueError(f"imported model name {name!r} is a model preset's name")
-    return dict(imports)
+def check_import_name(name: str, reserved: Sequence[str] = ()) -> None:
+    """An imported model's name must be a lowercase asset-key part and not a preset's name."""
+    if not _NAME.match(name):
+        raise ValueError(f"imported model name {name!r}: use lowercase letters, digits, _")
+    if name in reserved:
+        raise ValueError(f"imported model name {name!r} is a model preset's name")
 
 
 def check_vocabulary(model: GPT, vocab_size: int, source: str, tokenizer: str) -> None:

@@ -1,5 +1,9 @@
 """Model size presets: the original framework's grid, named by shape, plus a CPU-sized `tiny`.
 
+This is the catalog of seed sizes. Which sizes a deployment trains is declared in the defs
+folder, one `ModelPreset` component each (`tsr_assets/defs/models/<name>/defs.yaml`, written by
+`dg scaffold defs`: docs/training.md); `tiny` and `e512_l6` ship declared.
+
 Names are valid Dagster asset-key parts (letters, digits, `_`), so each preset can have its
 own `checkpoint_<preset>` asset. Parameter counts below assume a 50k vocabulary (Sarvam-1's
 is 68k), as the original reported them; the platform reports exact counts per run.
@@ -7,8 +11,6 @@ is 68k), as the original reported them; the platform reports exact counts per ru
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from tsr_assets.model.gpt import RECIPE_OPTIONS, GPTConfig
@@ -47,7 +49,6 @@ PRESETS: dict[str, Preset] = {
     "e1024_l2": Preset(n_layer=2, n_embd=1024, learning_rate=3e-4),
     "e1024_l7": Preset(n_layer=7, n_embd=1024, learning_rate=3e-4),
 }
-DEFAULT_PRESETS: tuple[str, ...] = ("tiny", "e512_l6")
 
 
 def get_preset(name: str) -> Preset:
@@ -64,15 +65,7 @@ def get_preset(name: str) -> Preset:
                      "e512_l6_modern")
 
 
-PRESETS_ENV = "TSR_PRESETS"
-
-
-def configured_presets(presets: Sequence[str] | None = None) -> tuple[str, ...]:
-    """Presets that get assets: the argument, else `$TSR_PRESETS` (comma-separated), else
-    `tiny,e512_l6`. Unknown names are an error that lists the known ones."""
-    if presets is None:
-        from_env = [p.strip() for p in os.environ.get(PRESETS_ENV, "").split(",") if p.strip()]
-        presets = from_env or DEFAULT_PRESETS
-    for name in presets:
-        get_preset(name)
-    return tuple(dict.fromkeys(presets))
+def preset_of(name: str, shape: dict | None = None) -> Preset:
+    """The preset `name` with `shape` (a `Preset`'s fields, as a deployment declares a size
+    the catalog above does not have), else the catalog's (`get_preset`)."""
+    return Preset(**shape) if shape else get_preset(name)

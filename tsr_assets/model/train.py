@@ -54,7 +54,7 @@ from tsr_assets.model.checkpoints import (
 from tsr_assets.model.gpt import GPT, GPTConfig
 from tsr_assets.model.hf_import import ExternalModelError, is_nanogpt_checkpoint, load_external
 from tsr_assets.model.optimizers import Optimizers, build_optimizers
-from tsr_assets.model.presets import get_preset
+from tsr_assets.model.presets import preset_of
 from tsr_assets.model.telemetry import Telemetry
 from tsr_assets.model.train_config import (
     DEFAULT_RECIPE,
@@ -149,7 +149,7 @@ def resolve_recipe(cfg: TrainConfig) -> str:
     """The run's recipe: the config's, else the preset's, else (resuming) the checkpoint's,
     else that of the weights it starts from, else DEFAULT_RECIPE. A config that contradicts a
     recipe-named preset is an error."""
-    fixed = get_preset(cfg.preset).recipe
+    fixed = preset_of(cfg.preset, cfg.preset_shape).recipe
     if cfg.recipe and fixed and cfg.recipe != fixed:
         raise ValueError(f"preset {cfg.preset!r} is always trained with recipe {fixed!r}, "
                          f"but the config asks for {cfg.recipe!r}: drop `recipe` or pick the "
@@ -252,7 +252,8 @@ class TrainState:
 def model_config_for(cfg: TrainConfig, vocab_size: int) -> GPTConfig:
     """The preset's model shape and the recipe's architecture, with the run's overrides
     (validated again after them)."""
-    model_cfg = get_preset(cfg.preset).model_config(vocab_size, cfg.dropout, cfg.recipe)
+    preset = preset_of(cfg.preset, cfg.preset_shape)
+    model_cfg = preset.model_config(vocab_size, cfg.dropout, cfg.recipe)
     for name in ("n_layer", "n_embd", "n_head", "block_size"):
         if getattr(cfg, name) is not None:
             setattr(model_cfg, name, getattr(cfg, name))
@@ -266,7 +267,7 @@ def setup_run(cfg: TrainConfig, dist_info: Distributed, device: torch.device,
     files = CheckpointFiles(Path(cfg.out_dir))
     files.folder.mkdir(parents=True, exist_ok=True)
     bins = Bins(Path(cfg.bins_dir))
-    preset = get_preset(cfg.preset)
+    preset = preset_of(cfg.preset, cfg.preset_shape)
     model_cfg = model_config_for(cfg, bins.meta["tokenizer"]["vocab_size"])
     bins.check_fits(model_cfg.block_size)
     torch.manual_seed(cfg.seed + dist_info.rank)

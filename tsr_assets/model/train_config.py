@@ -45,6 +45,9 @@ class TrainConfig:
     bins_dir: str = _setting("", "Token bins folder (train.bin, val.bin, meta.json).")
     out_dir: str = _setting("", "Checkpoint folder (last.pt, best.pt, metrics, summary).")
     preset: str = _setting("tiny", "Model size preset (model/presets.py).")
+    #: The preset's shape and settings (`Preset` fields) when the preset is declared outside
+    #: `model/presets.py` (a `ModelPreset` component); empty: looked up by `preset`.
+    preset_shape: dict = field(default_factory=dict)
     recipe: str | None = _setting(
         None, "nanogpt or modern. Empty: the preset's (`e512_l6_modern`), else the resumed "
         "checkpoint's, else that of `init_from`, else the default recipe (modern).")

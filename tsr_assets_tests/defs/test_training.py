@@ -10,8 +10,8 @@ import pytest
 
 from tsr_assets.definitions import build_definitions
 from tsr_assets.defs.jobs import LANGUAGE_JOB, LANGUAGE_TOKENIZER_JOB
+from tsr_assets.defs.load_scope import current_scope
 from tsr_assets.defs.partitions import language_tokenizer_key
-from tsr_assets.model.presets import configured_presets
 
 TRAIN = {"max_steps": 30, "eval_every": 10, "eval_batches": 2, "log_every": 10,
          "batch_size": 8, "block_size": 64}
@@ -96,7 +96,7 @@ def test_which_presets_get_assets_is_configuration(monkeypatch: pytest.MonkeyPat
     keys = {k.to_user_string() for k in build_definitions().resolve_all_asset_keys()}
     assert {"checkpoint_tiny", "checkpoint_e512_l6"} <= keys
     monkeypatch.setenv("TSR_PRESETS", "tiny, e64_l2")
-    assert configured_presets() == ("tiny", "e64_l2")
+    assert current_scope().presets == ("tiny", "e64_l2")  # an override of the defs folder
     keys = {k.to_user_string() for k in build_definitions().resolve_all_asset_keys()}
     assert "checkpoint_e64_l2" in keys and "checkpoint_e512_l6" not in keys
     with pytest.raises(ValueError, match="unknown model preset 'e9_l9'"):
