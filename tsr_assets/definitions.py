@@ -12,6 +12,7 @@ deployed executor and retries; `defs/load_scope.py`).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -67,13 +68,20 @@ def build_definitions(
 
 
 def _declaration_error(exc: ComponentTreeException) -> Exception:
-    """A wrong declaration (an unknown preset, a bad model name) as the ValueError that names
-    it, rather than Dagster's tree of every module loaded."""
+    """A wrong declaration (a bad field in a model's `defs.yaml`, an unknown preset) as a
+    ValueError that names where (`tsr_assets/defs/models/odd/defs.yaml`) and what, rather than
+    Dagster's tree of every module loaded."""
+    where = str(exc).splitlines()[0].rstrip(":")
     cause: BaseException | None = exc
     while isinstance(cause, ComponentTreeException) or (
             cause is not None and not isinstance(cause, ValueError)):
         cause = cause.__cause__
-    return ValueError(str(cause)) if cause is not None else exc
+    if cause is None:
+        return exc
+    component = re.search(r"component (\S+?)(\[\d+\])?$", where)
+    if component:
+        where = f"{component.group(1)}/defs.yaml under the defs folder"
+    return ValueError(f"{where}: {cause}")
 
 
 @dg.definitions

@@ -52,7 +52,8 @@ def defs_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     (project / package / "__init__.py").write_text("")
     (project / "pyproject.toml").write_text(
         f'[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\n'
-        f'root_module = "{package}"\ndefs_module = "{package}.defs"\n')
+        f'root_module = "{package}"\ndefs_module = "{package}.defs"\n'
+        'registry_modules = ["tsr_assets.defs.model_components"]\n')
     monkeypatch.syspath_prepend(str(project))
     yield project
     for module in [m for m in sys.modules if m.startswith(package)]:
@@ -99,14 +100,35 @@ def test_a_copied_preset_instance_is_a_model_of_its_own(defs_copy: Path) -> None
         k.to_user_string() for k in build_definitions().resolve_all_asset_keys()}
 
 
+def test_dg_scaffold_writes_a_size_as_one_yaml_file(defs_copy: Path) -> None:
+    home = defs_copy / "home"
+    home.mkdir()
+    component = "tsr_assets.defs.model_components.ModelPreset"
+    seed = _dg("scaffold", "defs", component, "models/e64_l6", cwd=defs_copy, home=home)
+    assert seed.returncode == 0, seed.stdout + seed.stderr
+    shaped = _dg("scaffold", "defs", component, "models/e96_l3", "--json-params",
+                 '{"n_layer": 3, "n_embd": 96, "n_head": 4}', cwd=defs_copy, home=home)
+    assert shaped.returncode == 0, shaped.stdout + shaped.stderr
+    unknown = _dg("scaffold", "defs", component, "models/e9_l9", cwd=defs_copy, home=home)
+    assert unknown.returncode != 0
+    assert "'e9_l9' is not a seed size" in unknown.stdout + unknown.stderr
+    written = next(defs_copy.glob("tsr_defs_copy_*/defs/models/e96_l3/defs.yaml")).read_text()
+    assert f"type: {component}" in written and "n_embd: 96" in written
+
+    defs = build_definitions(project=defs_copy)
+    descriptions = {name: defs.resolve_assets_def(f"checkpoint_{name}").descriptions_by_key[
+        dg.AssetKey(f"checkpoint_{name}")] for name in ("e64_l6", "e96_l3")}
+    assert "6 layers, 64 wide, 8 heads, context 1024" in descriptions["e64_l6"]
+    assert "3 layers, 96 wide, 4 heads, context 1024" in descriptions["e96_l3"]
+
+
 def test_a_wrong_instance_names_its_file_and_field(defs_copy: Path) -> None:
     _add_instance(defs_copy, "odd", "type: tsr_assets.defs.model_components.ModelPreset\n"
                   "attributes:\n  name: odd\n  n_layer: 2\n  n_embd: 60\n  n_head: 8\n")
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(ValueError) as raised:
         build_definitions(project=defs_copy)
-    text = "".join(str(e) for e in (raised.value, raised.value.__cause__) if e)
-    assert "models/odd" in text or "odd" in text
-    assert "n_embd 60 is not a multiple of n_head 8" in text
+    assert str(raised.value).startswith("models/odd/defs.yaml under the defs folder")
+    assert "n_embd 60 is not a multiple of n_head 8" in str(raised.value)
 
 
 def test_an_unknown_preset_says_how_to_declare_it() -> None:
