@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from tsr_assets.core import warehouse as warehouse_tables
 from tsr_assets.core.atomic_files import remove_stale_temp_files
@@ -34,6 +34,7 @@ from tsr_assets.llm.sources import (
     OpenAICompatibleSource,
     Prices,
 )
+from tsr_assets.model.telemetry import WANDB_CLOUD_HOST, host_answers, wandb_files_env
 
 BREAKER = BreakerSettings()
 BATCH = BatchSettings()
@@ -338,26 +339,143 @@ class JudgeResource(LLMResource):
         return f"llm:{self.model}{suffix}"
 
 class WandbResource(dg.ConfigurableResource):
-    """Where training runs log to W&B. The API key comes from an environment variable only.
+    """The platform's W&B settings for training runs and model exports. The API key comes from
+    `$WANDB_API_KEY` only (through the environment, or `EnvVar("WANDB_API_KEY")`).
 
-    Without a key, runs log in offline mode into the checkpoint folder (`wandb sync` later).
+    Without a key, training runs log offline into the checkpoint folder (`wandb sync` later).
+    With one, they log online to `host` and upload the best checkpoint, and `hf_model_*` exports
+    upload their folder, as W&B Artifacts; a host that does not answer within seconds makes the
+    run log offline (and the export skip its upload) instead of hanging. W&B's own files (the
+    `.netrc` a login writes the key to, settings, cache) stay under `$DAGSTER_HOME/wandb/`, in
+    the Dagster process and the trainer alike. dagster-wandb's resources for these settings:
+    `wandb_resource_defs`.
     """
 
     project: str | None = Field(default=None, description="W&B project; empty: W&B off.")
     entity: str | None = Field(default=None, description="W&B entity (team or user).")
     mode: str | None = Field(default=None,
-                             description="online or offline; empty: offline without a key.")
+                             description="online or offline; empty: online with a key.")
+    host: str = Field(default=WANDB_CLOUD_HOST,
+                      description="W&B server (the trainer's `$WANDB_BASE_URL`): W&B's cloud, "
+                                  "or a W&B Server's URL.")
     api_key: str | None = Field(default=None,
-                                description="Set with EnvVar('WANDB_API_KEY'); never stored.")
+                                description="Set with EnvVar('WANDB_API_KEY'); never stored. "
+                                            "Empty: `$WANDB_API_KEY` if set.")
+
+    _dagster_home: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None and context.instance.root_directory:
+            self._dagster_home = context.instance.root_directory
+
+    def key(self) -> str | None:
+        """The API key: the configured one, else `$WANDB_API_KEY`."""
+        return self.api_key or os.environ.get("WANDB_API_KEY") or None
+
+    @property
+    def online(self) -> bool:
+        """Runs log online: `mode: online`, or no mode and a key."""
+        return self.mode == "online" or (not self.mode and self.key() is not None)
+
+    def files_env(self) -> dict[str, str]:
+        """`NETRC`, `WANDB_CONFIG_DIR`, `WANDB_CACHE_DIR` and `WANDB_DATA_DIR` under
+        `$DAGSTER_HOME/wandb/` (see `model/telemetry.py`)."""
+        return wandb_files_env(self._dagster_home or _dagster_home())
 
     def subprocess_env(self) -> dict[str, str]:
         """Environment for the trainer process (the key travels only here)."""
-        env = {}
+        env = {**self.files_env(), "WANDB_BASE_URL": self.host}
         if self.api_key:
             env["WANDB_API_KEY"] = self.api_key
         if self.entity:
             env["WANDB_ENTITY"] = self.entity
         return env
+
+    def upload_folder(self, log: Any, folder: Path, name: str, kind: str,
+                      run_name: str) -> dict[str, Any]:
+        """Upload `folder` as the W&B Artifact `name` of type `kind` from a short run of its
+        own (`job_type: export`), when a project is set and runs are online; returns the
+        asset metadata that names it. Unreachable host or any W&B error: a warning in the
+        run's log and no upload; never fails the asset. Offline: nothing (offline runs do not
+        copy model files into the W&B folder)."""
+        if not self.project or not self.online:
+            return {}
+        key = self.key()
+        if not host_answers(self.host):
+            log.warning(f"W&B unreachable at {self.host}: {name} was not uploaded")
+            return {"wandb_artifact": dg.MetadataValue.text("not uploaded: W&B unreachable")}
+        os.environ.update(self.files_env())
+        try:
+            import wandb
+
+            settings = wandb.Settings(base_url=self.host, **({"api_key": key} if key else {}))
+            with wandb.init(project=self.project, entity=self.entity, name=run_name,
+                            job_type="export", mode="online", settings=settings,
+                            dir=str(Path(self.files_env()["WANDB_DATA_DIR"]).parent)) as run:
+                artifact = wandb.Artifact(name, type=kind)
+                artifact.add_dir(str(folder))
+                run.log_artifact(artifact)
+                artifact.wait()
+                return {"wandb_artifact": dg.MetadataValue.text(f"{name}:{artifact.version}"),
+                        "wandb_run": dg.MetadataValue.url(run.url)}
+        except Exception as exc:  # W&B is never a hard dependency of an export
+            message = f"{type(exc).__name__}: {exc}"
+            log.warning(f"W&B artifact {name} not uploaded: "
+                        f"{message.replace(key, '***') if key else message}")
+            return {"wandb_artifact": dg.MetadataValue.text("not uploaded: W&B error")}
+
+
+def _dagster_home() -> Path:
+    """`$DAGSTER_HOME` (`make` and `tsr` set it), else `~/.dagster` (outside a run; in a run,
+    its instance's folder)."""
+    return Path(os.environ.get("DAGSTER_HOME") or Path.home() / ".dagster")
+
+
+def wandb_resource_defs(settings: WandbResource) -> dict[str, Any]:
+    """What dagster-wandb adds to the resources for these W&B settings: nothing unless runs are
+    online (`settings.online`: `mode: online`, or no mode and `$WANDB_API_KEY` set where the
+    code loads); online, its `wandb_resource` (key from `{"env": "WANDB_API_KEY"}`, the
+    settings' host), `wandb_config` (entity and project read from the `wandb` resource, so
+    they are configured once) and its `wandb_artifacts_manager` IO manager (no local cache:
+    models are not kept twice). Its login runs only after the host answered a TCP probe: an
+    unreachable host fails the step in seconds, not after `wandb.login`'s ~11 s, and the key
+    goes to `$DAGSTER_HOME/wandb/netrc`, never `~/.netrc`.
+
+    No asset of the platform stores its output through the IO manager: `checkpoint_*` and
+    `hf_model_*` write files into the data lake that downstream assets read by path and return
+    a `MaterializeResult`, and the checkpoint's files are made in the trainer process, whose W&B
+    run (metrics and checkpoint artifact) the IO manager's own run in the Dagster process
+    cannot join. It is here for assets whose output value is an artifact
+    (`io_manager_key="wandb_artifacts_manager"`)."""
+    if not settings.online:
+        return {}
+    from dagster_wandb import wandb_artifacts_io_manager, wandb_resource
+
+    @dg.resource(config_schema=wandb_resource.config_schema.as_field(),
+                 description="dagster-wandb's wandb_resource, after a probe of the W&B host, "
+                             "with W&B's files under $DAGSTER_HOME/wandb/.")
+    def probed_wandb_resource(context: dg.InitResourceContext) -> dict[str, Any]:
+        host = context.resource_config["host"]
+        if not host_answers(host):
+            raise dg.Failure(f"W&B unreachable at {host}: dagster-wandb's login and artifacts "
+                             "need the W&B server", allow_retries=False)
+        home = context.instance.root_directory if context.instance else None
+        os.environ.update(wandb_files_env(home or _dagster_home()))
+        return wandb_resource.resource_fn(context)
+
+    @dg.resource(required_resource_keys={"wandb"},
+                 description="dagster-wandb's entity and project: the `wandb` resource's.")
+    def wandb_config(context: dg.InitResourceContext) -> dict[str, str | None]:
+        return {"entity": context.resources.wandb.entity,
+                "project": context.resources.wandb.project}
+
+    return {
+        "wandb_resource": probed_wandb_resource.configured(
+            {"api_key": {"env": "WANDB_API_KEY"}, "host": settings.host}),
+        "wandb_config": wandb_config,
+        "wandb_artifacts_manager": wandb_artifacts_io_manager.configured(
+            {"cache_duration_in_minutes": 0}),
+    }
 
 
 class HuggingFaceResource(dg.ConfigurableResource):
