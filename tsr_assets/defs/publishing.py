@@ -11,7 +11,12 @@ from tsr_assets.defs.automation import after_inputs
 from tsr_assets.defs.jobs import DATASET_EXPORT_GROUP, MODEL_EXPORT_GROUP
 from tsr_assets.defs.load_scope import current_scope, stage_definitions
 from tsr_assets.defs.partitions import Partitions, partition_keys
-from tsr_assets.defs.resources import DataLakeResource, HuggingFaceResource, WarehouseResource
+from tsr_assets.defs.resources import (
+    DataLakeResource,
+    HuggingFaceResource,
+    WandbResource,
+    WarehouseResource,
+)
 from tsr_assets.model.checkpoints import CheckpointError
 from tsr_assets.model.hf_export import export_model
 from tsr_assets.model.run_summary import read_summary
@@ -109,10 +114,11 @@ def build_model_export(partitions: Partitions, preset: str,
                   "`AutoTokenizer` load (GPT-2 architecture for `nanogpt`, Qwen3 for "
                   "`modern`; same logits and the same token ids, bos/eos framing included), "
                   "with generation defaults and a model card "
-                  "from the warehouse. With `push: true` it is uploaded to the Hub."))
+                  "from the warehouse. With `push: true` it is uploaded to the Hub; with a W&B "
+                  "project and key (`wandb` resource, online) also as a W&B Artifact."))
     def hf_model(context: dg.AssetExecutionContext, config: ExportConfig,
                  data_lake: DataLakeResource, warehouse: WarehouseResource,
-                 hub: HuggingFaceResource) -> dg.MaterializeResult:
+                 hub: HuggingFaceResource, wandb: WandbResource) -> dg.MaterializeResult:
         with data_lake.writing_partition_of(context) as lake:
             language, key = partition_keys(context)
             try:
@@ -132,6 +138,7 @@ def build_model_export(partitions: Partitions, preset: str,
                 "parameters": dg.MetadataValue.int(facts.summary["parameters"]),
                 "path": dg.MetadataValue.path(str(folder)),
                 **_push(hub, config, folder, name, "model", context.run.run_id),
+                **wandb.upload_folder(context.log, folder, name, "model", f"{name}-export"),
             })
 
     return hf_model
