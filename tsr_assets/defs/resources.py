@@ -355,9 +355,9 @@ class WandbResource(dg.ConfigurableResource):
     entity: str | None = Field(default=None, description="W&B entity (team or user).")
     mode: str | None = Field(default=None,
                              description="online or offline; empty: online with a key.")
-    host: str = Field(default=WANDB_CLOUD_HOST,
-                      description="W&B server (the trainer's `$WANDB_BASE_URL`): W&B's cloud, "
-                                  "or a W&B Server's URL.")
+    host: str | None = Field(default=None,
+                             description="W&B server URL (a W&B Server's); empty: "
+                                         "`$WANDB_BASE_URL`, else W&B's cloud.")
     api_key: str | None = Field(default=None,
                                 description="Set with EnvVar('WANDB_API_KEY'); never stored. "
                                             "Empty: `$WANDB_API_KEY` if set.")
@@ -367,6 +367,10 @@ class WandbResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None and context.instance.root_directory:
             self._dagster_home = context.instance.root_directory
+
+    def base_url(self) -> str:
+        """The W&B server: `host`, else `$WANDB_BASE_URL`, else W&B's cloud."""
+        return self.host or os.environ.get("WANDB_BASE_URL") or WANDB_CLOUD_HOST
 
     def key(self) -> str | None:
         """The API key: the configured one, else `$WANDB_API_KEY`."""
@@ -384,7 +388,7 @@ class WandbResource(dg.ConfigurableResource):
 
     def subprocess_env(self) -> dict[str, str]:
         """Environment for the trainer process (the key travels only here)."""
-        env = {**self.files_env(), "WANDB_BASE_URL": self.host}
+        env = {**self.files_env(), "WANDB_BASE_URL": self.base_url()}
         if self.api_key:
             env["WANDB_API_KEY"] = self.api_key
         if self.entity:
@@ -401,14 +405,14 @@ class WandbResource(dg.ConfigurableResource):
         if not self.project or not self.online:
             return {}
         key = self.key()
-        if not host_answers(self.host):
-            log.warning(f"W&B unreachable at {self.host}: {name} was not uploaded")
+        if not host_answers(self.base_url()):
+            log.warning(f"W&B unreachable at {self.base_url()}: {name} was not uploaded")
             return {"wandb_artifact": dg.MetadataValue.text("not uploaded: W&B unreachable")}
         os.environ.update(self.files_env())
         try:
             import wandb
 
-            settings = wandb.Settings(base_url=self.host, **({"api_key": key} if key else {}))
+            settings = wandb.Settings(base_url=self.base_url(), **({"api_key": key} if key else {}))
             with wandb.init(project=self.project, entity=self.entity, name=run_name,
                             job_type="export", mode="online", settings=settings,
                             dir=str(Path(self.files_env()["WANDB_DATA_DIR"]).parent)) as run:
@@ -435,7 +439,7 @@ def wandb_resource_defs(settings: WandbResource) -> dict[str, Any]:
     """What dagster-wandb adds to the resources for these W&B settings: nothing unless runs are
     online (`settings.online`: `mode: online`, or no mode and `$WANDB_API_KEY` set where the
     code loads); online, its `wandb_resource` (key from `{"env": "WANDB_API_KEY"}`, the
-    settings' host), `wandb_config` (entity and project read from the `wandb` resource, so
+    settings' server), `wandb_config` (entity and project read from the `wandb` resource, so
     they are configured once) and its `wandb_artifacts_manager` IO manager (no local cache:
     models are not kept twice). Its login runs only after the host answered a TCP probe: an
     unreachable host fails the step in seconds, not after `wandb.login`'s ~11 s, and the key
@@ -471,7 +475,7 @@ def wandb_resource_defs(settings: WandbResource) -> dict[str, Any]:
 
     return {
         "wandb_resource": probed_wandb_resource.configured(
-            {"api_key": {"env": "WANDB_API_KEY"}, "host": settings.host}),
+            {"api_key": {"env": "WANDB_API_KEY"}, "host": settings.base_url()}),
         "wandb_config": wandb_config,
         "wandb_artifacts_manager": wandb_artifacts_io_manager.configured(
             {"cache_duration_in_minutes": 0}),

@@ -70,7 +70,8 @@ def test_the_key_comes_from_the_environment_and_the_host_from_the_settings(
         assert built.wandb_config == {"entity": "team", "project": "p"}
 
 
-def test_the_trainer_environment_keeps_w_and_b_files_under_the_dagster_home(homes) -> None:
+def test_the_trainer_environment_keeps_w_and_b_files_under_the_dagster_home(
+        homes, monkeypatch: pytest.MonkeyPatch) -> None:
     _, dagster_home = homes
     env = WandbResource(project="p", host="https://wandb.example.org").subprocess_env()
     root = dagster_home / "wandb"
@@ -79,6 +80,12 @@ def test_the_trainer_environment_keeps_w_and_b_files_under_the_dagster_home(home
                    "WANDB_BASE_URL": "https://wandb.example.org"}
     with_key = WandbResource(project="p", entity="team", api_key=FAKE_KEY).subprocess_env()
     assert with_key["WANDB_API_KEY"] == FAKE_KEY and with_key["WANDB_ENTITY"] == "team"
+    # The server: the resource's host, else $WANDB_BASE_URL, else W&B's cloud.
+    assert with_key["WANDB_BASE_URL"] == "https://api.wandb.ai"
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.internal")
+    assert WandbResource().subprocess_env()["WANDB_BASE_URL"] == "https://wandb.internal"
+    assert WandbResource(host="https://other").subprocess_env()["WANDB_BASE_URL"] == \
+        "https://other"
 
 
 def test_the_artifacts_io_manager_fails_in_seconds_when_w_and_b_is_unreachable(
