@@ -505,10 +505,14 @@ class HuggingFaceResource(dg.ConfigurableResource):
 def defs() -> dg.Definitions:
     """The resources every stage shares (the Label Studio server comes with the human ratings:
     `defs/human_ratings.py`). Secrets only through `EnvVar`."""
+    wandb = WandbResource(
+        api_key=dg.EnvVar("WANDB_API_KEY") if os.environ.get("WANDB_API_KEY") else None)
     return dg.Definitions(resources={
         "data_lake": DataLakeResource(), "llm": LLMResource(), "warehouse": WarehouseResource(),
-        "wandb": WandbResource(), "judge": JudgeResource(),
+        "wandb": wandb, "judge": JudgeResource(),
         "hub": HuggingFaceResource(
             token=dg.EnvVar("HF_TOKEN") if os.environ.get("HF_TOKEN") else None),
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        # dagster-wandb's resource, config and artifacts IO manager, online only.
+        **wandb_resource_defs(wandb),
     })

@@ -51,6 +51,18 @@ def test_dagster_wandb_is_wired_only_online(homes, monkeypatch: pytest.MonkeyPat
     assert set(wandb_resource_defs(WandbResource(mode="online"))) == DAGSTER_WANDB_KEYS
 
 
+def test_the_loaded_definitions_carry_dagster_wandb_only_with_a_key(
+        homes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert not DAGSTER_WANDB_KEYS & set(build_definitions(presets=["tiny"]).resources)
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_KEY)
+    defs = build_definitions(presets=["tiny"])
+    assert DAGSTER_WANDB_KEYS <= set(defs.resources)
+    # The key stays an environment reference in the definitions, never the value.
+    assert isinstance(defs.resources["wandb"].api_key, dg.EnvVar)
+    assert FAKE_KEY not in repr(defs.resources["wandb"])
+
+
 def test_the_key_comes_from_the_environment_and_the_host_from_the_settings(
         homes, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = WandbResource(project="p", entity="team", mode="online",
