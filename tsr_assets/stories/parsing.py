@@ -254,6 +254,20 @@ def clean_story(text: str, language: Language) -> str:
     strips the result.
     """
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    present = set(text)
+    if present.isdisjoint(JOINERS):
+        # Each distinct character is classified once and the dropped ones deleted in C.
+        dropped = [char for char in present if not language.is_text_char(char)]
+        kept = text.translate(dict.fromkeys(map(ord, dropped))) if dropped else text
+    else:
+        kept = _drop_chars_keeping_joiners(text, language)
+    lines = [" ".join(line.split()) for line in kept.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _drop_chars_keeping_joiners(text: str, language: Language) -> str:
+    """`text` without the characters `language` does not write, character by character: a
+    zero-width joiner is kept only right after a letter of the script."""
     kept: list[str] = []
     previous = ""
     for char in text:
@@ -266,17 +280,17 @@ def clean_story(text: str, language: Language) -> str:
         if keep:
             kept.append(char)
         previous = char
-    lines = [" ".join(line.split()) for line in "".join(kept).split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _letters(text: str) -> list[str]:
-    return [c for c in text if unicodedata.category(c)[0] in "LM"]
+    return "".join(kept)
 
 
 @lru_cache(maxsize=1 << 16)
 def _is_letter(char: str) -> bool:
     return unicodedata.category(char)[0] in "LM"
+
+
+def _has_letter(text: str) -> bool:
+    """True when `text` holds a letter or mark (each distinct character classified once)."""
+    return any(map(_is_letter, set(text)))
 
 
 def script_share(text: str, language: Language) -> float:
@@ -340,7 +354,7 @@ def _first_problem(raw_answer: str, language: Language, limits: StoryLimits
     if story is None:
         return None, REJECT_NO_JSON
     story = strip_markdown(story)
-    if not _letters(story):
+    if not _has_letter(story):
         return None, REJECT_EMPTY
     if script_share(story, language) < limits.min_script_share:
         return None, REJECT_WRONG_SCRIPT
