@@ -89,7 +89,11 @@ class Lexicon:
 
     def known_share(self, text: str) -> float:
         """Share of the text's words that are known (1.0 for a text without words)."""
-        found = text_words(text)
+        return self.known_share_of_words(words(text))
+
+    def known_share_of_words(self, cut: list[str]) -> float:
+        """`known_share` of a text already cut into `core.words.words`."""
+        found = [_normal(w) for w in cut]
         return sum(map(self.knows, found)) / len(found) if found else 1.0
 
 

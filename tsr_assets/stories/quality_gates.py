@@ -64,7 +64,7 @@ def gate_scores(story: str, language: Language, lexicon: Lexicon) -> GateScores:
     found = words(story)
     grams = [tuple(found[i:i + NGRAM]) for i in range(len(found) - NGRAM + 1)]
     return GateScores(repeated_share(sentences(story, language)), repeated_share(grams),
-                      lexicon.known_share(story))
+                      lexicon.known_share_of_words(found))
 
 
 def gate_score_rows(texts: list[str], language_key: str,
