@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,36 +51,47 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_BAR_GB = 4.0
+#: The bar with `--corpus both` (generated + translated stories, as many of each).
+PEAK_BAR_BOTH_GB = 6.0
 TIME_NOISE = 1.1
 FERTILITY_BAR = 0.01
 SAMPLE_EVERY_S = 0.5
 
 
 class TreeSampler:
-    """RSS of a process and all its descendants, sampled on a thread."""
+    """RSS and CPU seconds of a process and all its descendants, sampled on a thread.
+
+    A sample's CPU is the user + system seconds of every live process of the tree plus those
+    of the children each one has reaped (so a worker that has ended still counts, through its
+    parent): cumulative, so a step's CPU is the difference across the step."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> float:
-        total = 0
+    def _sample(self) -> tuple[float, float] | None:
+        rss = cpu = 0.0
         try:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
+            return None
         for proc in procs:
             try:
-                total += proc.memory_info().rss
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    times = proc.cpu_times()
             except psutil.NoSuchProcess:
-                pass
-        return total / 2**30
+                continue
+            cpu += times.user + times.system + times.children_user + times.children_system
+        return rss / 2**30, cpu
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._rss()))
+            sample = self._sample()
+            if sample is not None:
+                self.samples.append((time.time(), *sample))
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> TreeSampler:
@@ -91,9 +103,27 @@ class TreeSampler:
         self._thread.join()
 
     def peak(self, start: float, end: float) -> float:
-        """The highest sample taken between `start` and `end` (and the one just before)."""
-        inside = [gb for t, gb in self.samples if start - SAMPLE_EVERY_S <= t <= end]
+        """The highest RSS sampled between `start` and `end` (and the sample just before)."""
+        inside = [gb for t, gb, _ in self.samples if start - SAMPLE_EVERY_S <= t <= end]
         return max(inside, default=0.0)
+
+    def cpu_at(self, when: float) -> float:
+        """The tree's cumulative CPU seconds at `when`, interpolated between samples."""
+        before = after = None
+        for sample in self.samples:
+            if sample[0] <= when:
+                before = sample
+            else:
+                after = sample
+                break
+        if before is None or after is None:
+            return (before or after or (0.0, 0.0, 0.0))[2]
+        share = (when - before[0]) / (after[0] - before[0])
+        return before[2] + share * (after[2] - before[2])
+
+    def cpu(self, start: float, end: float) -> float:
+        """CPU seconds the tree spent between `start` and `end` (to a sample's resolution)."""
+        return max(self.cpu_at(end) - self.cpu_at(start), 0.0)
 
 
 def _step_label(run_tags: dict, step_key: str) -> str:
@@ -123,32 +153,143 @@ def step_times(home: Path) -> list[tuple[str, float, float]]:
     return sorted(steps, key=lambda s: s[1])
 
 
+def _children_cpu() -> float:
+    """User + system seconds of this process's ended (waited-for) children and theirs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _check_imports_from(code: Path, env: dict) -> None:
+    """Fail unless a child started like the chain's imports `tsr_assets` from `code`."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import tsr_assets; print(tsr_assets.__file__)"], env=env,
+        cwd=code, capture_output=True, text=True, check=True).stdout.strip()
+    if Path(found).resolve().parent.parent != code.resolve():
+        raise SystemExit(f"the chain would import tsr_assets from {found}, not from {code}")
+
+
+#: Writes wordlists, prompts and stories (and the stories' checks) before a `--corpus both`
+#: chain, so that the translated stand-in can be made from the stories.
+PRELUDE = """
+import sys
+import dagster as dg
+from tsr_assets.definitions import build_definitions
+from tsr_assets.defs.jobs import LANGUAGE_JOB
+count, seed = int(sys.argv[1]), int(sys.argv[2])
+with dg.DagsterInstance.get() as instance:
+    result = build_definitions().resolve_job_def(LANGUAGE_JOB).execute_in_process(
+        instance=instance, partition_key="hindi", raise_on_error=False,
+        run_config={"ops": {"prompts": {"config": {"count": count, "seed": seed}}}},
+        asset_selection=[dg.AssetKey(k) for k in ("wordlists", "prompts", "stories")])
+sys.exit(0 if result.success else 1)
+"""
+
+
+def _chain_env(home: Path, lake: Path, code: Path) -> dict:
+    return {**os.environ, "DAGSTER_HOME": str(home), "TSR_DATA_DIR": str(lake),
+            "TSR_PRESETS": "tiny", "TSR_IMPORTED_MODELS": "", "PYTHONPATH": str(code)}
+
+
+def write_translated_stand_in(lake: Path, language: str = "hindi") -> int:
+    """A stand-in for `translated_stories` as large as the generated store, for the
+    `--corpus both` chain without a translator: every generated story with the words of each
+    paragraph in reverse order (the same characters, lengths and vocabulary, but other word
+    3-grams, so no story is a near-duplicate of its source), under a `src-` id as a
+    translation's, written the way the translation asset writes (journal, then `compact`
+    into parquet shards with the story schema). Returns the stories written."""
+    sys.path.insert(0, str(REPO))
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from tsr_assets.core.lake import Lake
+    from tsr_assets.stories.parsing import StoryLimits
+    from tsr_assets.stories.store import (
+        compact,
+        now_utc,
+        open_journal,
+        save_limits,
+        shard_files,
+    )
+    from tsr_assets.translation.source_stories import source_id_of
+
+    lake_ = Lake(lake)
+    folder = lake_.translated_stories_dir(language)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_limits(lake_.translated_limits_file(language), StoryLimits())
+    reverse = (pl.col("story").str.split("\n").list.eval(
+        pl.element().str.split(" ").list.reverse().list.join(" ")).list.join("\n"))
+    written = 0
+    with open_journal(folder) as journal:
+        for shard in shard_files(lake_.stories_dir(language)):
+            for batch in pq.ParquetFile(shard).iter_batches(20_000, columns=["story"]):
+                frame = pl.from_arrow(batch).with_columns(translated=reverse)
+                for source, text in frame.iter_rows():
+                    journal.write({
+                        "kind": "story", "prompt_id": source_id_of(source), "story": text,
+                        "provider": "scale_bench", "model": "reversed-words", "attempts": 1,
+                        "latency_s": 0.0, "source_chars": len(source),
+                        "source_language": "english", "created_at": now_utc()})
+                written += frame.height
+    compact(folder)
+    return written
+
+
+def _prelude(stories: int, seed: int, home: Path, lake: Path, code: Path) -> None:
+    """Wordlists, prompts and stories (unmeasured), then the translated stand-in."""
+    env = _chain_env(home, lake, code)
+    done = subprocess.run([sys.executable, "-c", PRELUDE, str(stories), str(seed)], env=env,
+                          cwd=code, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"writing {stories} stories failed:\n{done.stdout[-3000:]}"
+                         f"{done.stderr[-3000:]}")
+
+
 def run_chain(stories: int, tokenizers: Sequence[str], root: Path,
-              code: Path = REPO) -> dict:
+              code: Path = REPO, corpus: str = "generated", seed: int = 0,
+              stories_from: Path | None = None) -> dict:
     """The offline chain at one size in a fresh home and lake, with per-step figures; `code`
-    is the checkout whose `tsr_assets` runs (a worktree of an older commit for a baseline)."""
+    is the checkout whose `tsr_assets` runs (a worktree of an older commit for a baseline).
+
+    `corpus` is the tokenizers' (`tsr run --corpus`); with `both`, the stories are written
+    first, unmeasured, and a translated stand-in as large (`write_translated_stand_in`), so
+    the chain's `stories` step only checks them. `stories_from` is a lake whose hindi
+    wordlists, prompts and stories (written with `seed`) are copied in instead of writing."""
     home, lake = root / "home", root / "lake"
     home.mkdir(parents=True)
     shutil.copy(code / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TSR_DATA_DIR": str(lake),
-           "TSR_PRESETS": "tiny", "TSR_IMPORTED_MODELS": "", "PYTHONPATH": str(code)}
+    env = _chain_env(home, lake, code)
+    if stories_from:
+        for asset in ("wordlists", "prompts", "stories"):
+            shutil.copytree(stories_from / asset / "hindi", lake / asset / "hindi")
+    if corpus == "both":
+        if not stories_from:
+            _prelude(stories, seed, home, lake, code)
+        translated = write_translated_stand_in(lake)
+        print(f"translated stand-in: {translated:,} stories", flush=True)
     command = [sys.executable, "-c", "from tsr_assets.cli import main; main()", "run",
-               "--language", "hindi", "--prompts", str(stories),
-               "--tokenizers", *tokenizers, "--presets"]
-    started = time.time()
-    child = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+               "--language", "hindi", "--prompts", str(stories), "--seed", str(seed),
+               "--corpus", corpus, "--tokenizers", *tokenizers, "--presets"]
+    started, cpu_before = time.time(), _children_cpu()
+    # `python -c` puts its working directory first on sys.path, ahead of PYTHONPATH: the child
+    # runs in `code`, or a baseline would import today's `tsr_assets` from REPO.
+    _check_imports_from(code, env)
+    child = subprocess.Popen(command, env=env, cwd=code, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     with TreeSampler(child.pid) as sampler:
         output = child.communicate()[0]
-    seconds = time.time() - started
+    seconds, cpu = time.time() - started, _children_cpu() - cpu_before
     if child.returncode:
         raise SystemExit(f"tsr run failed at {stories} stories:\n{output[-4000:]}")
     steps = {}
     for label, start, end in step_times(home):
+        if start < started:
+            continue  # the prelude's
         steps[label] = {"seconds": round(end - start, 2),
+                        "cpu_seconds": round(sampler.cpu(start, end), 2),
                         "peak_gb": round(sampler.peak(start, end), 2)}
-    return {"stories": stories, "seconds": round(seconds, 1),
-            "peak_gb": round(max(gb for _, gb in sampler.samples), 2), "steps": steps,
+    return {"stories": stories, "corpus": corpus, "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),
+            "peak_gb": round(max(s[1] for s in sampler.samples), 2), "steps": steps,
             "lake": str(lake)}
 
 
@@ -164,18 +305,22 @@ def run_baseline(ref: str, stories: int, tokenizers: Sequence[str], root: Path,
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO,
                        capture_output=True)
-    print(f"\nagainst {ref} at {stories:,} stories: {theirs['seconds']:.0f} s, peak "
-          f"{theirs['peak_gb']:.2f} GB (ours {ours['seconds']:.0f} s, {ours['peak_gb']:.2f} GB)")
-    print(f"{'step':44s} {'s then':>8s} {'s now':>8s} {'GB then':>8s} {'GB now':>8s}")
+    print(f"\nagainst {ref} at {stories:,} stories: {theirs['seconds']:.0f} s "
+          f"({theirs['cpu_seconds']:.0f} CPU s), peak {theirs['peak_gb']:.2f} GB (ours "
+          f"{ours['seconds']:.0f} s ({ours['cpu_seconds']:.0f} CPU s), {ours['peak_gb']:.2f} GB)")
+    print(f"{'step':44s} {'s then':>8s} {'s now':>8s} {'CPU then':>8s} {'CPU now':>8s} "
+          f"{'GB then':>8s} {'GB now':>8s}")
     steps = {}
     for label, now in ours["steps"].items():
         then = theirs["steps"].get(label)
         if then:
-            steps[label] = {"seconds": [then["seconds"], now["seconds"]],
-                            "peak_gb": [then["peak_gb"], now["peak_gb"]]}
+            steps[label] = {key: [then[key], now[key]]
+                            for key in ("seconds", "cpu_seconds", "peak_gb")}
             print(f"{label:44s} {then['seconds']:8.1f} {now['seconds']:8.1f} "
+                  f"{then['cpu_seconds']:8.1f} {now['cpu_seconds']:8.1f} "
                   f"{then['peak_gb']:8.2f} {now['peak_gb']:8.2f}")
     return {"ref": ref, "stories": stories, "seconds": [theirs["seconds"], ours["seconds"]],
+            "cpu_seconds": [theirs["cpu_seconds"], ours["cpu_seconds"]],
             "peak_gb": [theirs["peak_gb"], ours["peak_gb"]], "steps": steps}
 
 
@@ -183,6 +328,7 @@ def fertility_check(lake: Path) -> dict:
     """SentencePiece on every train story against the platform's sampled one: fertility on
     the val stories, trained with the same settings."""
     os.environ["TSR_DATA_DIR"] = str(lake)
+    sys.path.insert(0, str(REPO))  # this checkout's code, not the one installed in the venv
     from tsr_assets.core.lake import Lake
     from tsr_assets.stories.corpus import corpus_of
     from tsr_assets.tokenizers.base import TokenizerSettings
@@ -222,30 +368,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baseline", metavar="GIT_REF",
                         help="also run the chain at the first size with the code of this commit "
                         "(a git worktree, same environment) and print each step's time ratio")
+    parser.add_argument("--corpus", choices=["generated", "both"], default="generated",
+                        help="the tokenizers' corpus; both: the stories and a translated "
+                        "stand-in as large are written first (unmeasured), bar 6 GB")
+    parser.add_argument("--seed", type=int, default=0, help="the prompts' seed (tsr run --seed)")
+    parser.add_argument("--stories-from", type=Path, metavar="LAKE",
+                        help="copy hindi wordlists, prompts and stories from this lake (written "
+                        "with --seed, as many as the one size) instead of writing them")
     args = parser.parse_args(argv)
+    if args.stories_from and len(args.stories) != 1:
+        parser.error("--stories-from takes one size")
     sizes = sorted(args.stories)
     root = args.keep or Path(tempfile.mkdtemp(prefix="scale_bench_"))
     results, fertility = [], None
     try:
         for stories in sizes:
-            result = run_chain(stories, args.tokenizers, root / str(stories))
+            result = run_chain(stories, args.tokenizers, root / str(stories),
+                               corpus=args.corpus, seed=args.seed,
+                               stories_from=args.stories_from)
             results.append(result)
-            print(f"\n{stories:,} stories: {result['seconds']:.0f} s, peak "
-                  f"{result['peak_gb']:.2f} GB (whole process tree)")
-            print(f"{'step':44s} {'seconds':>9s} {'peak GB':>8s}")
+            print(f"\n{stories:,} stories: {result['seconds']:.0f} s "
+                  f"({result['cpu_seconds']:.0f} CPU s), peak {result['peak_gb']:.2f} GB "
+                  "(whole process tree)")
+            print(f"{'step':44s} {'seconds':>9s} {'CPU s':>8s} {'peak GB':>8s}")
             for label, figures in result["steps"].items():
-                print(f"{label:44s} {figures['seconds']:9.1f} {figures['peak_gb']:8.2f}")
-            if fertility is None and not args.no_fertility and "spm" in args.tokenizers:
+                print(f"{label:44s} {figures['seconds']:9.1f} {figures['cpu_seconds']:8.1f} "
+                      f"{figures['peak_gb']:8.2f}")
+            if (fertility is None and not args.no_fertility and "spm" in args.tokenizers
+                    and args.corpus == "generated"):
                 fertility = fertility_check(Path(result["lake"]))
                 print(f"fertility on {fertility['val_stories']:,} val stories: sampled "
                       f"{fertility['fertility_sampled']:.4f}, all {fertility['fertility_all']:.4f}"
                       f" ({fertility['relative_difference']:+.2%})")
+        baseline = None
+        if args.baseline:
+            baseline = run_baseline(args.baseline, sizes[0], args.tokenizers, root, results[0])
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    baseline = None
-    if args.baseline:
-        baseline = run_baseline(args.baseline, sizes[0], args.tokenizers, root, results[0])
     first, last = results[0], results[-1]
     ratio = last["stories"] / first["stories"]
     growth = {}
@@ -262,7 +422,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{label:44s} {growth[label]['time']:8.2f} {growth[label]['peak']:8.2f}")
     time_ratio = last["seconds"] / first["seconds"]
     in_bar = [r for r in results if r["stories"] <= 2_000_000]
-    peak_ok = all(f["peak_gb"] <= PEAK_BAR_GB for r in in_bar for f in r["steps"].values())
+    peak_bar = PEAK_BAR_BOTH_GB if args.corpus == "both" else PEAK_BAR_GB
+    peak_ok = all(f["peak_gb"] <= peak_bar for r in in_bar for f in r["steps"].values())
     time_ok = len(results) < 2 or time_ratio <= ratio * TIME_NOISE
     fertility_ok = fertility is None or abs(fertility["relative_difference"]) <= FERTILITY_BAR
     baseline_ok = baseline is None or baseline["seconds"][1] <= baseline["seconds"][0] * TIME_NOISE
@@ -270,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "sizes": [{k: v for k, v in r.items() if k != "lake"} for r in results],
         "stories_ratio": round(ratio, 2), "time_ratio": round(time_ratio, 2),
         "growth": growth, "fertility": fertility, "baseline": baseline,
-        "peak_bar_gb": PEAK_BAR_GB,
+        "corpus": args.corpus, "peak_bar_gb": peak_bar,
         "meets_bar": bool(peak_ok and time_ok and fertility_ok and baseline_ok),
     }))
 
