@@ -61,7 +61,7 @@ def test_time_limited_runs_anneal_by_the_clock_and_wsd_holds_then_decays() -> No
 
 def test_a_time_limited_run_ends_at_the_minimum_learning_rate(byte_bins: Path,
                                                               tmp_path: Path) -> None:
-    summary = train(_config(byte_bins, tmp_path, max_steps=10**6, max_seconds=3.0,
+    summary = train(_config(byte_bins, tmp_path, max_steps=10**6, max_seconds=6.0,
                             eval_every=10**6, warmup_steps=2, log_every=1, learning_rate=1e-3,
                             min_lr_ratio=0.1))
     assert summary["stop_reason"] == "max_seconds" and summary["steps"] > 20
