@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from tsr_assets.core.lake import (
 )
 from tsr_assets.core.languages import DEFAULT_LANGUAGE, get_language, language_keys
 from tsr_assets.evaluation.sampling import DEFAULT_SAMPLES_PER_OPENER
-from tsr_assets.model.presets import PRESETS, get_preset
+from tsr_assets.model.presets import PRESETS, check_model_name, get_preset
 from tsr_assets.model.train_config import DEFAULT_RECIPE, RECIPES, TRAIN_DEFAULTS
 from tsr_assets.prompts.building import DEFAULT_PROMPT_COUNT
 from tsr_assets.prompts.templates import DEFAULT_TEMPLATE
@@ -553,10 +552,10 @@ def cmd_rate_import(args: argparse.Namespace) -> None:
 def _preset_name(name: str) -> str:
     """A model name as asset names take it; whether the defs folder declares it (or the seed
     catalog has it) is checked when the definitions load, with the scaffold command."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise argparse.ArgumentTypeError(f"model preset {name!r}: use lowercase letters, "
-                                         "digits and _")
-    return name
+    try:
+        return check_model_name(name, "model preset")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _fixed_recipe(name: str) -> str | None:

@@ -13,7 +13,6 @@ shape: `--json-params '{"n_layer": 8, "n_embd": 768}'`; docs/training.md). Every
 an imported model's wait for a person.
 """
 
-import re
 from pathlib import Path
 
 import dagster as dg
@@ -28,16 +27,7 @@ from tsr_assets.defs.publishing import build_model_export
 from tsr_assets.defs.training import build_checkpoint_asset, build_import_asset
 from tsr_assets.model.gpt import RECIPE_OPTIONS
 from tsr_assets.model.imported_models import check_import_name
-from tsr_assets.model.presets import PRESETS, Preset, get_preset
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _model_name(name: str) -> str:
-    if not _NAME.match(name):
-        raise ValueError(f"model name {name!r}: use lowercase letters, digits and _ (it is part "
-                         "of asset names such as checkpoint_<name>)")
-    return name
+from tsr_assets.model.presets import PRESETS, Preset, check_model_name, get_preset
 
 
 def model_definitions(partitions: Partitions, name: str,
@@ -121,7 +111,7 @@ class ModelPreset(dg.Component, dg.Model, dg.Resolvable):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        return _model_name(name)
+        return check_model_name(name)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelPreset":
@@ -154,7 +144,7 @@ class ImportedModel(dg.Component, dg.Model, dg.Resolvable):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        return _model_name(name)
+        return check_model_name(name)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         scope = current_scope()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -20,16 +19,14 @@ from tsr_assets.model.batches import Bins, evaluate
 from tsr_assets.model.checkpoints import save_checkpoint
 from tsr_assets.model.gpt import GPT
 from tsr_assets.model.hf_import import ExternalModelError, load_external
+from tsr_assets.model.presets import check_model_name
 from tsr_assets.model.train_config import TrainConfig, bits_per_byte
 from tsr_assets.tokenizers.token_bins import corpus_fields
-
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def check_import_name(name: str, reserved: Sequence[str] = ()) -> None:
     """An imported model's name must be a lowercase asset-key part and not a preset's name."""
-    if not _NAME.match(name):
-        raise ValueError(f"imported model name {name!r}: use lowercase letters, digits, _")
+    check_model_name(name, "imported model name")
     if name in reserved:
         raise ValueError(f"imported model name {name!r} is a model preset's name")
 

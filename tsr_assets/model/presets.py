@@ -11,9 +11,21 @@ is 68k), as the original reported them; the platform reports exact counts per ru
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from tsr_assets.model.gpt import RECIPE_OPTIONS, GPTConfig
+
+#: A model's name, as it is part of asset names (`checkpoint_<name>`).
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def check_model_name(name: str, what: str = "model name") -> str:
+    """`name` if it can be part of an asset name, else a ValueError that says what can."""
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r}: use lowercase letters, digits and _ (it is part of "
+                         "asset names such as checkpoint_<name>)")
+    return name
 
 
 @dataclass(frozen=True)
