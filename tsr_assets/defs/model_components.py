@@ -208,11 +208,12 @@ def defs(context: dg.ComponentLoadContext) -> dg.Definitions:
                       context.component_tree.get_all_components(of_type=ModelPreset)}
     folder_imports = {c.name for c in
                       context.component_tree.get_all_components(of_type=ImportedModel)}
-    declared_models(context)  # the names are checked once, here
+    presets, imports = declared_presets(context), declared_imports(context)
+    for name in imports:  # checked once, here
+        check_import_name(name, reserved=list(presets))
     extra = [dg.Definitions()]
     extra += [preset_definitions(scope, name, shape)
-              for name, shape in declared_presets(context).items() if name not in folder_presets]
+              for name, shape in presets.items() if name not in folder_presets]
     extra += [import_definitions(scope, name, source)
-              for name, source in declared_imports(context).items()
-              if name not in folder_imports]
+              for name, source in imports.items() if name not in folder_imports]
     return dg.Definitions.merge(*extra)
