@@ -52,7 +52,8 @@ def _push(hub: HuggingFaceResource, config: ExportConfig, folder, name: str, rep
 def build_dataset_export(partitions: Partitions) -> dg.AssetsDefinition:
     """`hf_dataset`, partitioned by language."""
 
-    @dg.asset(code_version="1",
+    # code version 2: one file of each split per chunk of stories (zstd), read chunk by chunk.
+    @dg.asset(code_version="2",
               partitions_def=partitions.language, deps=["stories", "prompts"],
               automation_condition=after_inputs(),
               group_name=DATASET_EXPORT_GROUP, kinds={"huggingface", "parquet"})

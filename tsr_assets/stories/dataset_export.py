@@ -1,9 +1,10 @@
 """A language's stories (and the prompts they came from) as a Hugging Face dataset folder.
 
 `datasets.load_dataset(folder)` loads it: `data/train-*.parquet` and
-`data/validation-*.parquet`, split by the same hash of prompt_id as the token bins (so the
-validation stories are the ones no model of this language trained on), and a `README.md`
-dataset card whose YAML header declares the splits.
+`data/validation-*.parquet` (one file of each per `JOIN_CHUNK_ROWS` stories), split by the
+same hash of prompt_id as the token bins (so the validation stories are the ones no model of
+this language trained on), and a `README.md` dataset card whose YAML header declares the
+splits.
 """
 
 from __future__ import annotations
@@ -12,26 +13,29 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tsr_assets.core.atomic_files import temp_path_for
+from tsr_assets.core.data_files import check_parquet_files
 from tsr_assets.core.lake import Lake
-from tsr_assets.stories.store import load_limits, read_table, shard_files
+from tsr_assets.stories.store import damaged_shard_fix, load_limits, read_table, shard_files
 from tsr_assets.tokenizers.token_bins import DEFAULT_VAL_SHARE, val_mask
 
 STORY_COLUMNS = ("prompt_id", "story", "provider", "model", "prompt_tokens",
                  "completion_tokens", "usage_estimated", "created_at")
 PROMPT_COLUMNS = ("prompt_id", "noun", "verb", "adjective", "feature", "feature_en", "template",
                   "template_hash", "prompt")
-SPLIT_FILES = {"train": "train-00000-of-00001.parquet",
-               "validation": "validation-00000-of-00001.parquet"}
+SPLITS = ("train", "validation")
+
+
+def split_file(split: str, index: int, count: int) -> str:
+    """The name of one of a split's parquet files, as the Hub names them."""
+    return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
 @dataclass
@@ -48,32 +52,55 @@ class DatasetFacts:
     attempts: int = 0
 
 
-#: DuckDB's memory for the join of stories and prompts; past it, it spills to disk.
-JOIN_MEMORY_LIMIT = "1GB"
-#: Rows per record batch streamed from the join to the split files.
-EXPORT_BATCH_ROWS = 20_000
+#: Stories per file of each split: the export holds one such chunk of stories and their
+#: prompts at a time (about 1 GB at 250,000 Hindi stories), whatever the corpus' size.
+JOIN_CHUNK_ROWS = 250_000
 
 
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+def _shard_chunks(story_paths: list[Path], rows_per_chunk: int) -> list[list[Path]]:
+    """Consecutive shards grouped into chunks of at most `rows_per_chunk` stories (a larger
+    shard is a chunk of its own), counted from the footers."""
+    chunks: list[list[Path]] = []
+    rows = 0
+    for path in story_paths:
+        shard_rows = pq.read_metadata(path).num_rows
+        if not chunks or rows + shard_rows > rows_per_chunk:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(path)
+        rows += shard_rows
+    return chunks
 
 
-def _joined_query(story_paths: list[Path], prompts_path: Path) -> str:
-    """Every stored story with its prompt's words and text (nulls for imports), in store
-    order: shards oldest first, rows as stored."""
-    story_names = {name for path in story_paths for name in pq.read_schema(path).names}
-    story_columns = [c for c in STORY_COLUMNS if c in story_names]
-    select = [f's."{c}"' for c in story_columns]
-    join = ""
+def _joined_chunks(story_paths: list[Path], prompts_path: Path
+                   ) -> tuple[int, Iterator[pl.DataFrame]]:
+    """How many chunks, and the chunks: every stored story with its prompt's words and text
+    (nulls for imports), in store order (shards oldest first, rows as stored). A column that
+    only newer shards have is null in the older ones. Each chunk reads only the prompts of its
+    own stories."""
+    schema: dict[str, pl.DataType] = {}
+    for path in story_paths:
+        for name, dtype in pl.read_parquet_schema(path).items():
+            schema.setdefault(name, dtype)
+    story_columns = [c for c in STORY_COLUMNS if c in schema]
+    prompt_columns = []
     if prompts_path.is_file():
-        available = set(pq.read_schema(prompts_path).names)
-        select += [f'p."{c}"' for c in PROMPT_COLUMNS if c in available and c != "prompt_id"]
-        join = (f"LEFT JOIN read_parquet('{str(prompts_path).replace(chr(39), chr(39) * 2)}') p"
-                " USING (prompt_id)")
-    return (f"SELECT {', '.join(select)} FROM read_parquet({_sql_list(story_paths)}, "
-            "union_by_name = true, filename = true, file_row_number = true) s "
-            f"JOIN shard_order o ON o.filename = s.filename {join} "
-            "ORDER BY o.shard, s.file_row_number")
+        available = pl.read_parquet_schema(prompts_path)
+        prompt_columns = [c for c in PROMPT_COLUMNS if c in available]
+    chunks = _shard_chunks(story_paths, JOIN_CHUNK_ROWS)
+
+    def joined() -> Iterator[pl.DataFrame]:
+        for chunk in chunks:
+            stories = pl.scan_parquet(chunk, schema=schema, missing_columns="insert",
+                                      extra_columns="ignore").select(story_columns).collect()
+            if not prompt_columns:
+                yield stories
+                continue
+            prompts = pl.scan_parquet(prompts_path).select(prompt_columns).filter(
+                pl.col("prompt_id").is_in(stories["prompt_id"].implode())).collect()
+            yield stories.join(prompts, on="prompt_id", how="left", maintain_order="left")
+
+    return len(chunks), joined()
 
 
 def _facts(lake: Lake, language: str, rows: dict[str, int], sources: Counter,
@@ -87,36 +114,27 @@ def _facts(lake: Lake, language: str, rows: dict[str, int], sources: Counter,
                         dict(Counter(rejected.to_list())), sum(rows.values()) + rejected.len())
 
 
-def _write_splits(batches: pa.RecordBatchReader, data: Path, val_share: float
+def _write_splits(count: int, chunks: Iterator[pl.DataFrame], data: Path, val_share: float
                   ) -> tuple[dict[str, int], Counter, Counter]:
-    """Stream the joined rows into one parquet file per split; rows, sources and template
+    """Write each chunk's rows into one parquet file per split; rows, sources and template
     hashes counted on the way."""
-    rows = dict.fromkeys(SPLIT_FILES, 0)
+    rows = dict.fromkeys(SPLITS, 0)
     sources: Counter = Counter()
     hashes: Counter = Counter()
-    writers: dict[str, pq.ParquetWriter] = {}
-    try:
-        for batch in batches:
-            in_val = val_mask(batch.column("prompt_id").to_pylist(), val_share)
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            label = pl.when(pl.col("model").is_not_null() & (pl.col("model") != "")).then(
-                pl.format("{} ({})", "provider", "model")).otherwise(pl.col("provider"))
-            sources.update(dict(frame.select(label.alias("source"))["source"]
-                                .value_counts().iter_rows()))
-            if "template_hash" in frame.columns:
-                hashes.update(dict(frame.filter(pl.col("template_hash").is_not_null()
-                                                & (pl.col("template_hash") != ""))
-                                   ["template_hash"].value_counts().iter_rows()))
-            for split, keep in (("train", ~in_val), ("validation", in_val)):
-                part = batch.filter(pa.array(keep))
-                if split not in writers:
-                    writers[split] = pq.ParquetWriter(data / SPLIT_FILES[split], batch.schema)
-                writers[split].write_batch(part)
-                rows[split] += part.num_rows
-    finally:
-        for writer in writers.values():
-            writer.close()
+    label = pl.when(pl.col("model").is_not_null() & (pl.col("model") != "")).then(
+        pl.format("{} ({})", "provider", "model")).otherwise(pl.col("provider"))
+    for index, frame in enumerate(chunks):
+        sources.update(dict(frame.select(label.alias("source"))["source"]
+                            .value_counts().iter_rows()))
+        if "template_hash" in frame.columns:
+            hashes.update(dict(frame.filter(pl.col("template_hash").is_not_null()
+                                            & (pl.col("template_hash") != ""))
+                               ["template_hash"].value_counts().iter_rows()))
+        in_val = pl.Series(val_mask(frame["prompt_id"].to_list(), val_share))
+        for split, keep in (("train", ~in_val), ("validation", in_val)):
+            part = frame.filter(keep)
+            part.write_parquet(data / split_file(split, index, count))
+            rows[split] += part.height
     return rows, sources, hashes
 
 
@@ -125,26 +143,19 @@ def export_dataset(lake: Lake, language: str, out: Path,
                    val_share: float = DEFAULT_VAL_SHARE) -> DatasetFacts:
     """Write the dataset folder to `out` (replaced whole, atomically); returns its facts.
 
-    Stories and prompts are joined by DuckDB (which spills to disk past `JOIN_MEMORY_LIMIT`)
-    and streamed into the split files in record batches, so memory does not grow with the
-    corpus. `render_card` turns the facts into the README.md (see `reports/cards.py`).
+    The stories are read in chunks of `JOIN_CHUNK_ROWS` (consecutive shards), each joined
+    with its own prompts and written as one file of each split, so memory does not grow with
+    the corpus. `render_card` turns the facts into the README.md (see `reports/cards.py`).
     """
     shards = shard_files(lake.stories_dir(language))
     if not shards:
         raise ValueError(f"no stories for {language}: materialize `stories` first")
+    check_parquet_files(shards, damaged_shard_fix(lake.stories_dir(language)))
     tmp = temp_path_for(out)
     try:
         (tmp / "data").mkdir(parents=True)
-        order = pa.table({"filename": [str(p) for p in shards],
-                          "shard": list(range(len(shards)))})
-        with duckdb.connect(config={"memory_limit": JOIN_MEMORY_LIMIT,
-                                    "temp_directory": str(tmp / ".spill"),
-                                    "preserve_insertion_order": True}) as con:
-            con.register("shard_order", order)
-            reader = con.sql(_joined_query(shards, lake.prompts_file(language))
-                             ).to_arrow_reader(EXPORT_BATCH_ROWS)
-            rows, sources, hashes = _write_splits(reader, tmp / "data", val_share)
-        shutil.rmtree(tmp / ".spill", ignore_errors=True)
+        count, chunks = _joined_chunks(shards, lake.prompts_file(language))
+        rows, sources, hashes = _write_splits(count, chunks, tmp / "data", val_share)
         if not sum(rows.values()):
             raise ValueError(f"no stories for {language}: materialize `stories` first")
         facts = _facts(lake, language, rows, sources, hashes)

@@ -1,4 +1,4 @@
-"""The dataset export streams a join of the stories and their prompts into the split files:
+"""The dataset export joins the stories and their prompts chunk by chunk into the split files:
 the same rows, in store order, as joining the whole tables."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from tsr_assets.core.lake import Lake
 from tsr_assets.stories import dataset_export
-from tsr_assets.stories.dataset_export import SPLIT_FILES, export_dataset
+from tsr_assets.stories.dataset_export import export_dataset, split_file
 from tsr_assets.tokenizers.token_bins import val_mask
 
 
@@ -33,7 +33,8 @@ def test_the_export_is_the_whole_join_in_store_order(tmp_path: Path, monkeypatch
                             "prompt": [f"लिखो {i}" for i in range(n - 50)]})
     lake.prompts_file("hindi").parent.mkdir(parents=True)
     prompts.write_parquet(lake.prompts_file("hindi"))
-    monkeypatch.setattr(dataset_export, "EXPORT_BATCH_ROWS", 64)
+    # Chunks of at most 300 stories: each shard is a chunk, so each split has three files.
+    monkeypatch.setattr(dataset_export, "JOIN_CHUNK_ROWS", 300)
 
     out = tmp_path / "export"
     facts = export_dataset(lake, "hindi", out, lambda f: "card", val_share=0.2)
@@ -43,7 +44,9 @@ def test_the_export_is_the_whole_join_in_store_order(tmp_path: Path, monkeypatch
         .alias("model")).join(prompts, on="prompt_id", how="left", maintain_order="left")
     in_val = pl.Series(val_mask(whole["prompt_id"].to_list(), 0.2))
     for split, keep in (("train", ~in_val), ("validation", in_val)):
-        written = pl.from_arrow(pq.read_table(out / "data" / SPLIT_FILES[split]))
+        files = sorted((out / "data").glob(f"{split}-*.parquet"))
+        assert [f.name for f in files] == [split_file(split, i, 3) for i in range(3)]
+        written = pl.concat([pl.from_arrow(pq.read_table(f)) for f in files])
         assert written.select(whole.columns).equals(whole.filter(keep)), split
     assert facts.rows == {"train": int((~in_val).sum()), "validation": int(in_val.sum())}
     with_model = int(whole["model"].is_not_null().sum())
