@@ -1,4 +1,5 @@
-"""The Dagster UI in a real headless Chromium: `make ui`, the asset graph, partitions, metadata.
+"""The Dagster UI in a real headless Chromium: `make ui`, the asset graph, partitions, metadata
+and a model size declared in YAML.
 
 Screenshots are kept in `<repo>/ui_screenshots/` (git-ignored) for a person to look at.
 """
@@ -117,7 +118,16 @@ def test_ui_shows_the_graph_partitions_and_metadata(ui_server: str) -> None:
             assert "Automation" in text
             await browser.screenshot(SCREENSHOTS / "tokenizer_automation.png")
 
+            # A model size declared in YAML (defs/models/e512_l6/defs.yaml, a `ModelPreset`
+            # component): its checkpoint's page shows the shape that file declares, the
+            # component it came from and the file as its source.
+            await browser.goto(f"{ui_server}/assets/checkpoint_e512_l6")
+            text = await browser.wait_for_text("6 layers, 512 wide, 8 heads, context 1024",
+                                               "dagster/component_origin")
+            assert "ModelPreset" in text and "defs.yaml" in text
+            await browser.screenshot(SCREENSHOTS / "checkpoint_e512_l6.png")
+
     asyncio.run(drive())
     for name in ("asset_graph.png", "token_bins_partitions.png", "token_bins_metadata.png",
-                 "tokenizer_automation.png"):
+                 "tokenizer_automation.png", "checkpoint_e512_l6.png"):
         assert (SCREENSHOTS / name).stat().st_size > 20_000
