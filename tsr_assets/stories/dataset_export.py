@@ -72,14 +72,12 @@ def _shard_chunks(story_paths: list[Path], rows_per_chunk: int) -> list[list[Pat
     return chunks
 
 
-def _joined_chunks(story_paths: list[Path], prompts_path: Path
-                   ) -> tuple[int, Iterator[pl.DataFrame]]:
-    """How many chunks, and the chunks: every stored story with its prompt's words and text
-    (nulls for imports), in store order (shards oldest first, rows as stored). A column that
-    only newer shards have is null in the older ones. Each chunk reads only the prompts of its
-    own stories."""
+def _joined_chunks(chunks: list[list[Path]], prompts_path: Path) -> Iterator[pl.DataFrame]:
+    """Each chunk of shards as one frame: every story with its prompt's words and text (nulls
+    for imports), in store order (shards oldest first, rows as stored), reading only the
+    chunk's own prompts. A column that only newer shards have is null in the older ones."""
     schema: dict[str, pl.DataType] = {}
-    for path in story_paths:
+    for path in (path for chunk in chunks for path in chunk):
         for name, dtype in pl.read_parquet_schema(path).items():
             schema.setdefault(name, dtype)
     story_columns = [c for c in STORY_COLUMNS if c in schema]
@@ -87,20 +85,15 @@ def _joined_chunks(story_paths: list[Path], prompts_path: Path
     if prompts_path.is_file():
         available = pl.read_parquet_schema(prompts_path)
         prompt_columns = [c for c in PROMPT_COLUMNS if c in available]
-    chunks = _shard_chunks(story_paths, JOIN_CHUNK_ROWS)
-
-    def joined() -> Iterator[pl.DataFrame]:
-        for chunk in chunks:
-            stories = pl.scan_parquet(chunk, schema=schema, missing_columns="insert",
-                                      extra_columns="ignore").select(story_columns).collect()
-            if not prompt_columns:
-                yield stories
-                continue
-            prompts = pl.scan_parquet(prompts_path).select(prompt_columns).filter(
-                pl.col("prompt_id").is_in(stories["prompt_id"].implode())).collect()
-            yield stories.join(prompts, on="prompt_id", how="left", maintain_order="left")
-
-    return len(chunks), joined()
+    for chunk in chunks:
+        stories = pl.scan_parquet(chunk, schema=schema, missing_columns="insert",
+                                  extra_columns="ignore").select(story_columns).collect()
+        if not prompt_columns:
+            yield stories
+            continue
+        prompts = pl.scan_parquet(prompts_path).select(prompt_columns).filter(
+            pl.col("prompt_id").is_in(stories["prompt_id"].implode())).collect()
+        yield stories.join(prompts, on="prompt_id", how="left", maintain_order="left")
 
 
 def _facts(lake: Lake, language: str, rows: dict[str, int], sources: Counter,
@@ -154,8 +147,10 @@ def export_dataset(lake: Lake, language: str, out: Path,
     tmp = temp_path_for(out)
     try:
         (tmp / "data").mkdir(parents=True)
-        count, chunks = _joined_chunks(shards, lake.prompts_file(language))
-        rows, sources, hashes = _write_splits(count, chunks, tmp / "data", val_share)
+        chunks = _shard_chunks(shards, JOIN_CHUNK_ROWS)
+        rows, sources, hashes = _write_splits(
+            len(chunks), _joined_chunks(chunks, lake.prompts_file(language)), tmp / "data",
+            val_share)
         if not sum(rows.values()):
             raise ValueError(f"no stories for {language}: materialize `stories` first")
         facts = _facts(lake, language, rows, sources, hashes)
